@@ -1,0 +1,373 @@
+//! Key Protect v2 wire shapes.
+
+use serde::{Deserialize, Serialize};
+
+/// `collectionType` of keys.
+pub const KEY_TYPE: &str = "application/vnd.ibm.kms.key+json";
+/// `collectionType` of key versions.
+pub const KEY_VERSION_TYPE: &str = "application/vnd.ibm.kms.key.version+json";
+/// `collectionType` of key rings.
+pub const KEY_RING_TYPE: &str = "application/vnd.ibm.kms.key_ring+json";
+/// `collectionType` of aliases (Key Protect reuses the key type).
+pub const ALIAS_TYPE: &str = "application/vnd.ibm.kms.key+json";
+/// `collectionType` of errors.
+pub const ERROR_TYPE: &str = "application/vnd.ibm.kms.error+json";
+/// `moreInfo` of every reason.
+pub const MORE_INFO: &str = "https://cloud.ibm.com/apidocs/key-protect";
+
+/// Collection metadata.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectionMetadata {
+    /// Media type of the resources.
+    pub collection_type: String,
+    /// Number of resources in this body.
+    pub collection_total: u64,
+    /// All matches, when the request asked for `totalCount=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_count: Option<u64>,
+}
+
+/// `{"metadata": ..., "resources": [...]}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Collection<T> {
+    /// Metadata.
+    pub metadata: CollectionMetadata,
+    /// Items.
+    pub resources: Vec<T>,
+}
+
+impl<T> Collection<T> {
+    /// A collection of `resources` of `collection_type`.
+    pub fn new(collection_type: &str, resources: Vec<T>) -> Self {
+        Self {
+            metadata: CollectionMetadata {
+                collection_type: collection_type.to_owned(),
+                collection_total: resources.len() as u64,
+                total_count: None,
+            },
+            resources,
+        }
+    }
+}
+
+/// Incoming collection (metadata optional; we check `collectionTotal` when present).
+#[derive(Debug, Deserialize)]
+pub struct IncomingCollection<T> {
+    /// Metadata, if sent.
+    #[serde(default)]
+    pub metadata: Option<IncomingMetadata>,
+    /// Items.
+    #[serde(default)]
+    pub resources: Vec<T>,
+}
+
+/// Metadata of a request body.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IncomingMetadata {
+    /// Declared type.
+    #[serde(default)]
+    pub collection_type: Option<String>,
+    /// Declared count.
+    #[serde(default)]
+    pub collection_total: Option<u64>,
+}
+
+/// A key to create or import.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateKey {
+    /// Name (required).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Standard (true) or root (false, default).
+    #[serde(default)]
+    pub extractable: Option<bool>,
+    /// Material to import, base64.
+    #[serde(default)]
+    pub payload: Option<String>,
+    /// RFC 3339.
+    #[serde(default)]
+    pub expiration_date: Option<String>,
+    /// Aliases.
+    #[serde(default)]
+    pub aliases: Option<Vec<String>>,
+    /// Tags (the Go client writes `Tags`).
+    #[serde(default, alias = "Tags")]
+    pub tags: Option<Vec<String>>,
+    /// Secure import: the algorithm used to encrypt `payload`.
+    #[serde(default)]
+    pub encryption_algorithm: Option<String>,
+    /// Secure import: nonce encrypted under the key material.
+    #[serde(default)]
+    pub encrypted_nonce: Option<String>,
+    /// Secure import: IV of `encryptedNonce`.
+    #[serde(default)]
+    pub iv: Option<String>,
+}
+
+/// `algorithmMetadata` (deprecated but still sent).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlgorithmMetadata {
+    /// e.g. `"256"`.
+    pub bit_length: String,
+    /// `"GCM"`.
+    pub mode: String,
+}
+
+/// `{"id", "creationDate"}` of a version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyVersion {
+    /// Version id.
+    pub id: String,
+    /// RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creation_date: Option<String>,
+}
+
+/// `dualAuthDelete` of a key.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DualAuthDelete {
+    /// Whether the policy is on.
+    pub enabled: bool,
+}
+
+/// A key as returned.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyResource {
+    /// Always [`KEY_TYPE`].
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Key id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Aliases.
+    pub aliases: Vec<String>,
+    /// Description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// State integer.
+    pub state: i64,
+    /// Expiry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_date: Option<String>,
+    /// Standard key?
+    pub extractable: bool,
+    /// Key CRN.
+    pub crn: String,
+    /// Imported material?
+    pub imported: bool,
+    /// RFC 3339.
+    pub creation_date: String,
+    /// Creator.
+    pub created_by: String,
+    /// Deprecated: `AES`.
+    pub algorithm_type: &'static str,
+    /// Deprecated.
+    pub algorithm_metadata: AlgorithmMetadata,
+    /// Deprecated.
+    pub algorithm_bit_size: u32,
+    /// Deprecated: `GCM`.
+    pub algorithm_mode: &'static str,
+    /// RFC 3339.
+    pub last_update_date: String,
+    /// RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_rotate_date: Option<String>,
+    /// Current version.
+    pub key_version: KeyVersion,
+    /// Ring.
+    #[serde(rename = "keyRingID")]
+    pub key_ring_id: String,
+    /// Dual authorization.
+    pub dual_auth_delete: DualAuthDelete,
+    /// Destroyed?
+    pub deleted: bool,
+    /// RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_date: Option<String>,
+    /// Who deleted it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_by: Option<String>,
+    /// Whether a restore is possible now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_allowed: Option<bool>,
+    /// End of the restore window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_expiration_date: Option<String>,
+    /// Whether a purge is possible now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purge_allowed: Option<bool>,
+    /// Start of the purge window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purge_allowed_from: Option<String>,
+    /// Automatic purge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purge_scheduled_on: Option<String>,
+    /// Standard-key material, base64 (GET /keys/{id} only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<String>,
+}
+
+/// Body of wrap.
+#[derive(Debug, Default, Deserialize)]
+pub struct WrapRequest {
+    /// DEK to wrap, base64; generated when absent.
+    #[serde(default)]
+    pub plaintext: Option<String>,
+    /// Additional authenticated data.
+    #[serde(default)]
+    pub aad: Option<Vec<String>>,
+}
+
+/// Body of unwrap and rewrap.
+#[derive(Debug, Default, Deserialize)]
+pub struct CiphertextRequest {
+    /// Wrapped DEK, base64.
+    #[serde(default)]
+    pub ciphertext: Option<String>,
+    /// Additional authenticated data.
+    #[serde(default)]
+    pub aad: Option<Vec<String>>,
+}
+
+/// Body of rotate (imported keys).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotateRequest {
+    /// New material, base64.
+    #[serde(default)]
+    pub payload: Option<String>,
+    /// Secure import fields (not supported yet).
+    #[serde(default)]
+    pub encryption_algorithm: Option<String>,
+}
+
+/// Body of PATCH /keys/{id}.
+#[derive(Debug, Default, Deserialize)]
+pub struct PatchKey {
+    /// Target ring (Go sends `KeyRingID`).
+    #[serde(
+        default,
+        rename = "keyRingID",
+        alias = "KeyRingID",
+        alias = "keyRingId"
+    )]
+    pub key_ring_id: Option<String>,
+}
+
+/// Wrap response.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WrapResponse {
+    /// Generated DEK, when none was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plaintext: Option<String>,
+    /// Wrapped DEK.
+    pub ciphertext: String,
+    /// Version used.
+    pub key_version: KeyVersion,
+}
+
+/// Unwrap response.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnwrapResponse {
+    /// DEK.
+    pub plaintext: String,
+    /// Version that had wrapped it.
+    pub key_version: KeyVersion,
+    /// Rewrapped under the newest version, when the key was rotated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ciphertext: Option<String>,
+    /// The newest version, with `ciphertext`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rewrapped_key_version: Option<KeyVersion>,
+}
+
+/// Rewrap response.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RewrapResponse {
+    /// New ciphertext.
+    pub ciphertext: String,
+    /// Original version.
+    pub key_version: KeyVersion,
+    /// New version.
+    pub rewrapped_key_version: KeyVersion,
+}
+
+/// A key ring.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRingResource {
+    /// Ring id.
+    pub id: String,
+    /// RFC 3339.
+    pub creation_date: String,
+    /// Creator.
+    pub created_by: String,
+}
+
+/// An alias.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AliasResource {
+    /// Key id.
+    pub key_id: String,
+    /// Alias.
+    pub alias: String,
+    /// RFC 3339.
+    pub creation_date: String,
+    /// Creator.
+    pub created_by: String,
+}
+
+/// Target of a field error.
+#[derive(Debug, Serialize)]
+pub struct ErrorTarget {
+    /// `field`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Field name.
+    pub name: String,
+}
+
+/// One reason of an error.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorReason {
+    /// Reason code, e.g. `KEY_ROTATION_NOT_PERMITTED`.
+    pub code: String,
+    /// Human message.
+    pub message: String,
+    /// HTTP status.
+    pub status: u16,
+    /// Docs link.
+    pub more_info: &'static str,
+    /// Field, for field errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<ErrorTarget>,
+}
+
+/// One error resource.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorResource {
+    /// `"<Reason phrase>: <what>: Please see `reasons` for more details (<CODE>)"`.
+    pub error_msg: String,
+    /// Reasons.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<ErrorReason>,
+}

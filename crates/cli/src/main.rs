@@ -1,0 +1,98 @@
+//! `keyward`: the Keyward binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use keyward_kms::{CrnScheme, KmsConfig};
+use keyward_server::ServeSettings;
+
+#[derive(Parser)]
+#[command(
+    name = "keyward",
+    version,
+    about = "Bring-your-own-key KMS, IAM and configuration service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the KMS and IAM on one port.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Data directory: master key, SQLite file, admin.apikey, bootstrap.json.
+    #[arg(long, env = "KEYWARD_DATA_DIR", default_value = "./keyward-data")]
+    data_dir: PathBuf,
+    /// Address to listen on (port 0 picks a free port; bootstrap.json records it).
+    #[arg(long, env = "KEYWARD_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// PostgreSQL URL instead of the embedded SQLite file. Prefer the environment variable
+    /// when the URL holds a password.
+    #[arg(long, env = "KEYWARD_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Expose POST /admin/test-clock so black-box tests can move time forward. Never in
+    /// production.
+    #[arg(long)]
+    unsafe_test_clock: bool,
+    /// CRN cname.
+    #[arg(long, env = "KEYWARD_CRN_CNAME", default_value = "keyward")]
+    crn_cname: String,
+    /// CRN ctype.
+    #[arg(long, env = "KEYWARD_CRN_CTYPE", default_value = "local")]
+    crn_ctype: String,
+    /// CRN region.
+    #[arg(long, env = "KEYWARD_CRN_REGION", default_value = "local")]
+    crn_region: String,
+}
+
+impl ServeArgs {
+    fn into_settings(self) -> ServeSettings {
+        ServeSettings {
+            data_dir: self.data_dir,
+            listen: self.listen,
+            database_url: self.database_url.filter(|u| !u.is_empty()),
+            unsafe_test_clock: self.unsafe_test_clock,
+            crn: CrnScheme {
+                cname: self.crn_cname,
+                ctype: self.crn_ctype,
+                region: self.crn_region,
+            },
+            kms: KmsConfig::default(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KEYWARD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Serve(args) => runtime.block_on(keyward_server::serve(args.into_settings())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Creating, importing, reading and listing keys.
+
+use keyward_crypto::{SecretBytes, random_secret};
+use time::OffsetDateTime;
+
+use crate::error::KmsError;
+use crate::ids::{Alias, InstanceId, KeyId, KeyRef, KeyRingId};
+use crate::key::{Key, MAX_ALIASES_PER_KEY, VersionInfo};
+use crate::ports::{Access, KeyQuery, KeyStore, MasterKey, Permission};
+use crate::service::Kms;
+use crate::state::{Action, KeyState};
+
+/// Largest standard-key payload.
+pub const MAX_STANDARD_PAYLOAD: usize = 7_500;
+/// Size of generated key material.
+pub const GENERATED_KEY_BYTES: usize = 32;
+
+/// A request to create or import a key.
+pub struct NewKey {
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Standard (true) or root (false).
+    pub extractable: bool,
+    /// Material to import; generated when `None`.
+    pub payload: Option<SecretBytes>,
+    /// Expiration date.
+    pub expiration: Option<OffsetDateTime>,
+    /// Aliases to attach.
+    pub aliases: Vec<Alias>,
+    /// Ring to create it in.
+    pub key_ring: KeyRingId,
+}
+
+/// A key together with the material a reader may see (standard keys only).
+pub struct KeyWithPayload {
+    /// The key.
+    pub key: Key,
+    /// The payload, for a standard key when asked for.
+    pub payload: Option<SecretBytes>,
+}
+
+fn invalid(field: &'static str, requirement: &'static str) -> KmsError {
+    KmsError::InvalidField { field, requirement }
+}
+
+fn validate(new: &NewKey, now: OffsetDateTime) -> Result<(), KmsError> {
+    if new.name.trim().is_empty() || new.name.chars().count() > 90 {
+        return Err(invalid("name", "a string of 1 to 90 characters"));
+    }
+    if new.name.chars().any(char::is_control) {
+        return Err(invalid("name", "a string without control characters"));
+    }
+    if new
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 240)
+    {
+        return Err(invalid("description", "at most 240 characters"));
+    }
+    let bad_tag = |t: &String| t.chars().count() > 30 || t.contains(['<', '>', ',', ':', '&', '|']);
+    if new.tags.len() > 30 || new.tags.iter().any(bad_tag) {
+        return Err(invalid(
+            "tags",
+            "at most 30 tags of at most 30 characters, without < > , : & |",
+        ));
+    }
+    if new.aliases.len() > MAX_ALIASES_PER_KEY {
+        return Err(KmsError::AliasQuota);
+    }
+    if new.expiration.is_some_and(|e| e <= now) {
+        return Err(invalid("expirationDate", "a date in the future"));
+    }
+    if let Some(payload) = &new.payload {
+        if new.extractable {
+            if payload.is_empty() || payload.len() > MAX_STANDARD_PAYLOAD {
+                return Err(invalid("payload", "base64 data of 1 to 7500 bytes"));
+            }
+        } else if ![16, 24, 32].contains(&payload.len()) {
+            return Err(invalid(
+                "payload",
+                "base64 key material of 16, 24 or 32 bytes",
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl<S: KeyStore, M: MasterKey> Kms<S, M> {
+    /// Creates (or imports) a key.
+    pub async fn create_key(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+        new: NewKey,
+    ) -> Result<KeyWithPayload, KmsError> {
+        if !access.allows(Permission::CreateKey, &new.key_ring) {
+            return Err(KmsError::Forbidden);
+        }
+        let now = self.now();
+        validate(&new, now)?;
+        if !new.key_ring.is_default()
+            && !self.store.key_ring_exists(instance, &new.key_ring).await?
+        {
+            return Err(KmsError::KeyRingNotFound);
+        }
+        let imported = new.payload.is_some();
+        let material = match new.payload {
+            Some(payload) => payload,
+            None => random_secret(GENERATED_KEY_BYTES).map_err(|_| KmsError::Internal)?,
+        };
+        let id = KeyId::new_random();
+        let version = self.seal_version(id, &material, now)?;
+        let key = Key {
+            id,
+            instance,
+            name: new.name,
+            description: new.description,
+            tags: new.tags,
+            extractable: new.extractable,
+            imported,
+            state: KeyState::Active,
+            bit_length: u32::try_from(material.len() * 8).unwrap_or(u32::MAX),
+            expiration: new.expiration,
+            key_ring: new.key_ring,
+            aliases: new.aliases,
+            created_at: now,
+            created_by: access.principal().to_owned(),
+            updated_at: now,
+            last_rotated_at: None,
+            state_changed_at: now,
+            deleted_at: None,
+            deleted_by: None,
+            current_version: VersionInfo {
+                id: version.id,
+                created_at: now,
+            },
+            revision: 0,
+        };
+        self.store.create_key(&key, &version).await?;
+        let payload = key.extractable.then_some(material);
+        Ok(KeyWithPayload { key, payload })
+    }
+
+    /// Reads a key; with `with_payload`, a standard key's material too (needs ReadPayload).
+    pub async fn get_key(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+        key_ref: &KeyRef,
+        with_payload: bool,
+    ) -> Result<KeyWithPayload, KmsError> {
+        let key = self.fetch(instance, key_ref).await?;
+        Self::authorize(access, Permission::ReadMetadata, &key)?;
+        key.check(Action::Get, self.now())?;
+        let payload = if with_payload && key.extractable && key.state != KeyState::Destroyed {
+            Self::authorize(access, Permission::ReadPayload, &key)?;
+            let versions = self.store.versions(key.id).await?;
+            let current = versions.first().ok_or(KmsError::Internal)?;
+            Some(self.open_version(current)?)
+        } else {
+            None
+        };
+        Ok(KeyWithPayload { key, payload })
+    }
+
+    /// One page of keys the caller may see.
+    pub async fn list_keys(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+        query: &KeyQuery,
+    ) -> Result<Vec<Key>, KmsError> {
+        let keys = self.store.list_keys(instance, query, self.now()).await?;
+        Ok(keys
+            .into_iter()
+            .filter(|k| access.allows(Permission::ReadMetadata, &k.key_ring))
+            .collect())
+    }
+
+    /// How many keys match the query.
+    pub async fn count_keys(
+        &self,
+        instance: InstanceId,
+        query: &KeyQuery,
+    ) -> Result<u64, KmsError> {
+        self.store.count_keys(instance, query, self.now()).await
+    }
+
+    /// The versions of a key, newest first. Without `all_key_states` only an Active key's.
+    pub async fn key_versions(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+        key_ref: &KeyRef,
+        all_key_states: bool,
+    ) -> Result<Vec<VersionInfo>, KmsError> {
+        let key = self.fetch(instance, key_ref).await?;
+        Self::authorize(access, Permission::ReadMetadata, &key)?;
+        let state = key.effective_state(self.now());
+        if !all_key_states && state != KeyState::Active {
+            return Err(KmsError::InvalidState {
+                action: Action::Manage,
+                state,
+            });
+        }
+        let versions = self.store.versions(key.id).await?;
+        Ok(versions
+            .into_iter()
+            .map(|v| VersionInfo {
+                id: v.id,
+                created_at: v.created_at,
+            })
+            .collect())
+    }
+}

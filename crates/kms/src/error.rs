@@ -1,0 +1,124 @@
+//! Errors of the KMS domain. Each variant is one Key Protect reason; the server maps them to
+//! HTTP statuses and wire bodies in exactly one place.
+
+use thiserror::Error;
+
+use crate::state::{Action, KeyState};
+
+/// An identifier failed to parse.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+pub enum InvalidId {
+    /// Not a 36-character hyphenated UUID.
+    #[error("not a valid UUID")]
+    NotUuid,
+    /// Not a valid alias.
+    #[error(
+        "an alias is 2 to 90 characters of letters, digits, '-' and '_', not a UUID and not a reserved word"
+    )]
+    Alias,
+    /// Not a valid key ring id.
+    #[error("a key ring id is 2 to 100 characters of letters, digits and '-'")]
+    KeyRing,
+    /// Neither a key id nor an alias.
+    #[error("not a key id or alias")]
+    KeyRef,
+}
+
+/// A store (persistence port) failure. The detail is for logs, never for responses.
+#[derive(Debug, Error)]
+#[error("storage failure: {detail}")]
+pub struct StoreFailure {
+    /// What went wrong, for the log.
+    pub detail: String,
+}
+
+/// Everything a KMS operation can refuse with.
+#[derive(Debug, Error)]
+pub enum KmsError {
+    /// No such key in this instance (or it was purged).
+    #[error("the key could not be found")]
+    KeyNotFound,
+    /// The key is destroyed and the action needs a live key.
+    #[error("the key has been deleted")]
+    KeyDeleted,
+    /// The action is not allowed in the key's state.
+    #[error("key is not in a valid state for {action:?} (state {state:?})")]
+    InvalidState {
+        /// The refused action.
+        action: Action,
+        /// The key's effective state.
+        state: KeyState,
+    },
+    /// The action needs a root key.
+    #[error("requested action can only be completed with a root key")]
+    RootKeyRequired,
+    /// A second manual rotation within the hour.
+    #[error("this root key has been rotated within the last hour")]
+    RotationNotPermitted,
+    /// Inside a 30-second (enable/restore) or 4-hour (purge) waiting window.
+    #[error("the key was updated recently: please wait and try again")]
+    UpdatedRecently,
+    /// The key cannot be purged until 4 hours after deletion.
+    #[error("the key can be purged only 4 hours after it was deleted")]
+    PurgeTooEarly,
+    /// Restore later than 30 days after deletion.
+    #[error("key restoration has expired")]
+    RestoreExpired,
+    /// The key's expiration date has passed.
+    #[error("the key is expired")]
+    KeyExpired,
+    /// Rotating an imported key needs new material.
+    #[error("key material is required to perform a 'rotate' action on an imported key")]
+    PayloadRequired,
+    /// A request field is invalid.
+    #[error("the field '{field}' must be: {requirement}")]
+    InvalidField {
+        /// The field name as the client sent it.
+        field: &'static str,
+        /// What it must be.
+        requirement: &'static str,
+    },
+    /// The ciphertext does not authenticate under this key with this aad.
+    #[error("the provided ciphertext is invalid or corrupted")]
+    CiphertextInvalid,
+    /// The alias is used by another key of the instance.
+    #[error("the alias is already in use in this instance")]
+    AliasTaken,
+    /// A key may have at most 5 aliases.
+    #[error("a key can have at most 5 aliases")]
+    AliasQuota,
+    /// No such alias on this key.
+    #[error("the alias could not be found on this key")]
+    AliasNotFound,
+    /// No such key ring.
+    #[error("the key ring could not be found")]
+    KeyRingNotFound,
+    /// The key ring already exists.
+    #[error("the key ring already exists")]
+    KeyRingExists,
+    /// The key ring still holds keys that are not destroyed.
+    #[error("the key ring contains keys that are not destroyed")]
+    KeyRingNotEmpty,
+    /// `default` cannot be created or deleted.
+    #[error("the default key ring cannot be created or deleted")]
+    KeyRingReserved,
+    /// An instance holds at most 50 key rings.
+    #[error("an instance can have at most 50 key rings")]
+    KeyRingQuota,
+    /// The caller's roles do not allow this on this key or ring.
+    #[error("the caller is not allowed to perform this action")]
+    Forbidden,
+    /// The encryption budget of the current version is spent and the key cannot be rotated
+    /// automatically (imported material).
+    #[error("the key has reached its encryption limit and must be rotated with new material")]
+    EncryptionLimitReached,
+    /// Another writer changed the key at the same time, repeatedly.
+    #[error("the key is being changed concurrently; try again")]
+    Conflict,
+    /// Persistence failed.
+    #[error(transparent)]
+    Store(#[from] StoreFailure),
+    /// The master key or the crypto library failed (not a client error).
+    #[error("internal cryptographic failure")]
+    Internal,
+}

@@ -1,0 +1,227 @@
+//! The key aggregate and its time-bound lifecycle rules.
+
+use time::{Duration, OffsetDateTime};
+
+use crate::error::KmsError;
+use crate::ids::{Alias, InstanceId, KeyId, KeyRingId, KeyVersionId};
+use crate::state::{Action, KeyState, check};
+
+/// Wait after disable before enable, and after delete before restore.
+pub const RECENT_UPDATE_WAIT: Duration = Duration::seconds(30);
+/// Minimum time between manual rotations.
+pub const ROTATION_INTERVAL: Duration = Duration::hours(1);
+/// How long a deleted key stays restorable.
+pub const RESTORE_WINDOW: Duration = Duration::days(30);
+/// How long after deletion a user may purge.
+pub const PURGE_WAIT: Duration = Duration::hours(4);
+/// After this a deleted key is purged automatically (it reads as not found).
+pub const AUTO_PURGE_AFTER: Duration = Duration::days(90);
+/// Most aliases a key may have.
+pub const MAX_ALIASES_PER_KEY: usize = 5;
+
+/// The current version of a key, as shown in its metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// The version id carried by ciphertexts.
+    pub id: KeyVersionId,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
+}
+
+/// A root key (`extractable == false`) or standard key, without its material.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Key {
+    /// Key id.
+    pub id: KeyId,
+    /// The KMS instance that owns it.
+    pub instance: InstanceId,
+    /// Display name.
+    pub name: String,
+    /// Optional description (≤ 240 characters).
+    pub description: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Standard keys are extractable; root keys never leave the KMS.
+    pub extractable: bool,
+    /// Material supplied by the customer.
+    pub imported: bool,
+    /// Stored state: Active, Suspended or Destroyed (Deactivated is derived from the expiry).
+    pub state: KeyState,
+    /// Bit length of the material (128, 192 or 256 for root keys).
+    pub bit_length: u32,
+    /// After this the key is Deactivated.
+    pub expiration: Option<OffsetDateTime>,
+    /// Its key ring.
+    pub key_ring: KeyRingId,
+    /// Its aliases.
+    pub aliases: Vec<Alias>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Creator (an IAM id).
+    pub created_by: String,
+    /// Last change of any kind.
+    pub updated_at: OffsetDateTime,
+    /// Last rotation, if any.
+    pub last_rotated_at: Option<OffsetDateTime>,
+    /// Last state change (the 30-second rule reads it).
+    pub state_changed_at: OffsetDateTime,
+    /// Deletion time, while destroyed.
+    pub deleted_at: Option<OffsetDateTime>,
+    /// Who deleted it, while destroyed.
+    pub deleted_by: Option<String>,
+    /// The newest version.
+    pub current_version: VersionInfo,
+    /// Optimistic-concurrency counter, bumped by every save.
+    pub revision: i64,
+}
+
+impl Key {
+    /// The state after applying the clock: an Active key past its expiry is Deactivated.
+    pub fn effective_state(&self, now: OffsetDateTime) -> KeyState {
+        match (self.state, self.expiration) {
+            (KeyState::Active, Some(exp)) if exp <= now => KeyState::Deactivated,
+            (state, _) => state,
+        }
+    }
+
+    /// Whether the 90-day automatic purge has removed it (it then reads as not found).
+    pub fn is_auto_purged(&self, now: OffsetDateTime) -> bool {
+        self.state == KeyState::Destroyed
+            && self.deleted_at.is_some_and(|d| now - d > AUTO_PURGE_AFTER)
+    }
+
+    /// Whether it has expired.
+    pub fn is_expired(&self, now: OffsetDateTime) -> bool {
+        self.expiration.is_some_and(|e| e <= now)
+    }
+
+    /// Refuses `action` unless the effective state allows it.
+    pub fn check(&self, action: Action, now: OffsetDateTime) -> Result<(), KmsError> {
+        check(self.effective_state(now), action)
+    }
+
+    /// Refuses crypto and lifecycle actions that need a root key.
+    pub fn require_root(&self) -> Result<(), KmsError> {
+        if self.extractable {
+            Err(KmsError::RootKeyRequired)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn touch(&mut self, now: OffsetDateTime) {
+        self.updated_at = now;
+        self.revision += 1;
+    }
+
+    fn set_state(&mut self, state: KeyState, now: OffsetDateTime) {
+        self.state = state;
+        self.state_changed_at = now;
+        self.touch(now);
+    }
+
+    /// Active → Suspended.
+    pub fn disable(&mut self, now: OffsetDateTime) -> Result<(), KmsError> {
+        self.require_root()?;
+        self.check(Action::Disable, now)?;
+        self.set_state(KeyState::Suspended, now);
+        Ok(())
+    }
+
+    /// Suspended → Active, at least 30 seconds after the last state change.
+    pub fn enable(&mut self, now: OffsetDateTime) -> Result<(), KmsError> {
+        self.require_root()?;
+        self.check(Action::Enable, now)?;
+        if now - self.state_changed_at < RECENT_UPDATE_WAIT {
+            return Err(KmsError::UpdatedRecently);
+        }
+        if self.is_expired(now) {
+            return Err(KmsError::KeyExpired);
+        }
+        self.set_state(KeyState::Active, now);
+        Ok(())
+    }
+
+    /// → Destroyed.
+    pub fn delete(&mut self, now: OffsetDateTime, by: &str) -> Result<(), KmsError> {
+        self.check(Action::Delete, now)?;
+        self.set_state(KeyState::Destroyed, now);
+        self.deleted_at = Some(now);
+        self.deleted_by = Some(by.to_owned());
+        Ok(())
+    }
+
+    /// Destroyed → Active, from 30 seconds to 30 days after deletion, unless expired.
+    pub fn restore(&mut self, now: OffsetDateTime) -> Result<(), KmsError> {
+        self.check(Action::Restore, now)?;
+        let deleted_at = self.deleted_at.unwrap_or(self.state_changed_at);
+        if now - deleted_at < RECENT_UPDATE_WAIT {
+            return Err(KmsError::UpdatedRecently);
+        }
+        if now - deleted_at > RESTORE_WINDOW {
+            return Err(KmsError::RestoreExpired);
+        }
+        if self.is_expired(now) {
+            return Err(KmsError::KeyExpired);
+        }
+        self.set_state(KeyState::Active, now);
+        self.deleted_at = None;
+        self.deleted_by = None;
+        Ok(())
+    }
+
+    /// Refuses a purge before 4 hours after deletion.
+    pub fn check_purge(&self, now: OffsetDateTime) -> Result<(), KmsError> {
+        self.check(Action::Purge, now)?;
+        let deleted_at = self.deleted_at.unwrap_or(self.state_changed_at);
+        if now - deleted_at < PURGE_WAIT {
+            return Err(KmsError::PurgeTooEarly);
+        }
+        Ok(())
+    }
+
+    /// Checks the rotation rules; `manual` rotations are limited to one per hour, while an
+    /// automatic rotation (encryption budget spent) is not.
+    pub fn check_rotate(&self, now: OffsetDateTime, manual: bool) -> Result<(), KmsError> {
+        self.require_root()?;
+        self.check(Action::Rotate, now)?;
+        if manual
+            && self
+                .last_rotated_at
+                .is_some_and(|t| now - t < ROTATION_INTERVAL)
+        {
+            return Err(KmsError::RotationNotPermitted);
+        }
+        Ok(())
+    }
+
+    /// Records a new current version.
+    pub fn rotated(&mut self, version: VersionInfo, now: OffsetDateTime) {
+        self.current_version = version;
+        self.last_rotated_at = Some(now);
+        self.touch(now);
+    }
+
+    /// Moves the key to another ring.
+    pub fn move_to(&mut self, ring: KeyRingId, now: OffsetDateTime) -> Result<(), KmsError> {
+        self.check(Action::Manage, now)?;
+        self.key_ring = ring;
+        self.touch(now);
+        Ok(())
+    }
+
+    /// When a restore stops being possible.
+    pub fn restore_expiration(&self) -> Option<OffsetDateTime> {
+        self.deleted_at.map(|d| d + RESTORE_WINDOW)
+    }
+
+    /// When a purge becomes possible.
+    pub fn purge_allowed_from(&self) -> Option<OffsetDateTime> {
+        self.deleted_at.map(|d| d + PURGE_WAIT)
+    }
+
+    /// When the automatic purge happens.
+    pub fn purge_scheduled_on(&self) -> Option<OffsetDateTime> {
+        self.deleted_at.map(|d| d + AUTO_PURGE_AFTER)
+    }
+}

@@ -1,0 +1,26 @@
+//! The KMS domain of Keyward: keys, versions, states and their time rules, envelope operations,
+//! aliases and key rings, over ports for storage, the master key and the clock. No I/O here.
+
+mod cache;
+pub mod clock;
+mod create;
+mod envelope;
+pub mod error;
+pub mod ids;
+pub mod key;
+mod lifecycle;
+pub mod master_key;
+pub mod ports;
+mod service;
+pub mod state;
+
+pub use clock::{Clock, OffsetClock, SystemClock};
+pub use create::{GENERATED_KEY_BYTES, KeyWithPayload, MAX_STANDARD_PAYLOAD, NewKey};
+pub use envelope::{MAX_WRAP_PLAINTEXT, Rewrapped, Unwrapped, Wrapped};
+pub use error::{InvalidId, KmsError, StoreFailure};
+pub use ids::{Alias, CrnScheme, InstanceId, KeyId, KeyRef, KeyRingId, KeyVersionId};
+pub use key::{Key, VersionInfo};
+pub use master_key::SoftwareMasterKey;
+pub use ports::{Access, KeyQuery, KeyRing, KeyStore, MasterKey, Permission, StoredVersion};
+pub use service::{Kms, KmsConfig};
+pub use state::{Action, KeyState};

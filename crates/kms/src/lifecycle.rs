@@ -1,0 +1,208 @@
+//! State changes, aliases and key rings.
+
+use crate::error::KmsError;
+use crate::ids::{Alias, InstanceId, KeyRef, KeyRingId};
+use crate::key::{Key, MAX_ALIASES_PER_KEY};
+use crate::ports::{Access, KeyRing, KeyStore, MasterKey, Permission};
+use crate::service::Kms;
+use crate::state::Action;
+
+impl<S: KeyStore, M: MasterKey> Kms<S, M> {
+    /// Active → Suspended.
+    pub async fn disable(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+        key: &KeyRef,
+    ) -> Result<Key, KmsError> {
+        self.modify(access, instance, key, Permission::DisableKey, |k, now| {
+            k.disable(now)
+        })
+        .await
+    }
+
+    /// Suspended → Active.
+    pub async fn enable(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+        key: &KeyRef,
+    ) -> Result<Key, KmsError> {
+        self.modify(access, instance, key, Permission::DisableKey, |k, now| {
+            k.enable(now)
+        })
+        .await
+    }
+
+    /// → Destroyed.
+    pub async fn delete(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+        key: &KeyRef,
+    ) -> Result<Key, KmsError> {
+        let by = access.principal().to_owned();
+        self.modify(
+            access,
+            instance,
+            key,
+            Permission::DeleteKey,
+            move |k, now| k.delete(now, &by),
+        )
+        .await
+    }
+
+    /// Destroyed → Active.
+    pub async fn restore(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+        key: &KeyRef,
+    ) -> Result<Key, KmsError> {
+        self.modify(access, instance, key, Permission::DeleteKey, |k, now| {
+            k.restore(now)
+        })
+        .await
+    }
+
+    /// Removes a destroyed key for good, 4 hours or more after deletion.
+    pub async fn purge(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+        key_ref: &KeyRef,
+    ) -> Result<Key, KmsError> {
+        let key = self.fetch(instance, key_ref).await?;
+        Self::authorize(access, Permission::PurgeKey, &key)?;
+        key.check_purge(self.now())?;
+        self.store.purge_key(key.id).await?;
+        self.cache.invalidate(key.id);
+        Ok(key)
+    }
+
+    /// Moves a key to another (existing) ring.
+    pub async fn move_key(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+        key: &KeyRef,
+        ring: KeyRingId,
+    ) -> Result<Key, KmsError> {
+        if !access.allows(Permission::ManageKey, &ring) {
+            return Err(KmsError::Forbidden);
+        }
+        if !ring.is_default() && !self.store.key_ring_exists(instance, &ring).await? {
+            return Err(KmsError::KeyRingNotFound);
+        }
+        self.modify(
+            access,
+            instance,
+            key,
+            Permission::ManageKey,
+            move |k, now| k.move_to(ring.clone(), now),
+        )
+        .await
+    }
+
+    /// Adds an alias.
+    pub async fn add_alias(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+        key_ref: &KeyRef,
+        alias: &Alias,
+    ) -> Result<Key, KmsError> {
+        let key = self.fetch(instance, key_ref).await?;
+        Self::authorize(access, Permission::ManageKey, &key)?;
+        let now = self.now();
+        key.check(Action::Manage, now)?;
+        if key.aliases.contains(alias) {
+            return Ok(key);
+        }
+        if key.aliases.len() >= MAX_ALIASES_PER_KEY {
+            return Err(KmsError::AliasQuota);
+        }
+        self.store
+            .add_alias(instance, key.id, alias, now, access.principal())
+            .await?;
+        self.cache.invalidate(key.id);
+        Ok(key)
+    }
+
+    /// Removes an alias.
+    pub async fn remove_alias(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+        key_ref: &KeyRef,
+        alias: &Alias,
+    ) -> Result<(), KmsError> {
+        let key = self.fetch(instance, key_ref).await?;
+        Self::authorize(access, Permission::ManageKey, &key)?;
+        if !self.store.remove_alias(instance, key.id, alias).await? {
+            return Err(KmsError::AliasNotFound);
+        }
+        self.cache.invalidate(key.id);
+        Ok(())
+    }
+
+    /// Creates a key ring.
+    pub async fn create_key_ring(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+        ring: KeyRingId,
+    ) -> Result<KeyRing, KmsError> {
+        if !access.allows(Permission::ManageKeyRings, &ring) {
+            return Err(KmsError::Forbidden);
+        }
+        if ring.is_default() {
+            return Err(KmsError::KeyRingReserved);
+        }
+        let ring = KeyRing {
+            id: ring,
+            created_at: self.now(),
+            created_by: access.principal().to_owned(),
+        };
+        // The implicit `default` ring counts toward the limit.
+        let max = self.config.max_key_rings.saturating_sub(1);
+        self.store.create_key_ring(instance, &ring, max).await?;
+        Ok(ring)
+    }
+
+    /// The rings of an instance, `default` first.
+    pub async fn list_key_rings(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+    ) -> Result<Vec<KeyRing>, KmsError> {
+        let default = KeyRingId::default_ring();
+        if !access.allows(Permission::ReadMetadata, &default) {
+            return Err(KmsError::Forbidden);
+        }
+        let mut rings = vec![KeyRing {
+            id: default,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            created_by: String::new(),
+        }];
+        rings.extend(self.store.list_key_rings(instance).await?);
+        Ok(rings)
+    }
+
+    /// Deletes a key ring.
+    pub async fn delete_key_ring(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+        ring: &KeyRingId,
+        force: bool,
+    ) -> Result<(), KmsError> {
+        if !access.allows(Permission::ManageKeyRings, ring) {
+            return Err(KmsError::Forbidden);
+        }
+        if ring.is_default() {
+            return Err(KmsError::KeyRingReserved);
+        }
+        self.store.delete_key_ring(instance, ring, force).await
+    }
+}

@@ -1,0 +1,211 @@
+//! The ports the KMS domain needs from the outside world. Nothing here performs I/O; adapters
+//! (the `store` crate, the software or PKCS#11 master key) implement them.
+
+use std::future::Future;
+
+use keyward_crypto::SecretBytes;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::KmsError;
+use crate::ids::{Alias, InstanceId, KeyId, KeyRef, KeyRingId, KeyVersionId};
+use crate::key::Key;
+use crate::state::KeyState;
+
+/// One version of a key's material, as persisted: sealed under the master key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredVersion {
+    /// Version id.
+    pub id: KeyVersionId,
+    /// The key it belongs to.
+    pub key_id: KeyId,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
+    /// Material sealed by [`MasterKey::wrap`].
+    pub wrapped_material: Vec<u8>,
+}
+
+/// Filters of `GET /keys` and `HEAD /keys`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyQuery {
+    /// States to include (stored states; Deactivated is matched as Active past expiry).
+    pub states: Vec<KeyState>,
+    /// `Some(true)` standard keys only, `Some(false)` root keys only.
+    pub extractable: Option<bool>,
+    /// Only this ring.
+    pub key_ring: Option<KeyRingId>,
+    /// Page size.
+    pub limit: u32,
+    /// Rows to skip.
+    pub offset: u32,
+}
+
+/// A key ring.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRing {
+    /// Its id.
+    pub id: KeyRingId,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Creator.
+    pub created_by: String,
+}
+
+/// Persistence of keys, versions, aliases and rings.
+///
+/// Writes to a key use optimistic concurrency: `save_key` and `add_version` succeed only when
+/// the stored revision equals `expected_revision`, and store the key's new revision.
+pub trait KeyStore: Send + Sync + 'static {
+    /// Inserts a new key with its first version and aliases. `AliasTaken` if an alias is used.
+    fn create_key(
+        &self,
+        key: &Key,
+        version: &StoredVersion,
+    ) -> impl Future<Output = Result<(), KmsError>> + Send;
+
+    /// Finds a key of the instance by id or alias (purged keys are gone).
+    fn find_key(
+        &self,
+        instance: InstanceId,
+        key: &KeyRef,
+    ) -> impl Future<Output = Result<Option<Key>, KmsError>> + Send;
+
+    /// One page of keys, in creation order.
+    fn list_keys(
+        &self,
+        instance: InstanceId,
+        query: &KeyQuery,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<Key>, KmsError>> + Send;
+
+    /// How many keys match (ignoring limit and offset).
+    fn count_keys(
+        &self,
+        instance: InstanceId,
+        query: &KeyQuery,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<u64, KmsError>> + Send;
+
+    /// Saves metadata and state; `Ok(false)` when the revision moved on meanwhile.
+    fn save_key(
+        &self,
+        key: &Key,
+        expected_revision: i64,
+    ) -> impl Future<Output = Result<bool, KmsError>> + Send;
+
+    /// Saves the rotated key and its new version in one transaction; `Ok(false)` on conflict.
+    fn add_version(
+        &self,
+        key: &Key,
+        expected_revision: i64,
+        version: &StoredVersion,
+    ) -> impl Future<Output = Result<bool, KmsError>> + Send;
+
+    /// All versions of a key, newest first.
+    fn versions(
+        &self,
+        key: KeyId,
+    ) -> impl Future<Output = Result<Vec<StoredVersion>, KmsError>> + Send;
+
+    /// Removes a key, its versions and aliases for good.
+    fn purge_key(&self, key: KeyId) -> impl Future<Output = Result<(), KmsError>> + Send;
+
+    /// Adds an alias (`AliasTaken` if another key of the instance has it).
+    fn add_alias(
+        &self,
+        instance: InstanceId,
+        key: KeyId,
+        alias: &Alias,
+        now: OffsetDateTime,
+        by: &str,
+    ) -> impl Future<Output = Result<(), KmsError>> + Send;
+
+    /// Removes an alias; `Ok(false)` if the key did not have it.
+    fn remove_alias(
+        &self,
+        instance: InstanceId,
+        key: KeyId,
+        alias: &Alias,
+    ) -> impl Future<Output = Result<bool, KmsError>> + Send;
+
+    /// Creates a ring (`KeyRingExists`, `KeyRingQuota`).
+    fn create_key_ring(
+        &self,
+        instance: InstanceId,
+        ring: &KeyRing,
+        max_rings: usize,
+    ) -> impl Future<Output = Result<(), KmsError>> + Send;
+
+    /// The rings of an instance (without the implicit `default`).
+    fn list_key_rings(
+        &self,
+        instance: InstanceId,
+    ) -> impl Future<Output = Result<Vec<KeyRing>, KmsError>> + Send;
+
+    /// Whether a (non-default) ring exists.
+    fn key_ring_exists(
+        &self,
+        instance: InstanceId,
+        ring: &KeyRingId,
+    ) -> impl Future<Output = Result<bool, KmsError>> + Send;
+
+    /// Deletes a ring: `KeyRingNotEmpty` while it holds keys that are not destroyed; with
+    /// `force` the destroyed keys move to `default` first. `KeyRingNotFound` if absent.
+    fn delete_key_ring(
+        &self,
+        instance: InstanceId,
+        ring: &KeyRingId,
+        force: bool,
+    ) -> impl Future<Output = Result<(), KmsError>> + Send;
+
+    /// Adds `count` to the persisted encryption counter of a version and returns the new
+    /// total. The counter only grows, so a crash can lose budget but never reuse it.
+    fn reserve_encryptions(
+        &self,
+        version: KeyVersionId,
+        count: u64,
+    ) -> impl Future<Output = Result<u64, KmsError>> + Send;
+}
+
+/// The top of the key hierarchy: seals root-key material for storage.
+pub trait MasterKey: Send + Sync + 'static {
+    /// Identifies the master key (stored with the data so a wrong master key is detected).
+    fn id(&self) -> Uuid;
+    /// Seals material, binding it to `aad`.
+    fn wrap(&self, aad: &[u8], material: &SecretBytes) -> Result<Vec<u8>, KmsError>;
+    /// Opens sealed material; any failure is [`KmsError::Internal`].
+    fn unwrap(&self, aad: &[u8], wrapped: &[u8]) -> Result<SecretBytes, KmsError>;
+}
+
+/// What a KMS operation may need permission for; the server decides from the caller's roles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// List keys and read metadata.
+    ReadMetadata,
+    /// Read a standard key's payload.
+    ReadPayload,
+    /// Wrap, unwrap, rewrap.
+    UseKey,
+    /// Create or import keys.
+    CreateKey,
+    /// Rotate.
+    RotateKey,
+    /// Disable and enable.
+    DisableKey,
+    /// Delete and restore.
+    DeleteKey,
+    /// Purge.
+    PurgeKey,
+    /// Create aliases, move between rings.
+    ManageKey,
+    /// Create and delete rings.
+    ManageKeyRings,
+}
+
+/// The caller's permissions within one instance, possibly narrower in some rings.
+pub trait Access: Send + Sync {
+    /// Whether the caller may do `permission` on keys in `ring`.
+    fn allows(&self, permission: Permission, ring: &KeyRingId) -> bool;
+    /// The caller's IAM id, recorded as creator/deleter.
+    fn principal(&self) -> &str;
+}

@@ -1,0 +1,207 @@
+//! The KMS service: configuration, key lookup through the cache, and the write loop that every
+//! state change goes through.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyward_crypto::{AeadKey, SecretBytes, encode_aad};
+use time::OffsetDateTime;
+
+use crate::cache::{Entry, KeyCache, Leases, LoadedVersion, Versions};
+use crate::clock::Clock;
+use crate::error::KmsError;
+use crate::ids::{InstanceId, KeyId, KeyRef, KeyVersionId};
+use crate::key::Key;
+use crate::ports::{Access, KeyStore, MasterKey, Permission, StoredVersion};
+
+/// Tunables of the KMS service.
+#[derive(Clone, Debug)]
+pub struct KmsConfig {
+    /// How long cached key state may be used before it is read again (the bound within which
+    /// a change made on another node is seen).
+    pub cache_ttl: Duration,
+    /// Encryptions allowed per key version before it is rotated (random 96-bit nonces).
+    pub encryption_limit: u64,
+    /// Encryptions reserved from the persisted counter at a time.
+    pub lease_size: u64,
+    /// Most rings per instance.
+    pub max_key_rings: usize,
+}
+
+impl Default for KmsConfig {
+    fn default() -> Self {
+        Self {
+            cache_ttl: Duration::from_secs(2),
+            // NIST SP 800-38D §8.3: at most 2^32 invocations with random IVs; keep a margin.
+            encryption_limit: (1u64 << 32) - (1u64 << 24),
+            lease_size: 1 << 16,
+            max_key_rings: 50,
+        }
+    }
+}
+
+/// The KMS domain service.
+pub struct Kms<S, M> {
+    pub(crate) store: S,
+    pub(crate) master: M,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: KmsConfig,
+    pub(crate) cache: KeyCache,
+    pub(crate) leases: Leases,
+}
+
+/// AAD domain for root-key material sealed under the master key.
+const MATERIAL_AAD: &str = "keyward.kms.material.v1";
+
+impl<S: KeyStore, M: MasterKey> Kms<S, M> {
+    /// Builds the service over its ports.
+    pub fn new(store: S, master: M, clock: Arc<dyn Clock>, config: KmsConfig) -> Self {
+        let cache = KeyCache::new(config.cache_ttl);
+        Self {
+            store,
+            master,
+            clock,
+            config,
+            cache,
+            leases: Leases::default(),
+        }
+    }
+
+    /// The store (for composition and tests).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The clock every rule reads.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    pub(crate) fn material_aad(key: KeyId, version: KeyVersionId) -> Vec<u8> {
+        encode_aad(
+            MATERIAL_AAD,
+            &[key.as_uuid().as_bytes(), version.as_uuid().as_bytes()],
+        )
+    }
+
+    /// Seals fresh material into a version record.
+    pub(crate) fn seal_version(
+        &self,
+        key: KeyId,
+        material: &SecretBytes,
+        now: OffsetDateTime,
+    ) -> Result<StoredVersion, KmsError> {
+        let id = KeyVersionId::new_random();
+        let wrapped_material = self.master.wrap(&Self::material_aad(key, id), material)?;
+        Ok(StoredVersion {
+            id,
+            key_id: key,
+            created_at: now,
+            wrapped_material,
+        })
+    }
+
+    /// Opens a version's material.
+    pub(crate) fn open_version(&self, version: &StoredVersion) -> Result<SecretBytes, KmsError> {
+        self.master.unwrap(
+            &Self::material_aad(version.key_id, version.id),
+            &version.wrapped_material,
+        )
+    }
+
+    /// Reads a key from the store, treating auto-purged keys as absent.
+    pub(crate) async fn fetch(&self, instance: InstanceId, key: &KeyRef) -> Result<Key, KmsError> {
+        let now = self.now();
+        self.store
+            .find_key(instance, key)
+            .await?
+            .filter(|k| !k.is_auto_purged(now))
+            .ok_or(KmsError::KeyNotFound)
+    }
+
+    /// The cached key with prepared versions, loading it when absent or stale.
+    pub(crate) async fn loaded(
+        &self,
+        instance: InstanceId,
+        key_ref: &KeyRef,
+    ) -> Result<Arc<Entry>, KmsError> {
+        let cached_id = match key_ref {
+            KeyRef::Id(id) => Some(*id),
+            KeyRef::Alias(alias) => self.cache.alias(instance, alias),
+        };
+        if let Some(entry) = cached_id.and_then(|id| self.cache.get(id)) {
+            let alias_still_there = match key_ref {
+                KeyRef::Id(_) => true,
+                KeyRef::Alias(alias) => entry.key.aliases.contains(alias),
+            };
+            if entry.key.instance == instance && alias_still_there {
+                return Ok(entry);
+            }
+        }
+        let key = self.fetch(instance, key_ref).await?;
+        let versions = match self
+            .cache
+            .versions_if_current(key.id, key.current_version.id)
+        {
+            Some(versions) => versions,
+            None => Arc::new(self.load_versions(&key).await?),
+        };
+        Ok(self.cache.insert(key, versions))
+    }
+
+    async fn load_versions(&self, key: &Key) -> Result<Versions, KmsError> {
+        let stored = self.store.versions(key.id).await?;
+        let mut list = Vec::with_capacity(stored.len());
+        for version in &stored {
+            let aead = if key.extractable {
+                None
+            } else {
+                let material = self.open_version(version)?;
+                Some(AeadKey::new(material.expose_secret()).map_err(|_| KmsError::Internal)?)
+            };
+            list.push(LoadedVersion {
+                id: version.id,
+                aead,
+            });
+        }
+        Ok(Versions { list })
+    }
+
+    /// Refuses unless the caller has `permission` in the key's ring.
+    pub(crate) fn authorize(
+        access: &dyn Access,
+        permission: Permission,
+        key: &Key,
+    ) -> Result<(), KmsError> {
+        if access.allows(permission, &key.key_ring) {
+            Ok(())
+        } else {
+            Err(KmsError::Forbidden)
+        }
+    }
+
+    /// Read-modify-write of one key with optimistic concurrency; `change` sees the fresh key.
+    pub(crate) async fn modify<F>(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+        key_ref: &KeyRef,
+        permission: Permission,
+        change: F,
+    ) -> Result<Key, KmsError>
+    where
+        F: Fn(&mut Key, OffsetDateTime) -> Result<(), KmsError> + Send + Sync,
+    {
+        for _ in 0..8 {
+            let mut key = self.fetch(instance, key_ref).await?;
+            Self::authorize(access, permission, &key)?;
+            let expected = key.revision;
+            change(&mut key, self.now())?;
+            if self.store.save_key(&key, expected).await? {
+                self.cache.invalidate(key.id);
+                return Ok(key);
+            }
+        }
+        Err(KmsError::Conflict)
+    }
+}

@@ -1,0 +1,159 @@
+//! Composition: settings → store, master key, services, router; and serving until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use keyward_iam::TokenSigner;
+use keyward_kms::{Clock, CrnScheme, Kms, KmsConfig, OffsetClock, SystemClock};
+use keyward_store::Store;
+use tokio::net::TcpListener;
+
+use crate::bootstrap::{self, BootstrapError, BootstrapInfo};
+use crate::iam_service::IamService;
+use crate::routes;
+use crate::state::AppState;
+
+/// Validated settings of `keyward serve`.
+#[derive(Clone, Debug)]
+pub struct ServeSettings {
+    /// Data directory (master key, SQLite file, bootstrap files).
+    pub data_dir: PathBuf,
+    /// Listen address (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// PostgreSQL URL; the embedded SQLite file when `None`.
+    pub database_url: Option<String>,
+    /// Expose `POST /admin/test-clock` (tests only).
+    pub unsafe_test_clock: bool,
+    /// CRN parameters.
+    pub crn: CrnScheme,
+    /// KMS tunables.
+    pub kms: KmsConfig,
+}
+
+/// A built application, ready to serve.
+pub struct App {
+    /// The router.
+    pub router: Router,
+    /// Non-secret bootstrap facts.
+    pub info: BootstrapInfo,
+    /// The admin API key, on first start only.
+    pub new_admin_key: Option<keyward_iam::ApiKeySecret>,
+    /// The store.
+    pub store: Store,
+}
+
+/// Opens everything and builds the router.
+pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
+    bootstrap::ensure_data_dir(&settings.data_dir)?;
+    let master = bootstrap::load_or_create_master_key(&settings.data_dir)?;
+    let store = match &settings.database_url {
+        Some(url) => Store::open_postgres(url, None).await?,
+        None => Store::open_sqlite(&settings.data_dir.join("keyward.db")).await?,
+    };
+    bootstrap::check_master_key(&store, &master, &settings.data_dir).await?;
+    let signer = TokenSigner::new(&bootstrap::signing_secret(&store, &master).await?)?;
+    let (info, new_admin_key) = bootstrap::provision(&store).await?;
+
+    let test_clock = settings
+        .unsafe_test_clock
+        .then(|| Arc::new(OffsetClock::new()));
+    let kms_clock: Arc<dyn Clock> = match &test_clock {
+        Some(c) => Arc::clone(c) as Arc<dyn Clock>,
+        None => Arc::new(SystemClock),
+    };
+    // Token lifetimes follow real time even under the test clock, so that clients' token
+    // caches stay valid when a test moves KMS time forward.
+    let iam = IamService::new(store.clone(), signer, Arc::new(SystemClock));
+    let state = Arc::new(AppState {
+        kms: Kms::new(store.clone(), master, kms_clock, settings.kms.clone()),
+        iam,
+        store: store.clone(),
+        crn: settings.crn.clone(),
+        test_clock,
+    });
+    Ok(App {
+        router: routes::router(state),
+        info,
+        new_admin_key,
+        store,
+    })
+}
+
+/// Binds, writes `bootstrap.json` (and `admin.apikey` on first start), and serves until
+/// Ctrl-C or SIGTERM.
+pub async fn serve(settings: ServeSettings) -> Result<(), BootstrapError> {
+    let app = build(&settings).await?;
+    let listener =
+        TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| BootstrapError::Io {
+                what: "cannot listen on",
+                path: PathBuf::from(settings.listen.to_string()),
+                source,
+            })?;
+    let addr = listener.local_addr().map_err(|source| BootstrapError::Io {
+        what: "cannot read the address of",
+        path: PathBuf::from(settings.listen.to_string()),
+        source,
+    })?;
+    let mut info = app.info.clone();
+    info.url = format!("http://{addr}");
+    if let Some(key) = &app.new_admin_key {
+        let path = settings.data_dir.join("admin.apikey");
+        bootstrap::write_private_file(&path, format!("{}\n", key.expose_secret()).as_bytes())?;
+        println!(
+            "First start: created account {} with an admin user.",
+            info.account_id
+        );
+        println!("Admin API key (shown once; also in {}):", path.display());
+        println!("{}", key.expose_secret());
+    }
+    let info_path = settings.data_dir.join("bootstrap.json");
+    let json =
+        serde_json::to_vec_pretty(&info).map_err(|e| BootstrapError::Setup(e.to_string()))?;
+    std::fs::write(&info_path, json).map_err(|source| BootstrapError::Io {
+        what: "cannot write",
+        path: info_path.clone(),
+        source,
+    })?;
+    println!(
+        "Keyward listening on {} (KMS instance {})",
+        info.url, info.kms_instance_id
+    );
+    axum::serve(listener, app.router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|source| BootstrapError::Io {
+            what: "server failed on",
+            path: PathBuf::from(addr.to_string()),
+            source,
+        })?;
+    app.store.close().await;
+    println!("Keyward stopped.");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,235 @@
+//! First start: data directory, master key file, signing key, account, admin user and API key,
+//! and one KMS instance. Later starts reuse all of it.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use keyward_crypto::{SecretBytes, random_secret};
+use keyward_iam::{
+    AccountId, ApiKeyRecord, ApiKeySecret, IamStore, Instance, Policy, Principal, PrincipalKind,
+    Resource, Role, ServiceKind, Subject,
+};
+use keyward_kms::{MasterKey, SoftwareMasterKey};
+use keyward_store::Store;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// Non-secret facts written to `<data-dir>/bootstrap.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BootstrapInfo {
+    /// The account created at first start.
+    pub account_id: String,
+    /// Its KMS instance.
+    pub kms_instance_id: String,
+    /// The admin's IAM id.
+    pub admin_iam_id: String,
+    /// Where the server listens (filled in at each start).
+    #[serde(default)]
+    pub url: String,
+}
+
+/// Why start-up failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    /// A file could not be read or written.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// Which file.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The master key file is not 32 bytes.
+    #[error("the master key file {0} must hold exactly 32 bytes")]
+    MasterKeyLength(PathBuf),
+    /// The database was initialised with another master key.
+    #[error("the master key in {0} is not the one this database was created with")]
+    WrongMasterKey(PathBuf),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] keyward_store::StoreError),
+    /// IAM or KMS setup failed.
+    #[error("setup failed: {0}")]
+    Setup(String),
+}
+
+impl From<keyward_iam::IamError> for BootstrapError {
+    fn from(e: keyward_iam::IamError) -> Self {
+        Self::Setup(e.to_string())
+    }
+}
+
+impl From<ApiError> for BootstrapError {
+    fn from(e: ApiError) -> Self {
+        Self::Setup(e.to_string())
+    }
+}
+
+fn io<'a>(
+    what: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> BootstrapError + 'a {
+    move |source| BootstrapError::Io {
+        what,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Writes a new file readable by the owner only; fails if it exists.
+pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), BootstrapError> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io("cannot create", path))?;
+    f.write_all(contents).map_err(io("cannot write", path))?;
+    f.sync_all().map_err(io("cannot sync", path))
+}
+
+/// Creates the data directory (0700) if needed.
+pub fn ensure_data_dir(dir: &Path) -> Result<(), BootstrapError> {
+    if !dir.exists() {
+        fs::create_dir_all(dir).map_err(io("cannot create directory", dir))?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(io("cannot set permissions on", dir))?;
+    }
+    Ok(())
+}
+
+/// Loads the master key file, creating it (0600, 32 random bytes) on first start.
+pub fn load_or_create_master_key(dir: &Path) -> Result<SoftwareMasterKey, BootstrapError> {
+    let path = dir.join("master.key");
+    if !path.exists() {
+        let material = random_secret(32).map_err(|e| BootstrapError::Setup(e.to_string()))?;
+        write_private_file(&path, material.expose_secret())?;
+    }
+    let mode = fs::metadata(&path)
+        .map_err(io("cannot stat", &path))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), "the master key file is readable by group or others; chmod 600 it");
+    }
+    let material = SecretBytes::new(fs::read(&path).map_err(io("cannot read", &path))?);
+    if material.len() != 32 {
+        return Err(BootstrapError::MasterKeyLength(path));
+    }
+    SoftwareMasterKey::new(&material).map_err(|_| BootstrapError::MasterKeyLength(path))
+}
+
+/// Checks that the database belongs to this master key (records it on first use).
+pub async fn check_master_key(
+    store: &Store,
+    master: &SoftwareMasterKey,
+    dir: &Path,
+) -> Result<(), BootstrapError> {
+    let id = master.id();
+    let stored = store
+        .setting_insert_if_absent("master_key_id", id.as_bytes())
+        .await?;
+    if stored != id.as_bytes() {
+        return Err(BootstrapError::WrongMasterKey(dir.join("master.key")));
+    }
+    Ok(())
+}
+
+/// The token signing secret: generated once, stored sealed under the master key.
+pub async fn signing_secret(
+    store: &Store,
+    master: &SoftwareMasterKey,
+) -> Result<SecretBytes, BootstrapError> {
+    const AAD: &[u8] = b"keyward.iam.token-signing-key.v1";
+    let fresh = random_secret(32).map_err(|e| BootstrapError::Setup(e.to_string()))?;
+    let sealed = master
+        .wrap(AAD, &fresh)
+        .map_err(|e| BootstrapError::Setup(e.to_string()))?;
+    let in_force = store
+        .setting_insert_if_absent("token_signing_key", &sealed)
+        .await?;
+    master
+        .unwrap(AAD, &in_force)
+        .map_err(|e| BootstrapError::Setup(e.to_string()))
+}
+
+/// Creates the account, admin, API key and KMS instance on first start; returns the facts and,
+/// on first start only, the admin API key.
+pub async fn provision(
+    store: &Store,
+) -> Result<(BootstrapInfo, Option<ApiKeySecret>), BootstrapError> {
+    if let Some(raw) = store.setting("bootstrap").await? {
+        let info: BootstrapInfo = serde_json::from_slice(&raw)
+            .map_err(|e| BootstrapError::Setup(format!("bootstrap record: {e}")))?;
+        return Ok((info, None));
+    }
+    let now = OffsetDateTime::now_utc();
+    let account = AccountId::new_random();
+    store.create_account(&account, "keyward").await?;
+    let admin = Principal::new(account.clone(), PrincipalKind::User, "admin", now)?;
+    store.create_principal(&admin).await?;
+    let apikey = ApiKeySecret::generate()?;
+    store
+        .create_api_key(&ApiKeyRecord {
+            id: Uuid::new_v4(),
+            iam_id: admin.iam_id.clone(),
+            name: "admin bootstrap key".into(),
+            hash: apikey.hash(),
+            created_at: now,
+        })
+        .await?;
+    let instance = Instance {
+        id: Uuid::new_v4(),
+        account: account.clone(),
+        service: ServiceKind::Kms,
+        name: "default".into(),
+        created_at: now,
+    };
+    store.create_instance(&instance).await?;
+    for (service, instance, roles) in [
+        (
+            ServiceKind::Kms,
+            Some(instance.id),
+            vec![Role::Manager, Role::KeyPurge],
+        ),
+        (ServiceKind::Iam, None, vec![Role::Manager]),
+    ] {
+        store
+            .create_policy(&Policy {
+                id: Uuid::new_v4(),
+                account: account.clone(),
+                subject: Subject::Principal(admin.iam_id.clone()),
+                roles,
+                resource: Resource {
+                    service,
+                    instance,
+                    key_ring: None,
+                },
+                created_at: now,
+            })
+            .await?;
+    }
+    let info = BootstrapInfo {
+        account_id: account.to_string(),
+        kms_instance_id: instance.id.to_string(),
+        admin_iam_id: admin.iam_id,
+        url: String::new(),
+    };
+    let raw = serde_json::to_vec(&info).map_err(|e| BootstrapError::Setup(e.to_string()))?;
+    let in_force = store.setting_insert_if_absent("bootstrap", &raw).await?;
+    if in_force != raw {
+        // Another node bootstrapped the shared database first; use its record.
+        let info: BootstrapInfo =
+            serde_json::from_slice(&in_force).map_err(|e| BootstrapError::Setup(e.to_string()))?;
+        return Ok((info, None));
+    }
+    Ok((info, Some(apikey)))
+}

@@ -1,0 +1,298 @@
+//! The one mapping from every error to an HTTP status and a Key Protect error body.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use keyward_api::keyprotect::{
+    Collection, ERROR_TYPE, ErrorReason, ErrorResource, ErrorTarget, MORE_INFO,
+};
+use keyward_kms::KmsError;
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A domain refusal.
+    #[error(transparent)]
+    Kms(#[from] KmsError),
+    /// No, malformed, expired or forged bearer token.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// `Bluemix-Instance` missing or not a UUID.
+    #[error("bad instance header")]
+    InstanceHeader,
+    /// The instance does not exist, belongs to another account, or grants the caller nothing
+    /// (one answer for all three, so existence is not revealed).
+    #[error("no access to instance")]
+    NoInstanceAccess,
+    /// A body was required and none was sent.
+    #[error("missing body")]
+    NoBody,
+    /// The body is not what the endpoint takes.
+    #[error("bad body: {0}")]
+    BadBody(&'static str),
+    /// `collectionTotal` differs from the number of resources.
+    #[error("collection total mismatch")]
+    CollectionTotalMismatch,
+    /// A field is invalid.
+    #[error("invalid field {field}")]
+    InvalidField {
+        /// Field name.
+        field: &'static str,
+        /// What it must be.
+        requirement: &'static str,
+    },
+    /// Unknown route or action.
+    #[error("not found")]
+    NotFound,
+    /// A feature this server does not offer yet.
+    #[error("unsupported: {0}")]
+    Unsupported(&'static str),
+    /// A server-side failure; the detail goes to the log only.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+struct Wire {
+    status: StatusCode,
+    code: Option<&'static str>,
+    what: String,
+    target: Option<&'static str>,
+}
+
+fn wire(status: StatusCode, code: &'static str, what: impl Into<String>) -> Wire {
+    Wire {
+        status,
+        code: Some(code),
+        what: what.into(),
+        target: None,
+    }
+}
+
+impl ApiError {
+    fn wire(&self) -> Wire {
+        use StatusCode as S;
+        match self {
+            Self::Kms(e) => kms_wire(e),
+            Self::Unauthorized => Wire {
+                status: S::UNAUTHORIZED,
+                code: None,
+                what: "The user does not have access to the specified resource".into(),
+                target: None,
+            },
+            Self::InstanceHeader => Wire {
+                status: S::BAD_REQUEST,
+                code: None,
+                what: "Request requires valid Bluemix-Instance Header containing a valid UUID"
+                    .into(),
+                target: None,
+            },
+            Self::NoInstanceAccess => wire(
+                S::FORBIDDEN,
+                "FORBIDDEN_ERR",
+                "The user does not have access to the specified instance",
+            ),
+            Self::NoBody => wire(S::BAD_REQUEST, "NO_BODY_ERR", "Missing body in request"),
+            Self::BadBody(why) => wire(
+                S::BAD_REQUEST,
+                "BAD_BODY_ERR",
+                format!("Invalid body data was passed: {why}"),
+            ),
+            Self::CollectionTotalMismatch => wire(
+                S::BAD_REQUEST,
+                "COLLECTION_TOTAL_MISMATCH_ERR",
+                "Collection total does not match number of resources",
+            ),
+            Self::InvalidField { field, requirement } => Wire {
+                status: S::BAD_REQUEST,
+                code: Some("INVALID_FIELD_ERR"),
+                what: format!("The field `{field}` must be: {requirement}"),
+                target: Some(field),
+            },
+            Self::NotFound => wire(
+                S::NOT_FOUND,
+                "NOT_FOUND_ERR",
+                "The requested resource could not be found",
+            ),
+            Self::Unsupported(what) => wire(
+                S::BAD_REQUEST,
+                "FEATURE_UNSUPPORTED_ERR",
+                format!("Not supported by this server: {what}"),
+            ),
+            Self::Internal(_) => wire(
+                S::INTERNAL_SERVER_ERROR,
+                "INTERNAL_SERVER_ERR",
+                "Internal server error",
+            ),
+        }
+    }
+}
+
+fn kms_wire(e: &KmsError) -> Wire {
+    use StatusCode as S;
+    match e {
+        KmsError::KeyNotFound => wire(S::NOT_FOUND, "KEY_NOT_FOUND_ERR", "Key does not exist"),
+        KmsError::KeyDeleted => wire(S::GONE, "KEY_DELETED_ERR", "The key has been deleted"),
+        KmsError::InvalidState { .. } => wire(
+            S::CONFLICT,
+            "KEY_ACTION_INVALID_STATE_ERR",
+            "Key is not in a valid state",
+        ),
+        KmsError::RootKeyRequired => wire(
+            S::BAD_REQUEST,
+            "KEY_ROOT_REQ_ERR",
+            "Requested action can only be completed with a root key",
+        ),
+        KmsError::RotationNotPermitted => wire(
+            S::CONFLICT,
+            "KEY_ROTATION_NOT_PERMITTED",
+            "This root key has been rotated within the last hour: Only one 'rotate' action per hour is permitted",
+        ),
+        KmsError::UpdatedRecently => wire(
+            S::CONFLICT,
+            "REQ_TOO_EARLY_ERR",
+            "The key was updated recently: Please wait and try again",
+        ),
+        KmsError::PurgeTooEarly => wire(
+            S::CONFLICT,
+            "REQ_TOO_EARLY_ERR",
+            "The key can be purged only 4 hours after it was deleted",
+        ),
+        KmsError::RestoreExpired => wire(
+            S::BAD_REQUEST,
+            "KEY_RESTORE_EXPIRED",
+            "Key restoration has expired",
+        ),
+        KmsError::KeyExpired => wire(S::BAD_REQUEST, "KEY_EXPIRED_ERR", "The key is expired"),
+        KmsError::PayloadRequired => wire(
+            S::BAD_REQUEST,
+            "KEY_PAYLOAD_REQ_ERR",
+            "Key material is required to perform a 'rotate' action",
+        ),
+        KmsError::InvalidField { field, requirement } => Wire {
+            status: S::BAD_REQUEST,
+            code: Some("INVALID_FIELD_ERR"),
+            what: format!("The field `{field}` must be: {requirement}"),
+            target: Some(field),
+        },
+        KmsError::CiphertextInvalid => wire(
+            S::UNPROCESSABLE_ENTITY,
+            "CIPHERTEXT_INVALID_ERR",
+            "The provided ciphertext is invalid or corrupted",
+        ),
+        KmsError::AliasTaken => wire(
+            S::CONFLICT,
+            "KEY_ALIAS_NOT_UNIQUE_ERR",
+            "The alias already exists in this instance",
+        ),
+        KmsError::AliasQuota => wire(
+            S::BAD_REQUEST,
+            "KEY_ALIAS_QUOTA_ERR",
+            "A key can have at most 5 aliases",
+        ),
+        KmsError::AliasNotFound => wire(
+            S::NOT_FOUND,
+            "KEY_ALIAS_NOT_FOUND_ERR",
+            "The alias does not exist on this key",
+        ),
+        KmsError::KeyRingNotFound => wire(
+            S::NOT_FOUND,
+            "KEY_RING_NOT_FOUND_ERR",
+            "The key ring does not exist",
+        ),
+        KmsError::KeyRingExists => wire(
+            S::CONFLICT,
+            "KEY_RING_EXISTS_ERR",
+            "The key ring already exists",
+        ),
+        KmsError::KeyRingNotEmpty => wire(
+            S::CONFLICT,
+            "KEY_RING_KEYS_NOT_DELETED",
+            "The key ring contains keys that must be deleted or moved first",
+        ),
+        KmsError::KeyRingReserved => wire(
+            S::BAD_REQUEST,
+            "KEY_RING_RESERVED_ERR",
+            "The default key ring cannot be created or deleted",
+        ),
+        KmsError::KeyRingQuota => wire(
+            S::BAD_REQUEST,
+            "KEY_RING_QUOTA_ERR",
+            "An instance can have at most 50 key rings",
+        ),
+        KmsError::Forbidden => wire(
+            S::FORBIDDEN,
+            "FORBIDDEN_ERR",
+            "The user is not allowed to perform this action on the key",
+        ),
+        KmsError::EncryptionLimitReached => wire(
+            S::CONFLICT,
+            "KEY_ROTATION_REQUIRED_ERR",
+            "The key version reached its encryption limit: rotate the key with new material",
+        ),
+        KmsError::Conflict => wire(
+            S::CONFLICT,
+            "KEY_UPDATE_CONFLICT_ERR",
+            "The key is being changed concurrently: Please try again",
+        ),
+        KmsError::Store(_) | KmsError::Internal => wire(
+            S::INTERNAL_SERVER_ERROR,
+            "INTERNAL_SERVER_ERR",
+            "Internal server error",
+        ),
+    }
+}
+
+/// The `errorMsg` text: "<Reason phrase>: <what> (<CODE>)".
+fn error_msg(status: StatusCode, what: &str, code: Option<&str>) -> String {
+    let phrase = status.canonical_reason().unwrap_or("Error");
+    match code {
+        Some(code) => format!("{phrase}: {what}: Please see `reasons` for more details ({code})"),
+        None => format!("{phrase}: {what}"),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let w = self.wire();
+        if w.status.is_server_error() {
+            // The detail stays in the log; the body is generic.
+            tracing::error!(error = %self, "request failed");
+        }
+        let reasons = w
+            .code
+            .map(|code| ErrorReason {
+                code: code.to_owned(),
+                message: w.what.clone(),
+                status: w.status.as_u16(),
+                more_info: MORE_INFO,
+                target: w.target.map(|name| ErrorTarget {
+                    kind: "field",
+                    name: name.to_owned(),
+                }),
+            })
+            .into_iter()
+            .collect();
+        let body = Collection::new(
+            ERROR_TYPE,
+            vec![ErrorResource {
+                error_msg: error_msg(w.status, &w.what, w.code),
+                reasons,
+            }],
+        );
+        (w.status, Json(body)).into_response()
+    }
+}
+
+impl From<keyward_iam::IamError> for ApiError {
+    fn from(e: keyward_iam::IamError) -> Self {
+        match e {
+            keyward_iam::IamError::InvalidApiKey => Self::Unauthorized,
+            keyward_iam::IamError::Invalid { field, reason } => Self::InvalidField {
+                field,
+                requirement: reason,
+            },
+            keyward_iam::IamError::NotFound => Self::NotFound,
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}

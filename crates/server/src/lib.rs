@@ -1,0 +1,17 @@
+//! The composition root of Keyward: configuration → services, the axum routes and extractors,
+//! DTO ↔ domain conversion, and the one error → HTTP mapping.
+
+pub mod app;
+pub mod auth;
+pub mod authz;
+pub mod body;
+pub mod bootstrap;
+pub mod error;
+pub mod iam_service;
+pub mod routes;
+pub mod state;
+pub mod ttl_cache;
+pub mod wire;
+
+pub use app::{App, ServeSettings, build, serve};
+pub use bootstrap::{BootstrapError, BootstrapInfo};

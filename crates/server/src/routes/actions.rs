@@ -1,0 +1,185 @@
+//! Key actions: `/keys/{id}/actions/{action}` and the legacy `/keys/{id}?action=`.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use keyward_api::keyprotect::{
+    CiphertextRequest, RewrapResponse, RotateRequest, UnwrapResponse, WrapRequest, WrapResponse,
+};
+use keyward_kms::KmsError;
+
+use crate::auth::KmsCaller;
+use crate::body::{optional_json, required_json};
+use crate::error::ApiError;
+use crate::routes::keys::key_response;
+use crate::routes::query::{key_ref, prefer_representation};
+use crate::state::SharedState;
+use crate::wire::{b64, decode_ciphertext, decode_secret, version};
+
+/// `POST /api/v2/keys/{id}/actions/{action}`.
+pub async fn action(
+    State(state): State<SharedState>,
+    caller: KmsCaller,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    run(&state, &caller, &headers, &id, &action, &body).await
+}
+
+/// `POST /api/v2/keys/{id}?action=<name>`.
+pub async fn legacy_action(
+    State(state): State<SharedState>,
+    caller: KmsCaller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let action = q.get("action").ok_or(ApiError::InvalidField {
+        field: "action",
+        requirement: "a query parameter naming the action",
+    })?;
+    if action == "restore" {
+        let key = state
+            .kms
+            .restore(&caller.access, caller.instance, &key_ref(&id)?)
+            .await?;
+        return Ok(key_response(
+            &state,
+            &caller,
+            StatusCode::CREATED,
+            &[(&key, None)],
+        ));
+    }
+    run(&state, &caller, &headers, &id, action, &body).await
+}
+
+async fn run(
+    state: &SharedState,
+    caller: &KmsCaller,
+    headers: &HeaderMap,
+    id: &str,
+    action: &str,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    let key = key_ref(id)?;
+    let kms = &state.kms;
+    let (access, instance) = (&caller.access, caller.instance);
+    match action {
+        "wrap" => {
+            let req: WrapRequest = optional_json(body)?.unwrap_or_default();
+            let plaintext = req
+                .plaintext
+                .as_deref()
+                .map(|p| decode_secret(p, "plaintext"))
+                .transpose()?;
+            let aad = req.aad.unwrap_or_default();
+            let out = kms.wrap(access, instance, &key, plaintext, &aad).await?;
+            Ok(Json(WrapResponse {
+                plaintext: out.generated.as_ref().map(|p| b64(p.expose_secret())),
+                ciphertext: b64(&out.ciphertext),
+                key_version: version(out.version),
+            })
+            .into_response())
+        }
+        "unwrap" => {
+            let req: CiphertextRequest = required_json(body)?;
+            let ciphertext =
+                decode_ciphertext(req.ciphertext.as_deref().ok_or(missing_ciphertext())?)?;
+            let out = kms
+                .unwrap(
+                    access,
+                    instance,
+                    &key,
+                    &ciphertext,
+                    &req.aad.unwrap_or_default(),
+                )
+                .await?;
+            let (rewrapped, rewrapped_version) = match out.rewrapped {
+                Some((ct, v)) => (Some(b64(&ct)), Some(version(v))),
+                None => (None, None),
+            };
+            Ok(Json(UnwrapResponse {
+                plaintext: b64(out.plaintext.expose_secret()),
+                key_version: version(out.version),
+                ciphertext: rewrapped,
+                rewrapped_key_version: rewrapped_version,
+            })
+            .into_response())
+        }
+        "rewrap" => {
+            let req: CiphertextRequest = required_json(body)?;
+            let ciphertext =
+                decode_ciphertext(req.ciphertext.as_deref().ok_or(missing_ciphertext())?)?;
+            let out = kms
+                .rewrap(
+                    access,
+                    instance,
+                    &key,
+                    &ciphertext,
+                    &req.aad.unwrap_or_default(),
+                )
+                .await?;
+            Ok(Json(RewrapResponse {
+                ciphertext: b64(&out.ciphertext),
+                key_version: version(out.version),
+                rewrapped_key_version: version(out.rewrapped_version),
+            })
+            .into_response())
+        }
+        "rotate" => {
+            let req: RotateRequest = optional_json(body)?.unwrap_or_default();
+            if req.encryption_algorithm.is_some() {
+                return Err(ApiError::Unsupported("secure import with import tokens"));
+            }
+            let payload = req
+                .payload
+                .as_deref()
+                .map(|p| decode_secret(p, "payload"))
+                .transpose()?;
+            let rotated = kms.rotate(access, instance, &key, payload).await?;
+            if prefer_representation(headers) == Some(true) {
+                return Ok(key_response(
+                    state,
+                    caller,
+                    StatusCode::OK,
+                    &[(&rotated, None)],
+                ));
+            }
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        "disable" => {
+            kms.disable(access, instance, &key).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        "enable" => {
+            kms.enable(access, instance, &key).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        "sync" => {
+            // Nothing to re-notify yet; the key must exist and be visible to the caller.
+            kms.get_key(access, instance, &key, false).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        "setKeyForDeletion" | "unsetKeyForDeletion" => {
+            kms.get_key(access, instance, &key, false).await?;
+            Err(ApiError::Unsupported("dual authorization delete"))
+        }
+        _ => Err(ApiError::InvalidField {
+            field: "action",
+            requirement: "one of wrap, unwrap, rewrap, rotate, disable, enable, restore, sync, setKeyForDeletion, unsetKeyForDeletion",
+        }),
+    }
+}
+
+fn missing_ciphertext() -> ApiError {
+    ApiError::Kms(KmsError::InvalidField {
+        field: "ciphertext",
+        requirement: "the original base64 encoded ciphertext from the wrap operation",
+    })
+}

@@ -1,0 +1,62 @@
+//! `POST /identity/token`: IBM IAM's API-key grant.
+
+use axum::Form;
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::FormRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use keyward_api::iam::{IamErrorBody, TokenForm, TokenResponse};
+
+use crate::error::ApiError;
+use crate::state::SharedState;
+
+const APIKEY_GRANT: &str = "urn:ibm:params:oauth:grant-type:apikey";
+
+fn iam_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(IamErrorBody {
+            error_code: code.into(),
+            error_message: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+/// Exchanges an API key for a bearer token.
+pub async fn token(
+    State(state): State<SharedState>,
+    form: Result<Form<TokenForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return iam_error(
+            StatusCode::BAD_REQUEST,
+            "BXNIM0109E",
+            "Property missing or empty: grant_type",
+        );
+    };
+    if form.grant_type.as_deref() != Some(APIKEY_GRANT) {
+        return iam_error(
+            StatusCode::BAD_REQUEST,
+            "BXNIM0109E",
+            "Unsupported grant_type: only the apikey grant is supported",
+        );
+    }
+    let Some(apikey) = form.apikey.filter(|k| !k.is_empty()) else {
+        return iam_error(
+            StatusCode::BAD_REQUEST,
+            "BXNIM0109E",
+            "Property missing or empty: apikey",
+        );
+    };
+    match state.iam.issue_token(apikey).await {
+        Ok(token) => Json::<TokenResponse>(token).into_response(),
+        Err(ApiError::Unauthorized) => iam_error(
+            StatusCode::BAD_REQUEST,
+            "BXNIM0415E",
+            "Provided API key could not be found",
+        ),
+        Err(e) => e.into_response(),
+    }
+}

@@ -1,0 +1,47 @@
+//! HTTP routes.
+
+mod actions;
+mod admin;
+mod health;
+mod identity;
+mod key_rings;
+mod keys;
+mod query;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+
+use crate::state::SharedState;
+
+/// Every route of the server.
+pub fn router(state: SharedState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/identity/token", post(identity::token))
+        .route("/oidc/token", post(identity::token))
+        .route("/admin/test-clock", post(admin::advance_clock))
+        .route("/api/v2/keys", get(keys::list).post(keys::create))
+        .route(
+            "/api/v2/keys/{id}",
+            get(keys::get)
+                .delete(keys::delete)
+                .patch(keys::patch)
+                .post(actions::legacy_action),
+        )
+        .route("/api/v2/keys/{id}/metadata", get(keys::metadata))
+        .route("/api/v2/keys/{id}/purge", delete(keys::purge))
+        .route("/api/v2/keys/{id}/restore", post(keys::restore))
+        .route("/api/v2/keys/{id}/versions", get(keys::versions))
+        .route("/api/v2/keys/{id}/actions/{action}", post(actions::action))
+        .route(
+            "/api/v2/keys/{id}/aliases/{alias}",
+            post(keys::add_alias).delete(keys::remove_alias),
+        )
+        .route("/api/v2/key_rings", get(key_rings::list))
+        .route(
+            "/api/v2/key_rings/{ring}",
+            post(key_rings::create).delete(key_rings::delete),
+        )
+        .fallback(health::not_found)
+        .with_state(state)
+}

@@ -1,0 +1,487 @@
+//! `KeyStore` on SQLite and PostgreSQL.
+
+use std::collections::HashMap;
+
+use keyward_kms::{
+    Alias, InstanceId, Key, KeyId, KeyQuery, KeyRef, KeyRing, KeyRingId, KeyState, KeyStore,
+    KeyVersionId, KmsError, StoredVersion,
+};
+use time::{Duration, OffsetDateTime};
+
+use crate::db::{Store, with_pool};
+use crate::rows::{
+    AliasRow, KEY_COLUMNS, KeyRow, RingRow, VersionRow, corrupt, is_unique_violation, kms_failure,
+};
+use crate::timestamp::{opt_to_millis, to_millis};
+
+/// Keys destroyed longer ago than this read as purged.
+const AUTO_PURGE: Duration = Duration::days(90);
+
+/// The SQL condition (on table `keys`) for one effective state; `$2` is now in milliseconds.
+fn state_condition(state: KeyState) -> &'static str {
+    match state {
+        KeyState::PreActivation => "state = 0",
+        KeyState::Active => "(state = 1 AND (expiration IS NULL OR expiration > $2))",
+        KeyState::Deactivated => "(state = 1 AND expiration IS NOT NULL AND expiration <= $2)",
+        KeyState::Suspended => "state = 2",
+        KeyState::Destroyed => "(state = 5 AND deleted_at > $3)",
+    }
+}
+
+/// WHERE clause for a list query. Binds: $1 instance, $2 now, $3 auto-purge horizon,
+/// $4 extractable (if filtered), then the ring.
+fn where_clause(query: &KeyQuery) -> String {
+    let states: Vec<&str> = query.states.iter().map(|s| state_condition(*s)).collect();
+    let mut sql = format!(
+        "instance_id = $1 AND $2 = $2 AND $3 = $3 AND ({})",
+        if states.is_empty() {
+            "1 = 0".to_owned()
+        } else {
+            states.join(" OR ")
+        }
+    );
+    let mut next = 4;
+    if query.extractable.is_some() {
+        sql.push_str(&format!(" AND extractable = ${next}"));
+        next += 1;
+    }
+    if query.key_ring.is_some() {
+        sql.push_str(&format!(" AND key_ring = ${next}"));
+    }
+    sql
+}
+
+fn tags_json(key: &Key) -> String {
+    serde_json::to_string(&key.tags).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Builds a query for `where_clause` and binds its parameters.
+macro_rules! bind_filter {
+    ($q:expr, $instance:expr, $query:expr, $now:expr) => {{
+        let mut q = $q
+            .bind($instance.to_string())
+            .bind(to_millis($now))
+            .bind(to_millis($now - AUTO_PURGE));
+        if let Some(e) = $query.extractable {
+            q = q.bind(e);
+        }
+        if let Some(r) = &$query.key_ring {
+            q = q.bind(r.as_str().to_owned());
+        }
+        q
+    }};
+}
+
+impl Store {
+    async fn aliases_of(&self, key: KeyId) -> Result<Vec<Alias>, KmsError> {
+        let rows: Vec<AliasRow> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT key_id, alias FROM key_aliases WHERE key_id = $1 ORDER BY created_at, alias",
+        )
+        .bind(key.to_string())
+        .fetch_all(pool)
+        .await)
+        .map_err(kms_failure)?;
+        rows.into_iter()
+            .map(|r| r.alias.parse::<Alias>().map_err(|_| corrupt("alias")))
+            .collect()
+    }
+}
+
+impl KeyStore for Store {
+    async fn create_key(&self, key: &Key, version: &StoredVersion) -> Result<(), KmsError> {
+        let insert_key = format!(
+            "INSERT INTO keys ({KEY_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)"
+        );
+        let result: Result<(), sqlx::Error> = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            sqlx::query(&insert_key)
+                .bind(key.id.to_string())
+                .bind(key.instance.to_string())
+                .bind(&key.name)
+                .bind(&key.description)
+                .bind(tags_json(key))
+                .bind(key.extractable)
+                .bind(key.imported)
+                .bind(key.state.code())
+                .bind(i64::from(key.bit_length))
+                .bind(opt_to_millis(key.expiration))
+                .bind(key.key_ring.as_str())
+                .bind(to_millis(key.created_at))
+                .bind(&key.created_by)
+                .bind(to_millis(key.updated_at))
+                .bind(opt_to_millis(key.last_rotated_at))
+                .bind(to_millis(key.state_changed_at))
+                .bind(opt_to_millis(key.deleted_at))
+                .bind(&key.deleted_by)
+                .bind(key.current_version.id.to_string())
+                .bind(to_millis(key.current_version.created_at))
+                .bind(key.revision)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO key_versions (id, key_id, created_at, wrapped_material, encryptions) VALUES ($1, $2, $3, $4, 0)")
+                .bind(version.id.to_string())
+                .bind(version.key_id.to_string())
+                .bind(to_millis(version.created_at))
+                .bind(&version.wrapped_material)
+                .execute(&mut *tx)
+                .await?;
+            for alias in &key.aliases {
+                sqlx::query("INSERT INTO key_aliases (instance_id, alias, key_id, created_at, created_by) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(key.instance.to_string())
+                    .bind(alias.as_str())
+                    .bind(key.id.to_string())
+                    .bind(to_millis(key.created_at))
+                    .bind(&key.created_by)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        }.await);
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(KmsError::AliasTaken),
+            Err(e) => Err(kms_failure(e)),
+        }
+    }
+
+    async fn find_key(&self, instance: InstanceId, key: &KeyRef) -> Result<Option<Key>, KmsError> {
+        let row: Option<KeyRow> = match key {
+            KeyRef::Id(id) => with_pool!(self, pool => sqlx::query_as(&format!(
+                "SELECT {KEY_COLUMNS} FROM keys WHERE id = $1 AND instance_id = $2"
+            ))
+            .bind(id.to_string())
+            .bind(instance.to_string())
+            .fetch_optional(pool)
+            .await),
+            KeyRef::Alias(alias) => with_pool!(self, pool => sqlx::query_as(&format!(
+                "SELECT {KEY_COLUMNS} FROM keys WHERE instance_id = $1 AND id = \
+                 (SELECT key_id FROM key_aliases WHERE instance_id = $1 AND alias = $2)"
+            ))
+            .bind(instance.to_string())
+            .bind(alias.as_str())
+            .fetch_optional(pool)
+            .await),
+        }
+        .map_err(kms_failure)?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let id = row.id.parse::<KeyId>().map_err(|_| corrupt("key id"))?;
+                let aliases = self.aliases_of(id).await?;
+                row.into_key(aliases).map(Some)
+            }
+        }
+    }
+
+    async fn list_keys(
+        &self,
+        instance: InstanceId,
+        query: &KeyQuery,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Key>, KmsError> {
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM keys WHERE {} ORDER BY created_at, id LIMIT {} OFFSET {}",
+            where_clause(query),
+            query.limit,
+            query.offset
+        );
+        let rows: Vec<KeyRow> =
+            with_pool!(self, pool => bind_filter!(sqlx::query_as(&sql), instance, query, now)
+            .fetch_all(pool)
+            .await)
+            .map_err(kms_failure)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let alias_rows: Vec<AliasRow> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT key_id, alias FROM key_aliases WHERE instance_id = $1 ORDER BY created_at, alias",
+        )
+        .bind(instance.to_string())
+        .fetch_all(pool)
+        .await)
+        .map_err(kms_failure)?;
+        let mut aliases: HashMap<String, Vec<Alias>> = HashMap::new();
+        for r in alias_rows {
+            let alias = r.alias.parse::<Alias>().map_err(|_| corrupt("alias"))?;
+            aliases.entry(r.key_id).or_default().push(alias);
+        }
+        rows.into_iter()
+            .map(|row| {
+                let a = aliases.remove(&row.id).unwrap_or_default();
+                row.into_key(a)
+            })
+            .collect()
+    }
+
+    async fn count_keys(
+        &self,
+        instance: InstanceId,
+        query: &KeyQuery,
+        now: OffsetDateTime,
+    ) -> Result<u64, KmsError> {
+        let sql = format!("SELECT COUNT(*) FROM keys WHERE {}", where_clause(query));
+        let count: i64 =
+            with_pool!(self, pool => bind_filter!(sqlx::query_scalar(&sql), instance, query, now)
+            .fetch_one(pool)
+            .await)
+            .map_err(kms_failure)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn save_key(&self, key: &Key, expected_revision: i64) -> Result<bool, KmsError> {
+        let done = with_pool!(self, pool => update_key(key, expected_revision).execute(pool).await.map(|r| r.rows_affected()))
+            .map_err(kms_failure)?;
+        Ok(done == 1)
+    }
+
+    async fn add_version(
+        &self,
+        key: &Key,
+        expected_revision: i64,
+        version: &StoredVersion,
+    ) -> Result<bool, KmsError> {
+        let saved: Result<bool, sqlx::Error> = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let updated = update_key(key, expected_revision).execute(&mut *tx).await?;
+            if updated.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query("INSERT INTO key_versions (id, key_id, created_at, wrapped_material, encryptions) VALUES ($1, $2, $3, $4, 0)")
+                .bind(version.id.to_string())
+                .bind(version.key_id.to_string())
+                .bind(to_millis(version.created_at))
+                .bind(&version.wrapped_material)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(true)
+        }.await);
+        saved.map_err(kms_failure)
+    }
+
+    async fn versions(&self, key: KeyId) -> Result<Vec<StoredVersion>, KmsError> {
+        let rows: Vec<VersionRow> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT id, key_id, created_at, wrapped_material FROM key_versions WHERE key_id = $1 ORDER BY created_at DESC, id DESC",
+        )
+        .bind(key.to_string())
+        .fetch_all(pool)
+        .await)
+        .map_err(kms_failure)?;
+        rows.into_iter().map(VersionRow::into_version).collect()
+    }
+
+    async fn purge_key(&self, key: KeyId) -> Result<(), KmsError> {
+        let result: Result<(), sqlx::Error> = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            for sql in [
+                "DELETE FROM key_aliases WHERE key_id = $1",
+                "DELETE FROM key_versions WHERE key_id = $1",
+                "DELETE FROM keys WHERE id = $1",
+            ] {
+                sqlx::query(sql).bind(key.to_string()).execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        }.await);
+        result.map_err(kms_failure)
+    }
+
+    async fn add_alias(
+        &self,
+        instance: InstanceId,
+        key: KeyId,
+        alias: &Alias,
+        now: OffsetDateTime,
+        by: &str,
+    ) -> Result<(), KmsError> {
+        let result = with_pool!(self, pool => sqlx::query(
+            "INSERT INTO key_aliases (instance_id, alias, key_id, created_at, created_by) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(instance.to_string())
+        .bind(alias.as_str())
+        .bind(key.to_string())
+        .bind(to_millis(now))
+        .bind(by)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()));
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(KmsError::AliasTaken),
+            Err(e) => Err(kms_failure(e)),
+        }
+    }
+
+    async fn remove_alias(
+        &self,
+        instance: InstanceId,
+        key: KeyId,
+        alias: &Alias,
+    ) -> Result<bool, KmsError> {
+        let done = with_pool!(self, pool => sqlx::query(
+            "DELETE FROM key_aliases WHERE instance_id = $1 AND alias = $2 AND key_id = $3",
+        )
+        .bind(instance.to_string())
+        .bind(alias.as_str())
+        .bind(key.to_string())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(kms_failure)?;
+        Ok(done == 1)
+    }
+
+    async fn create_key_ring(
+        &self,
+        instance: InstanceId,
+        ring: &KeyRing,
+        max_rings: usize,
+    ) -> Result<(), KmsError> {
+        let max = i64::try_from(max_rings).unwrap_or(i64::MAX);
+        // Insert only while under the quota, in one statement.
+        let result = with_pool!(self, pool => sqlx::query(
+            "INSERT INTO key_rings (instance_id, id, created_at, created_by) \
+             SELECT $1, $2, $3, $4 WHERE (SELECT COUNT(*) FROM key_rings WHERE instance_id = $1) < $5",
+        )
+        .bind(instance.to_string())
+        .bind(ring.id.as_str())
+        .bind(to_millis(ring.created_at))
+        .bind(&ring.created_by)
+        .bind(max)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()));
+        match result {
+            Ok(1) => Ok(()),
+            Ok(_) => Err(KmsError::KeyRingQuota),
+            Err(e) if is_unique_violation(&e) => Err(KmsError::KeyRingExists),
+            Err(e) => Err(kms_failure(e)),
+        }
+    }
+
+    async fn list_key_rings(&self, instance: InstanceId) -> Result<Vec<KeyRing>, KmsError> {
+        let rows: Vec<RingRow> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT id, created_at, created_by FROM key_rings WHERE instance_id = $1 ORDER BY created_at, id",
+        )
+        .bind(instance.to_string())
+        .fetch_all(pool)
+        .await)
+        .map_err(kms_failure)?;
+        rows.into_iter().map(RingRow::into_ring).collect()
+    }
+
+    async fn key_ring_exists(
+        &self,
+        instance: InstanceId,
+        ring: &KeyRingId,
+    ) -> Result<bool, KmsError> {
+        let n: i64 = with_pool!(self, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM key_rings WHERE instance_id = $1 AND id = $2",
+        )
+        .bind(instance.to_string())
+        .bind(ring.as_str())
+        .fetch_one(pool)
+        .await)
+        .map_err(kms_failure)?;
+        Ok(n > 0)
+    }
+
+    async fn delete_key_ring(
+        &self,
+        instance: InstanceId,
+        ring: &KeyRingId,
+        force: bool,
+    ) -> Result<(), KmsError> {
+        let outcome: Result<Result<(), KmsError>, sqlx::Error> = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            // Write first, so that SQLite takes its write lock at the start of the transaction.
+            let deleted = sqlx::query("DELETE FROM key_rings WHERE instance_id = $1 AND id = $2")
+                .bind(instance.to_string())
+                .bind(ring.as_str())
+                .execute(&mut *tx)
+                .await?;
+            if deleted.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(Err(KmsError::KeyRingNotFound));
+            }
+            let live: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM keys WHERE instance_id = $1 AND key_ring = $2 AND state <> 5")
+                .bind(instance.to_string())
+                .bind(ring.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+            let destroyed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM keys WHERE instance_id = $1 AND key_ring = $2 AND state = 5")
+                .bind(instance.to_string())
+                .bind(ring.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+            if live > 0 || (destroyed > 0 && !force) {
+                tx.rollback().await?;
+                return Ok(Err(KmsError::KeyRingNotEmpty));
+            }
+            sqlx::query("UPDATE keys SET key_ring = 'default' WHERE instance_id = $1 AND key_ring = $2")
+                .bind(instance.to_string())
+                .bind(ring.as_str())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Ok(()))
+        }.await);
+        outcome.map_err(kms_failure)?
+    }
+
+    async fn reserve_encryptions(
+        &self,
+        version: KeyVersionId,
+        count: u64,
+    ) -> Result<u64, KmsError> {
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        let total: Option<i64> = with_pool!(self, pool => sqlx::query_scalar(
+            "UPDATE key_versions SET encryptions = encryptions + $2 WHERE id = $1 RETURNING encryptions",
+        )
+        .bind(version.to_string())
+        .bind(count)
+        .fetch_optional(pool)
+        .await)
+        .map_err(kms_failure)?;
+        let total = total.ok_or_else(|| corrupt("missing key version"))?;
+        Ok(u64::try_from(total).unwrap_or(0))
+    }
+}
+
+/// The compare-and-set update of a key's mutable columns.
+fn update_key<'q, DB: sqlx::Database>(
+    key: &'q Key,
+    expected_revision: i64,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(
+        "UPDATE keys SET name = $1, description = $2, tags = $3, state = $4, bit_length = $5, expiration = $6, \
+         key_ring = $7, updated_at = $8, last_rotated_at = $9, state_changed_at = $10, deleted_at = $11, \
+         deleted_by = $12, current_version_id = $13, current_version_created_at = $14, revision = $15 \
+         WHERE id = $16 AND revision = $17",
+    )
+    .bind(key.name.as_str())
+    .bind(&key.description)
+    .bind(tags_json(key))
+    .bind(key.state.code())
+    .bind(i64::from(key.bit_length))
+    .bind(opt_to_millis(key.expiration))
+    .bind(key.key_ring.as_str())
+    .bind(to_millis(key.updated_at))
+    .bind(opt_to_millis(key.last_rotated_at))
+    .bind(to_millis(key.state_changed_at))
+    .bind(opt_to_millis(key.deleted_at))
+    .bind(&key.deleted_by)
+    .bind(key.current_version.id.to_string())
+    .bind(to_millis(key.current_version.created_at))
+    .bind(key.revision)
+    .bind(key.id.to_string())
+    .bind(expected_revision)
+}

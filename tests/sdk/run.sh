@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Runs the Key Protect SDK compatibility suites (Node @ibm-cloud/ibm-key-protect 0.1.2 and
+# Python keyprotect 3.0.1) against the real keyward binary. Each suite starts its own server
+# with a fresh temp data dir and stops it at the end.
+#
+# Usage: tests/sdk/run.sh [node|python]...      (default: both)
+# Env:   KEYWARD_BIN           binary to test (default target/debug/keyward; relative paths
+#                              are taken from the repository root)
+#        KEYWARD_DATABASE_URL  passed through to the server (selects PostgreSQL)
+#        KEYWARD_KEEP_DATA=1   keep the servers' temp data dirs (path is printed)
+#        PYTHON                interpreter used to create the venv (default python3)
+set -euo pipefail
+
+SDK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$SDK_DIR/../.." && pwd)"
+NODE_DIR="$SDK_DIR/node"
+PY_DIR="$SDK_DIR/python"
+VENV="$PY_DIR/.venv"
+
+suites=("$@")
+if [ ${#suites[@]} -eq 0 ]; then suites=(node python); fi
+for s in "${suites[@]}"; do
+  case "$s" in node | python) ;; *) echo "run.sh: unknown suite '$s' (expected node or python)" >&2; exit 2 ;; esac
+done
+
+# ---------------------------------------------------------------- the binary
+bin="${KEYWARD_BIN:-target/debug/keyward}"
+case "$bin" in /*) ;; *) bin="$REPO_ROOT/$bin" ;; esac
+if [ ! -x "$bin" ]; then
+  echo "run.sh: ERROR: keyward binary not found or not executable: $bin" >&2
+  echo "run.sh: build it (cargo build) or set KEYWARD_BIN" >&2
+  exit 1
+fi
+export KEYWARD_BIN="$bin"
+echo "run.sh: KEYWARD_BIN=$KEYWARD_BIN"
+if [ -n "${KEYWARD_DATABASE_URL:-}" ]; then echo "run.sh: KEYWARD_DATABASE_URL is set (PostgreSQL)"; fi
+
+sha() { sha256sum "$@" | sha256sum | cut -c1-64; }
+
+# ---------------------------------------------------------------- dependencies
+setup_node() {
+  command -v node >/dev/null || { echo "run.sh: ERROR: node not found" >&2; return 1; }
+  command -v npm >/dev/null || { echo "run.sh: ERROR: npm not found" >&2; return 1; }
+  local want stamp="$NODE_DIR/node_modules/.keyward-lock.sha256"
+  want="$(sha "$NODE_DIR/package.json" "$NODE_DIR/package-lock.json")"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "run.sh: npm ci in $NODE_DIR"
+    (cd "$NODE_DIR" && npm ci --no-audit --no-fund) || return 1
+    echo "$want" >"$stamp"
+  fi
+}
+
+setup_python() {
+  local py="${PYTHON:-python3}"
+  local want stamp="$VENV/.keyward-requirements.sha256"
+  want="$(sha "$PY_DIR/requirements.txt")"
+  if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
+    echo "run.sh: creating venv $VENV"
+    rm -rf "$VENV"
+    "$py" -m venv "$VENV" || return 1
+  fi
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "run.sh: pip install -r $PY_DIR/requirements.txt"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$PY_DIR/requirements.txt" || return 1
+    echo "$want" >"$stamp"
+  fi
+}
+
+# ---------------------------------------------------------------- run
+LOG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/keyward-sdk-run.XXXXXX")"
+trap 'rm -rf "$LOG_DIR"' EXIT
+
+total_pass=0
+total_fail=0
+overall=0
+summary=()
+
+run_node() {
+  setup_node || return 1
+  echo
+  echo "==================== Node SDK suite (@ibm-cloud/ibm-key-protect 0.1.2) ===================="
+  (cd "$NODE_DIR" && node --test keyprotect.test.js) 2>&1 | tee "$LOG_DIR/node.log"
+  return "${PIPESTATUS[0]}"
+}
+
+run_python() {
+  setup_python || return 1
+  echo
+  echo "==================== Python SDK suite (keyprotect 3.0.1) ===================="
+  (cd "$PY_DIR" && "$VENV/bin/python" -m pytest) 2>&1 | tee "$LOG_DIR/python.log"
+  return "${PIPESTATUS[0]}"
+}
+
+count() { # count <regex-with-one-number-group> <file> -> number or empty
+  grep -Eo "$1" "$2" 2>/dev/null | tail -n1 | grep -Eo '[0-9]+' | head -n1 || true
+}
+
+for s in "${suites[@]}"; do
+  rc=0
+  "run_$s" || rc=$?
+  log="$LOG_DIR/$s.log"
+  touch "$log"
+  if [ "$s" = node ]; then
+    p="$(count '^# pass [0-9]+' "$log")"
+    f="$(count '^# fail [0-9]+' "$log")"
+    c="$(count '^# cancelled [0-9]+' "$log")"
+    f=$(( ${f:-0} + ${c:-0} ))
+    line="$(grep -E '^# (tests|pass|fail|cancelled|skipped) ' "$log" | tr '\n' ' ' || true)"
+  else
+    last="$(grep -E '^=+ .*(passed|failed|error|no tests ran).* in [0-9.]+s' "$log" | tail -n1 || true)"
+    p="$(echo "$last" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+' || true)"
+    f1="$(echo "$last" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+' || true)"
+    f2="$(echo "$last" | grep -Eo '[0-9]+ errors?' | grep -Eo '[0-9]+' || true)"
+    f=$(( ${f1:-0} + ${f2:-0} ))
+    line="$last"
+  fi
+  p="${p:-0}"
+  # A runner that failed without reporting a failed test (crash, server did not start,
+  # dependency install failed) still counts as one failure.
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  if [ "$rc" -ne 0 ]; then overall=1; fi
+  total_pass=$(( total_pass + p ))
+  total_fail=$(( total_fail + f ))
+  summary+=("$s: exit $rc; ${line:-<no summary line>}")
+done
+
+echo
+echo "==================== SDK compatibility summary ===================="
+for l in "${summary[@]}"; do echo "  $l"; done
+echo "sdk-compat: $total_pass passed, $total_fail failed"
+exit "$overall"
