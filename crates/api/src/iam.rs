@@ -39,3 +39,99 @@ pub struct IamErrorBody {
     /// Message.
     pub error_message: String,
 }
+
+/// `POST /v1/users` and `POST /v1/serviceids`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CreateIdentity {
+    /// Display name.
+    pub name: String,
+}
+
+/// A user or service id as returned.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Identity {
+    /// IAM id (also `id`).
+    pub id: String,
+    /// IAM id.
+    pub iam_id: String,
+    /// Display name.
+    pub name: String,
+    /// `user` or `service_id`.
+    pub kind: String,
+    /// Account.
+    pub account_id: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// `POST /v1/apikeys`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CreateApiKey {
+    /// Display name.
+    pub name: String,
+    /// Owner.
+    pub iam_id: String,
+}
+
+/// A new API key: the only time the key is shown.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CreatedApiKey {
+    /// Key id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Owner.
+    pub iam_id: String,
+    /// The key itself.
+    pub apikey: String,
+}
+
+/// `{"name": ..., "value": ...}` of IBM's policy attributes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attribute {
+    /// e.g. `iam_id`, `serviceName`, `serviceInstance`, `keyRing`, `accountId`.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+}
+
+/// A subject or resource: a list of attributes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attributes {
+    /// The attributes.
+    pub attributes: Vec<Attribute>,
+}
+
+/// A role reference.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoleRef {
+    /// `crn:v1:bluemix:public:iam::::serviceRole:<Name>` or the bare name.
+    pub role_id: String,
+}
+
+/// A policy in IBM's IAM Policy Management shape.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PolicyBody {
+    /// Set by the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `access` or `authorization`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Exactly one subject.
+    pub subjects: Vec<Attributes>,
+    /// Roles.
+    pub roles: Vec<RoleRef>,
+    /// Exactly one resource.
+    pub resources: Vec<Attributes>,
+    /// RFC 3339, set by the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+}
+
+/// `GET /v1/policies`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PolicyList {
+    /// Policies of the account.
+    pub policies: Vec<PolicyBody>,
+}

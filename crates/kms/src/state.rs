@@ -73,15 +73,20 @@ pub enum Action {
 pub const fn permits(state: KeyState, action: Action) -> bool {
     use Action as A;
     use KeyState as S;
-    match (state, action) {
-        (_, A::Get) => true,
-        (S::Active, A::Rotate | A::Wrap | A::Unwrap | A::Rewrap | A::Disable | A::Delete) => true,
-        (S::Active, A::Manage) => true,
-        (S::Suspended, A::Enable | A::Delete | A::Manage) => true,
-        (S::Deactivated, A::Rotate | A::Unwrap | A::Rewrap | A::Delete | A::Manage) => true,
-        (S::Destroyed, A::Restore | A::Purge) => true,
-        _ => false,
-    }
+    matches!(
+        (state, action),
+        (_, A::Get)
+            | (
+                S::Active,
+                A::Rotate | A::Wrap | A::Unwrap | A::Rewrap | A::Disable | A::Delete | A::Manage
+            )
+            | (S::Suspended, A::Enable | A::Delete | A::Manage)
+            | (
+                S::Deactivated,
+                A::Rotate | A::Unwrap | A::Rewrap | A::Delete | A::Manage
+            )
+            | (S::Destroyed, A::Restore | A::Purge)
+    )
 }
 
 /// `Ok` when allowed; otherwise the refusal Key Protect gives: 410 for a destroyed key,

@@ -42,6 +42,8 @@ pub struct App {
     pub new_admin_key: Option<keyward_iam::ApiKeySecret>,
     /// The store.
     pub store: Store,
+    /// The test clock, when `unsafe_test_clock` is set.
+    pub test_clock: Option<Arc<OffsetClock>>,
 }
 
 /// Opens everything and builds the router.
@@ -71,13 +73,14 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
         iam,
         store: store.clone(),
         crn: settings.crn.clone(),
-        test_clock,
+        test_clock: test_clock.clone(),
     });
     Ok(App {
         router: routes::router(state),
         info,
         new_admin_key,
         store,
+        test_clock,
     })
 }
 

@@ -7,6 +7,7 @@ pub mod authz;
 pub mod body;
 pub mod bootstrap;
 pub mod error;
+pub mod iam_admin;
 pub mod iam_service;
 pub mod routes;
 pub mod state;

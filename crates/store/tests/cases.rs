@@ -1,0 +1,574 @@
+#![allow(clippy::unwrap_used)]
+
+//! The conformance cases; each takes a fresh, migrated store.
+
+use keyward_iam::{
+    AccountId, ApiKeyRecord, ApiKeySecret, IamStore, Instance, Policy, Principal, PrincipalKind,
+    Resource, Role, ServiceKind, Subject,
+};
+use keyward_kms::{
+    Alias, InstanceId, Key, KeyId, KeyQuery, KeyRef, KeyRing, KeyRingId, KeyState, KeyStore,
+    KeyVersionId, KmsError, StoredVersion, VersionInfo,
+};
+use keyward_store::Store;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+fn t0() -> OffsetDateTime {
+    // Millisecond precision, as stored.
+    OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+}
+
+fn key(instance: InstanceId, name: &str, created: OffsetDateTime) -> (Key, StoredVersion) {
+    let id = KeyId::new_random();
+    let version = StoredVersion {
+        id: KeyVersionId::new_random(),
+        key_id: id,
+        created_at: created,
+        wrapped_material: vec![1, 2, 3, 4],
+    };
+    let key = Key {
+        id,
+        instance,
+        name: name.to_owned(),
+        description: Some("d".into()),
+        tags: vec!["t1".into(), "t2".into()],
+        extractable: false,
+        imported: false,
+        state: KeyState::Active,
+        bit_length: 256,
+        expiration: None,
+        key_ring: KeyRingId::default_ring(),
+        aliases: vec![],
+        created_at: created,
+        created_by: "IBMid-test".into(),
+        updated_at: created,
+        last_rotated_at: None,
+        state_changed_at: created,
+        deleted_at: None,
+        deleted_by: None,
+        current_version: VersionInfo {
+            id: version.id,
+            created_at: created,
+        },
+        revision: 0,
+    };
+    (key, version)
+}
+
+fn alias(s: &str) -> Alias {
+    s.parse().unwrap()
+}
+
+fn ring(s: &str) -> KeyRingId {
+    s.parse().unwrap()
+}
+
+fn query(states: &[KeyState]) -> KeyQuery {
+    KeyQuery {
+        states: states.to_vec(),
+        extractable: None,
+        key_ring: None,
+        limit: 200,
+        offset: 0,
+    }
+}
+
+const LIVE: [KeyState; 3] = [KeyState::Active, KeyState::Suspended, KeyState::Deactivated];
+
+pub async fn create_then_find_by_id_and_alias(s: &Store) {
+    let i = InstanceId::new_random();
+    let (mut k, v) = key(i, "one", t0());
+    k.aliases = vec![alias("first"), alias("second")];
+    s.create_key(&k, &v).await.unwrap();
+    let by_id = s.find_key(i, &KeyRef::Id(k.id)).await.unwrap().unwrap();
+    assert_eq!(by_id, k);
+    let by_alias = s
+        .find_key(i, &KeyRef::Alias(alias("second")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_alias.id, k.id);
+    assert!(
+        s.find_key(i, &KeyRef::Alias(alias("third")))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn keys_are_scoped_to_their_instance(s: &Store) {
+    let (i, other) = (InstanceId::new_random(), InstanceId::new_random());
+    let (mut k, v) = key(i, "one", t0());
+    k.aliases = vec![alias("shared-name")];
+    s.create_key(&k, &v).await.unwrap();
+    assert!(
+        s.find_key(other, &KeyRef::Id(k.id))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.find_key(other, &KeyRef::Alias(alias("shared-name")))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The same alias may exist in another instance.
+    let (mut k2, v2) = key(other, "two", t0());
+    k2.aliases = vec![alias("shared-name")];
+    s.create_key(&k2, &v2).await.unwrap();
+    assert_eq!(s.count_keys(other, &query(&LIVE), t0()).await.unwrap(), 1);
+}
+
+pub async fn duplicate_alias_is_refused_and_nothing_is_written(s: &Store) {
+    let i = InstanceId::new_random();
+    let (mut a, va) = key(i, "a", t0());
+    a.aliases = vec![alias("taken")];
+    s.create_key(&a, &va).await.unwrap();
+    let (mut b, vb) = key(i, "b", t0());
+    b.aliases = vec![alias("taken")];
+    assert!(matches!(
+        s.create_key(&b, &vb).await,
+        Err(KmsError::AliasTaken)
+    ));
+    assert!(s.find_key(i, &KeyRef::Id(b.id)).await.unwrap().is_none());
+    assert!(s.versions(b.id).await.unwrap().is_empty());
+    assert!(matches!(
+        s.add_alias(i, b.id, &alias("taken"), t0(), "u").await,
+        Err(KmsError::AliasTaken)
+    ));
+}
+
+pub async fn list_filters_by_state_extractable_and_ring(s: &Store) {
+    let i = InstanceId::new_random();
+    s.create_key_ring(
+        i,
+        &KeyRing {
+            id: ring("r1"),
+            created_at: t0(),
+            created_by: "u".into(),
+        },
+        49,
+    )
+    .await
+    .unwrap();
+    let (root, v1) = key(i, "root", t0());
+    let (mut standard, v2) = key(i, "standard", t0() + Duration::seconds(1));
+    standard.extractable = true;
+    standard.key_ring = ring("r1");
+    let (mut suspended, v3) = key(i, "suspended", t0() + Duration::seconds(2));
+    suspended.state = KeyState::Suspended;
+    let (mut destroyed, v4) = key(i, "destroyed", t0() + Duration::seconds(3));
+    destroyed.state = KeyState::Destroyed;
+    destroyed.deleted_at = Some(t0());
+    for (k, v) in [
+        (&root, &v1),
+        (&standard, &v2),
+        (&suspended, &v3),
+        (&destroyed, &v4),
+    ] {
+        s.create_key(k, v).await.unwrap();
+    }
+    let names = |ks: Vec<Key>| ks.into_iter().map(|k| k.name).collect::<Vec<_>>();
+    let now = t0() + Duration::seconds(10);
+    assert_eq!(
+        names(s.list_keys(i, &query(&LIVE), now).await.unwrap()),
+        ["root", "standard", "suspended"]
+    );
+    assert_eq!(
+        names(
+            s.list_keys(i, &query(&[KeyState::Destroyed]), now)
+                .await
+                .unwrap()
+        ),
+        ["destroyed"]
+    );
+    assert_eq!(
+        names(
+            s.list_keys(i, &query(&[KeyState::Suspended]), now)
+                .await
+                .unwrap()
+        ),
+        ["suspended"]
+    );
+    let mut q = query(&LIVE);
+    q.extractable = Some(true);
+    assert_eq!(names(s.list_keys(i, &q, now).await.unwrap()), ["standard"]);
+    q.extractable = Some(false);
+    assert_eq!(
+        names(s.list_keys(i, &q, now).await.unwrap()),
+        ["root", "suspended"]
+    );
+    let mut q = query(&[KeyState::Active, KeyState::Destroyed]);
+    q.key_ring = Some(ring("r1"));
+    assert_eq!(names(s.list_keys(i, &q, now).await.unwrap()), ["standard"]);
+    assert_eq!(s.count_keys(i, &q, now).await.unwrap(), 1);
+    assert!(s.list_keys(i, &query(&[]), now).await.unwrap().is_empty());
+}
+
+pub async fn list_pages_in_creation_order_and_count_ignores_paging(s: &Store) {
+    let i = InstanceId::new_random();
+    for n in 0..7 {
+        let (k, v) = key(i, &format!("k{n}"), t0() + Duration::seconds(n));
+        s.create_key(&k, &v).await.unwrap();
+    }
+    let mut q = query(&LIVE);
+    q.limit = 3;
+    q.offset = 2;
+    let page: Vec<_> = s
+        .list_keys(i, &q, t0())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
+    assert_eq!(page, ["k2", "k3", "k4"]);
+    assert_eq!(s.count_keys(i, &q, t0()).await.unwrap(), 7);
+    q.offset = 7;
+    assert!(s.list_keys(i, &q, t0()).await.unwrap().is_empty());
+}
+
+pub async fn deactivated_and_auto_purged_keys_follow_the_clock(s: &Store) {
+    let i = InstanceId::new_random();
+    let (mut expiring, v1) = key(i, "expiring", t0());
+    expiring.expiration = Some(t0() + Duration::hours(1));
+    let (mut old, v2) = key(i, "old-deleted", t0());
+    old.state = KeyState::Destroyed;
+    old.deleted_at = Some(t0());
+    s.create_key(&expiring, &v1).await.unwrap();
+    s.create_key(&old, &v2).await.unwrap();
+    let before = t0() + Duration::minutes(30);
+    let after = t0() + Duration::hours(2);
+    assert_eq!(
+        s.count_keys(i, &query(&[KeyState::Active]), before)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.count_keys(i, &query(&[KeyState::Deactivated]), before)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.count_keys(i, &query(&[KeyState::Active]), after)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.count_keys(i, &query(&[KeyState::Deactivated]), after)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.count_keys(i, &query(&[KeyState::Destroyed]), t0() + Duration::days(89))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.count_keys(i, &query(&[KeyState::Destroyed]), t0() + Duration::days(91))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+pub async fn save_is_compare_and_set(s: &Store) {
+    let i = InstanceId::new_random();
+    let (k, v) = key(i, "cas", t0());
+    s.create_key(&k, &v).await.unwrap();
+    let mut changed = k.clone();
+    changed.state = KeyState::Suspended;
+    changed.revision = 1;
+    assert!(s.save_key(&changed, 0).await.unwrap());
+    let mut stale = k.clone();
+    stale.name = "lost update".into();
+    stale.revision = 1;
+    assert!(!s.save_key(&stale, 0).await.unwrap());
+    let stored = s.find_key(i, &KeyRef::Id(k.id)).await.unwrap().unwrap();
+    assert_eq!(stored.state, KeyState::Suspended);
+    assert_eq!(stored.name, "cas");
+    assert_eq!(stored.revision, 1);
+}
+
+pub async fn add_version_is_atomic_with_the_key_update(s: &Store) {
+    let i = InstanceId::new_random();
+    let (k, v) = key(i, "rot", t0());
+    s.create_key(&k, &v).await.unwrap();
+    let new_version = StoredVersion {
+        id: KeyVersionId::new_random(),
+        key_id: k.id,
+        created_at: t0() + Duration::hours(1),
+        wrapped_material: vec![9; 8],
+    };
+    let mut rotated = k.clone();
+    rotated.current_version = VersionInfo {
+        id: new_version.id,
+        created_at: new_version.created_at,
+    };
+    rotated.revision = 1;
+    // A stale revision writes nothing, not even the version.
+    assert!(!s.add_version(&rotated, 5, &new_version).await.unwrap());
+    assert_eq!(s.versions(k.id).await.unwrap().len(), 1);
+    assert!(s.add_version(&rotated, 0, &new_version).await.unwrap());
+    let stored = s.find_key(i, &KeyRef::Id(k.id)).await.unwrap().unwrap();
+    assert_eq!(stored.current_version.id, new_version.id);
+    assert_eq!(s.versions(k.id).await.unwrap().len(), 2);
+}
+
+pub async fn versions_come_newest_first(s: &Store) {
+    let i = InstanceId::new_random();
+    let (mut k, v) = key(i, "many", t0());
+    s.create_key(&k, &v).await.unwrap();
+    let mut ids = vec![v.id];
+    for n in 1..5 {
+        let nv = StoredVersion {
+            id: KeyVersionId::new_random(),
+            key_id: k.id,
+            created_at: t0() + Duration::hours(n),
+            wrapped_material: vec![n as u8],
+        };
+        let expected = k.revision;
+        k.revision += 1;
+        assert!(s.add_version(&k, expected, &nv).await.unwrap());
+        ids.push(nv.id);
+    }
+    ids.reverse();
+    let got: Vec<_> = s
+        .versions(k.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(got, ids);
+    assert_eq!(
+        s.versions(k.id).await.unwrap()[4].wrapped_material,
+        vec![1, 2, 3, 4]
+    );
+}
+
+pub async fn purge_removes_key_versions_and_aliases(s: &Store) {
+    let i = InstanceId::new_random();
+    let (mut k, v) = key(i, "gone", t0());
+    k.aliases = vec![alias("reusable")];
+    s.create_key(&k, &v).await.unwrap();
+    s.purge_key(k.id).await.unwrap();
+    assert!(s.find_key(i, &KeyRef::Id(k.id)).await.unwrap().is_none());
+    assert!(s.versions(k.id).await.unwrap().is_empty());
+    let (k2, v2) = key(i, "next", t0());
+    s.create_key(&k2, &v2).await.unwrap();
+    s.add_alias(i, k2.id, &alias("reusable"), t0(), "u")
+        .await
+        .unwrap();
+}
+
+pub async fn aliases_are_added_and_removed(s: &Store) {
+    let i = InstanceId::new_random();
+    let (k, v) = key(i, "al", t0());
+    s.create_key(&k, &v).await.unwrap();
+    s.add_alias(i, k.id, &alias("a1"), t0(), "u").await.unwrap();
+    s.add_alias(i, k.id, &alias("a2"), t0() + Duration::seconds(1), "u")
+        .await
+        .unwrap();
+    let got = s
+        .find_key(i, &KeyRef::Alias(alias("a2")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.aliases, vec![alias("a1"), alias("a2")]);
+    assert!(s.remove_alias(i, k.id, &alias("a1")).await.unwrap());
+    assert!(!s.remove_alias(i, k.id, &alias("a1")).await.unwrap());
+    assert!(
+        s.find_key(i, &KeyRef::Alias(alias("a1")))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub async fn key_rings_enforce_uniqueness_quota_and_emptiness(s: &Store) {
+    let i = InstanceId::new_random();
+    let r = |id: &str| KeyRing {
+        id: ring(id),
+        created_at: t0(),
+        created_by: "u".into(),
+    };
+    s.create_key_ring(i, &r("r1"), 2).await.unwrap();
+    assert!(matches!(
+        s.create_key_ring(i, &r("r1"), 2).await,
+        Err(KmsError::KeyRingExists)
+    ));
+    s.create_key_ring(i, &r("r2"), 2).await.unwrap();
+    assert!(matches!(
+        s.create_key_ring(i, &r("r3"), 2).await,
+        Err(KmsError::KeyRingQuota)
+    ));
+    assert_eq!(s.list_key_rings(i).await.unwrap().len(), 2);
+    assert!(s.key_ring_exists(i, &ring("r1")).await.unwrap());
+    assert!(
+        !s.key_ring_exists(InstanceId::new_random(), &ring("r1"))
+            .await
+            .unwrap()
+    );
+
+    let (mut live, v1) = key(i, "live", t0());
+    live.key_ring = ring("r1");
+    s.create_key(&live, &v1).await.unwrap();
+    assert!(matches!(
+        s.delete_key_ring(i, &ring("r1"), true).await,
+        Err(KmsError::KeyRingNotEmpty)
+    ));
+    assert!(s.key_ring_exists(i, &ring("r1")).await.unwrap());
+
+    let (mut dead, v2) = key(i, "dead", t0());
+    dead.key_ring = ring("r2");
+    dead.state = KeyState::Destroyed;
+    dead.deleted_at = Some(t0());
+    s.create_key(&dead, &v2).await.unwrap();
+    assert!(matches!(
+        s.delete_key_ring(i, &ring("r2"), false).await,
+        Err(KmsError::KeyRingNotEmpty)
+    ));
+    s.delete_key_ring(i, &ring("r2"), true).await.unwrap();
+    let moved = s.find_key(i, &KeyRef::Id(dead.id)).await.unwrap().unwrap();
+    assert!(moved.key_ring.is_default());
+    assert!(matches!(
+        s.delete_key_ring(i, &ring("r2"), false).await,
+        Err(KmsError::KeyRingNotFound)
+    ));
+}
+
+pub async fn encryption_counter_only_grows(s: &Store) {
+    let i = InstanceId::new_random();
+    let (k, v) = key(i, "ctr", t0());
+    s.create_key(&k, &v).await.unwrap();
+    assert_eq!(s.reserve_encryptions(v.id, 100).await.unwrap(), 100);
+    assert_eq!(s.reserve_encryptions(v.id, 50).await.unwrap(), 150);
+    assert!(
+        s.reserve_encryptions(KeyVersionId::new_random(), 1)
+            .await
+            .is_err()
+    );
+}
+
+pub async fn iam_accounts_principals_and_api_keys(s: &Store) {
+    let now = t0();
+    let account = AccountId::new_random();
+    s.create_account(&account, "acme").await.unwrap();
+    s.create_account(&account, "acme").await.unwrap();
+    let p = Principal::new(account.clone(), PrincipalKind::ServiceId, "svc", now).unwrap();
+    s.create_principal(&p).await.unwrap();
+    assert_eq!(s.find_principal(&p.iam_id).await.unwrap(), Some(p.clone()));
+    let secret = ApiKeySecret::generate().unwrap();
+    s.create_api_key(&ApiKeyRecord {
+        id: Uuid::new_v4(),
+        iam_id: p.iam_id.clone(),
+        name: "k".into(),
+        hash: secret.hash(),
+        created_at: now,
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.principal_by_api_key(&secret.hash())
+            .await
+            .unwrap()
+            .map(|p| p.iam_id),
+        Some(p.iam_id.clone())
+    );
+    let other = ApiKeySecret::generate().unwrap();
+    assert!(
+        s.principal_by_api_key(&other.hash())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(s.list_principals(&account).await.unwrap().len(), 1);
+}
+
+pub async fn iam_policies_and_instances(s: &Store) {
+    let now = t0();
+    let account = AccountId::new_random();
+    s.create_account(&account, "acme").await.unwrap();
+    let instance = Instance {
+        id: Uuid::new_v4(),
+        account: account.clone(),
+        service: ServiceKind::Kms,
+        name: "kms".into(),
+        created_at: now,
+    };
+    s.create_instance(&instance).await.unwrap();
+    assert_eq!(
+        s.find_instance(instance.id).await.unwrap(),
+        Some(instance.clone())
+    );
+    assert_eq!(
+        s.list_instances(&account).await.unwrap(),
+        vec![instance.clone()]
+    );
+    let access = Policy {
+        id: Uuid::new_v4(),
+        account: account.clone(),
+        subject: Subject::Principal("IBMid-x".into()),
+        roles: vec![Role::Reader, Role::KeyPurge],
+        resource: Resource {
+            service: ServiceKind::Kms,
+            instance: Some(instance.id),
+            key_ring: Some("r1".into()),
+        },
+        created_at: now,
+    };
+    let authorization = Policy {
+        id: Uuid::new_v4(),
+        account: account.clone(),
+        subject: Subject::Service {
+            service: ServiceKind::ConfigSvc,
+            instance: None,
+        },
+        roles: vec![Role::Reader],
+        resource: Resource {
+            service: ServiceKind::Kms,
+            instance: Some(instance.id),
+            key_ring: None,
+        },
+        created_at: now + Duration::seconds(1),
+    };
+    s.create_policy(&access).await.unwrap();
+    s.create_policy(&authorization).await.unwrap();
+    assert_eq!(
+        s.list_policies(&account).await.unwrap(),
+        vec![access.clone(), authorization.clone()]
+    );
+    assert!(s.delete_policy(&account, access.id).await.unwrap());
+    assert!(!s.delete_policy(&account, access.id).await.unwrap());
+    assert!(
+        !s.delete_policy(&AccountId::new_random(), authorization.id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.list_policies(&account).await.unwrap(),
+        vec![authorization]
+    );
+    assert!(s.delete_instance(instance.id).await.unwrap());
+    assert!(s.find_instance(instance.id).await.unwrap().is_none());
+}
+
+pub async fn settings_insert_if_absent_keeps_the_first_value(s: &Store) {
+    assert!(s.setting("x").await.unwrap().is_none());
+    assert_eq!(
+        s.setting_insert_if_absent("x", b"first").await.unwrap(),
+        b"first"
+    );
+    assert_eq!(
+        s.setting_insert_if_absent("x", b"second").await.unwrap(),
+        b"first"
+    );
+    assert_eq!(s.setting("x").await.unwrap().unwrap(), b"first");
+}
