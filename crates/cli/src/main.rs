@@ -87,6 +87,7 @@ impl ServeArgs {
                 region: self.crn_region,
             },
             kms: KmsConfig::default(),
+            secrets: Default::default(),
         }
     }
 }

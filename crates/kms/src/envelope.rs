@@ -115,6 +115,37 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         seal(aead, version.id.as_uuid(), aad, plaintext).map_err(|_| KmsError::Internal)
     }
 
+    /// The cached root key, after checking the caller's permission and the key's state.
+    async fn usable(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+        key_ref: &KeyRef,
+        action: Action,
+    ) -> Result<std::sync::Arc<Entry>, KmsError> {
+        let entry = self.loaded(instance, key_ref).await?;
+        Self::authorize(access, Permission::UseKey, &entry.key)?;
+        entry.key.require_root()?;
+        entry.key.check(action, self.now())?;
+        Ok(entry)
+    }
+
+    /// Opens a caller's ciphertext for unwrap or rewrap.
+    async fn open_for(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+        key_ref: &KeyRef,
+        action: Action,
+        ciphertext: &[u8],
+        aad: &[String],
+    ) -> Result<(std::sync::Arc<Entry>, Vec<u8>, SecretBytes, KeyVersionId), KmsError> {
+        let entry = self.usable(access, instance, key_ref, action).await?;
+        let aad = wrap_aad(&entry.key, aad)?;
+        let (plaintext, version) = Self::open_with(&entry, &aad, ciphertext)?;
+        Ok((entry, aad, plaintext, version))
+    }
+
     /// Wraps `plaintext`, or a fresh 32-byte DEK when it is `None`.
     pub async fn wrap(
         &self,
@@ -124,10 +155,7 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         plaintext: Option<SecretBytes>,
         aad: &[String],
     ) -> Result<Wrapped, KmsError> {
-        let entry = self.loaded(instance, key_ref).await?;
-        Self::authorize(access, Permission::UseKey, &entry.key)?;
-        entry.key.require_root()?;
-        entry.key.check(Action::Wrap, self.now())?;
+        let entry = self.usable(access, instance, key_ref, Action::Wrap).await?;
         if plaintext
             .as_ref()
             .is_some_and(|p| p.is_empty() || p.len() > MAX_WRAP_PLAINTEXT)
@@ -184,12 +212,9 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         ciphertext: &[u8],
         aad: &[String],
     ) -> Result<Unwrapped, KmsError> {
-        let entry = self.loaded(instance, key_ref).await?;
-        Self::authorize(access, Permission::UseKey, &entry.key)?;
-        entry.key.require_root()?;
-        entry.key.check(Action::Unwrap, self.now())?;
-        let aad = wrap_aad(&entry.key, aad)?;
-        let (plaintext, version) = Self::open_with(&entry, &aad, ciphertext)?;
+        let (entry, aad, plaintext, version) = self
+            .open_for(access, instance, key_ref, Action::Unwrap, ciphertext, aad)
+            .await?;
         let current = entry.versions.current().ok_or(KmsError::Internal)?.id;
         let rewrapped = if version == current {
             None
@@ -217,12 +242,9 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         ciphertext: &[u8],
         aad: &[String],
     ) -> Result<Rewrapped, KmsError> {
-        let entry = self.loaded(instance, key_ref).await?;
-        Self::authorize(access, Permission::UseKey, &entry.key)?;
-        entry.key.require_root()?;
-        entry.key.check(Action::Rewrap, self.now())?;
-        let aad = wrap_aad(&entry.key, aad)?;
-        let (plaintext, version) = Self::open_with(&entry, &aad, ciphertext)?;
+        let (entry, aad, plaintext, version) = self
+            .open_for(access, instance, key_ref, Action::Rewrap, ciphertext, aad)
+            .await?;
         let entry = self.sealing_version(instance, key_ref, entry).await?;
         let newest = entry.versions.current().ok_or(KmsError::Internal)?;
         Ok(Rewrapped {

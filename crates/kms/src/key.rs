@@ -225,3 +225,138 @@ impl Key {
         self.deleted_at.map(|d| d + AUTO_PURGE_AFTER)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> OffsetDateTime {
+        OffsetDateTime::UNIX_EPOCH + Duration::days(20_000)
+    }
+
+    fn key() -> Key {
+        Key {
+            id: KeyId::new_random(),
+            instance: InstanceId::new_random(),
+            name: "k".into(),
+            description: None,
+            tags: vec![],
+            extractable: false,
+            imported: false,
+            state: KeyState::Active,
+            bit_length: 256,
+            expiration: None,
+            key_ring: KeyRingId::default_ring(),
+            aliases: vec![],
+            created_at: t0(),
+            created_by: "u".into(),
+            updated_at: t0(),
+            last_rotated_at: None,
+            state_changed_at: t0(),
+            deleted_at: None,
+            deleted_by: None,
+            current_version: VersionInfo {
+                id: KeyVersionId::new_random(),
+                created_at: t0(),
+            },
+            revision: 0,
+        }
+    }
+
+    #[test]
+    fn enable_waits_thirty_seconds_after_disable() {
+        let mut k = key();
+        assert!(k.disable(t0()).is_ok());
+        assert_eq!(k.revision, 1);
+        assert!(matches!(
+            k.enable(t0() + Duration::seconds(29)),
+            Err(KmsError::UpdatedRecently)
+        ));
+        assert!(k.enable(t0() + Duration::seconds(30)).is_ok());
+        assert_eq!(k.state, KeyState::Active);
+    }
+
+    #[test]
+    fn restore_window_is_thirty_seconds_to_thirty_days() {
+        let mut k = key();
+        assert!(k.delete(t0(), "u").is_ok());
+        assert!(matches!(
+            k.restore(t0() + Duration::seconds(10)),
+            Err(KmsError::UpdatedRecently)
+        ));
+        let mut late = k.clone();
+        assert!(matches!(
+            late.restore(t0() + Duration::days(31)),
+            Err(KmsError::RestoreExpired)
+        ));
+        assert!(k.restore(t0() + Duration::days(29)).is_ok());
+        assert_eq!(k.state, KeyState::Active);
+        assert!(k.deleted_at.is_none());
+    }
+
+    #[test]
+    fn purge_waits_four_hours_and_auto_purge_comes_at_ninety_days() {
+        let mut k = key();
+        assert!(matches!(
+            k.check_purge(t0()),
+            Err(KmsError::InvalidState { .. })
+        ));
+        assert!(k.delete(t0(), "u").is_ok());
+        assert!(matches!(
+            k.check_purge(t0() + Duration::hours(3)),
+            Err(KmsError::PurgeTooEarly)
+        ));
+        assert!(k.check_purge(t0() + Duration::hours(4)).is_ok());
+        assert!(!k.is_auto_purged(t0() + Duration::days(90)));
+        assert!(k.is_auto_purged(t0() + Duration::days(91)));
+    }
+
+    #[test]
+    fn manual_rotation_once_an_hour_automatic_any_time() {
+        let mut k = key();
+        assert!(k.check_rotate(t0(), true).is_ok());
+        let v = VersionInfo {
+            id: KeyVersionId::new_random(),
+            created_at: t0(),
+        };
+        k.rotated(v, t0());
+        assert!(matches!(
+            k.check_rotate(t0() + Duration::minutes(59), true),
+            Err(KmsError::RotationNotPermitted)
+        ));
+        assert!(k.check_rotate(t0() + Duration::minutes(59), false).is_ok());
+        assert!(k.check_rotate(t0() + Duration::hours(1), true).is_ok());
+    }
+
+    #[test]
+    fn expiry_deactivates_and_blocks_wrap_but_not_unwrap() {
+        let mut k = key();
+        k.expiration = Some(t0() + Duration::days(1));
+        let later = t0() + Duration::days(2);
+        assert_eq!(k.effective_state(t0()), KeyState::Active);
+        assert_eq!(k.effective_state(later), KeyState::Deactivated);
+        assert!(matches!(
+            k.check(Action::Wrap, later),
+            Err(KmsError::InvalidState { .. })
+        ));
+        assert!(k.check(Action::Unwrap, later).is_ok());
+        assert!(k.check_rotate(later, true).is_ok());
+        // Deleting and restoring an expired key does not make it usable again.
+        assert!(k.delete(later, "u").is_ok());
+        assert!(matches!(
+            k.restore(later + Duration::minutes(1)),
+            Err(KmsError::KeyExpired)
+        ));
+    }
+
+    #[test]
+    fn standard_keys_cannot_be_disabled_or_rotated() {
+        let mut k = key();
+        k.extractable = true;
+        assert!(matches!(k.disable(t0()), Err(KmsError::RootKeyRequired)));
+        assert!(matches!(
+            k.check_rotate(t0(), true),
+            Err(KmsError::RootKeyRequired)
+        ));
+    }
+}

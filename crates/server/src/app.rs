@@ -12,8 +12,10 @@ use tokio::net::TcpListener;
 
 use crate::bootstrap::{self, BootstrapError, BootstrapInfo};
 use crate::iam_service::IamService;
+use crate::key_provider::{GlobalKey, LocalKmsProvider};
 use crate::routes;
 use crate::state::AppState;
+use keyward_secrets::{Secrets, SecretsConfig};
 
 /// Validated settings of `keyward serve`.
 #[derive(Clone, Debug)]
@@ -30,6 +32,8 @@ pub struct ServeSettings {
     pub crn: CrnScheme,
     /// KMS tunables.
     pub kms: KmsConfig,
+    /// Secrets (configuration service) tunables.
+    pub secrets: SecretsConfig,
 }
 
 /// A built application, ready to serve.
@@ -44,6 +48,8 @@ pub struct App {
     pub store: Store,
     /// The test clock, when `unsafe_test_clock` is set.
     pub test_clock: Option<Arc<OffsetClock>>,
+    /// The shared state (tests and the demo drive services directly).
+    pub state: crate::state::SharedState,
 }
 
 /// Opens everything and builds the router.
@@ -56,7 +62,7 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
     };
     bootstrap::check_master_key(&store, &master, &settings.data_dir).await?;
     let signer = TokenSigner::new(&bootstrap::signing_secret(&store, &master).await?)?;
-    let (info, new_admin_key) = bootstrap::provision(&store).await?;
+    let (mut info, new_admin_key) = bootstrap::provision(&store).await?;
 
     let test_clock = settings
         .unsafe_test_clock
@@ -68,15 +74,48 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
     // Token lifetimes follow real time even under the test clock, so that clients' token
     // caches stay valid when a test moves KMS time forward.
     let iam = IamService::new(store.clone(), signer, Arc::new(SystemClock));
+    let kms = Arc::new(Kms::new(
+        store.clone(),
+        master,
+        kms_clock,
+        settings.kms.clone(),
+    ));
+    let configsvc = bootstrap::provision_configsvc(&store, &kms, &info).await?;
+    info.config_instance_id = configsvc.config_instance_id.clone();
+    let global = GlobalKey {
+        instance: parse_uuid(&configsvc.internal_kms_instance_id)?,
+        key: parse_uuid(&configsvc.global_key_id)?,
+    };
+    let provider = LocalKmsProvider::new(
+        Arc::clone(&kms),
+        store.clone(),
+        settings.crn.clone(),
+        configsvc.service_iam_id.clone(),
+        global,
+    );
+    let secrets = Arc::new(Secrets::new(
+        store.clone(),
+        provider,
+        settings.secrets.clone(),
+    ));
+    let resumed = secrets
+        .resume_all()
+        .await
+        .map_err(|e| BootstrapError::Setup(e.to_string()))?;
+    if resumed > 0 {
+        tracing::info!(resumed, "resuming interrupted re-encryptions");
+    }
     let state = Arc::new(AppState {
-        kms: Kms::new(store.clone(), master, kms_clock, settings.kms.clone()),
+        kms,
         iam,
+        secrets,
         store: store.clone(),
         crn: settings.crn.clone(),
         test_clock: test_clock.clone(),
     });
     Ok(App {
-        router: routes::router(state),
+        router: routes::router(Arc::clone(&state)),
+        state,
         info,
         new_admin_key,
         store,
@@ -136,6 +175,11 @@ pub async fn serve(settings: ServeSettings) -> Result<(), BootstrapError> {
     app.store.close().await;
     println!("Keyward stopped.");
     Ok(())
+}
+
+fn parse_uuid(s: &str) -> Result<uuid::Uuid, BootstrapError> {
+    uuid::Uuid::parse_str(s)
+        .map_err(|_| BootstrapError::Setup(format!("corrupt id in the configsvc record: {s}")))
 }
 
 async fn shutdown_signal() {

@@ -31,6 +31,9 @@ pub struct BootstrapInfo {
     /// Where the server listens (filled in at each start).
     #[serde(default)]
     pub url: String,
+    /// The bootstrap account's configuration-service instance (filled in at each start).
+    #[serde(default)]
+    pub config_instance_id: String,
 }
 
 /// Why start-up failed.
@@ -222,6 +225,7 @@ pub async fn provision(
         kms_instance_id: instance.id.to_string(),
         admin_iam_id: admin.iam_id,
         url: String::new(),
+        config_instance_id: String::new(),
     };
     let raw = serde_json::to_vec(&info).map_err(|e| BootstrapError::Setup(e.to_string()))?;
     let in_force = store.setting_insert_if_absent("bootstrap", &raw).await?;
@@ -232,4 +236,101 @@ pub async fn provision(
         return Ok((info, None));
     }
     Ok((info, Some(apikey)))
+}
+
+/// The configuration service's own identity and keys, created once.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConfigsvcBootstrap {
+    /// The service's service id (its `service_name` is `configsvc`).
+    pub service_iam_id: String,
+    /// The service's internal KMS instance (not a customer's).
+    pub internal_kms_instance_id: String,
+    /// The global key: a root key in that instance.
+    pub global_key_id: String,
+    /// The configuration-service instance created for the bootstrap account.
+    pub config_instance_id: String,
+}
+
+/// Creates the configuration service's service id, internal KMS instance, global key and one
+/// configuration-service instance for the bootstrap account (once; also on databases
+/// bootstrapped before the configuration service existed).
+pub async fn provision_configsvc(
+    store: &Store,
+    kms: &crate::state::KmsService,
+    info: &BootstrapInfo,
+) -> Result<ConfigsvcBootstrap, BootstrapError> {
+    if let Some(raw) = store.setting("configsvc").await? {
+        return serde_json::from_slice(&raw)
+            .map_err(|e| BootstrapError::Setup(format!("configsvc record: {e}")));
+    }
+    let now = OffsetDateTime::now_utc();
+    let account: AccountId = info.account_id.parse()?;
+    let mut service = Principal::new(account.clone(), PrincipalKind::ServiceId, "configsvc", now)?;
+    service.service_name = Some(ServiceKind::ConfigSvc.as_str().to_owned());
+    store.create_principal(&service).await?;
+    let internal = Instance {
+        id: Uuid::new_v4(),
+        account: account.clone(),
+        service: ServiceKind::Kms,
+        name: "configsvc-internal".into(),
+        created_at: now,
+    };
+    store.create_instance(&internal).await?;
+    struct Bootstrapper<'a>(&'a str);
+    impl keyward_kms::Access for Bootstrapper<'_> {
+        fn allows(&self, permission: keyward_kms::Permission, _: &keyward_kms::KeyRingId) -> bool {
+            matches!(permission, keyward_kms::Permission::CreateKey)
+        }
+        fn principal(&self) -> &str {
+            self.0
+        }
+    }
+    let global = kms
+        .create_key(
+            &Bootstrapper(&service.iam_id),
+            keyward_kms::InstanceId::from_uuid(internal.id),
+            keyward_kms::NewKey {
+                name: "configsvc-global-key".into(),
+                description: Some("The configuration service's global key".into()),
+                tags: vec![],
+                extractable: false,
+                payload: None,
+                expiration: None,
+                aliases: vec![],
+                key_ring: keyward_kms::KeyRingId::default_ring(),
+            },
+        )
+        .await
+        .map_err(|e| BootstrapError::Setup(e.to_string()))?;
+    let config_instance = Instance {
+        id: Uuid::new_v4(),
+        account: account.clone(),
+        service: ServiceKind::ConfigSvc,
+        name: "default".into(),
+        created_at: now,
+    };
+    store.create_instance(&config_instance).await?;
+    store
+        .create_policy(&Policy {
+            id: Uuid::new_v4(),
+            account: account.clone(),
+            subject: Subject::Principal(info.admin_iam_id.clone()),
+            roles: vec![Role::Manager],
+            resource: Resource {
+                service: ServiceKind::ConfigSvc,
+                instance: None,
+                key_ring: None,
+            },
+            created_at: now,
+        })
+        .await?;
+    let record = ConfigsvcBootstrap {
+        service_iam_id: service.iam_id,
+        internal_kms_instance_id: internal.id.to_string(),
+        global_key_id: global.key.id.to_string(),
+        config_instance_id: config_instance.id.to_string(),
+    };
+    let raw = serde_json::to_vec(&record).map_err(|e| BootstrapError::Setup(e.to_string()))?;
+    let in_force = store.setting_insert_if_absent("configsvc", &raw).await?;
+    serde_json::from_slice(&in_force).map_err(|e| BootstrapError::Setup(e.to_string()))
 }

@@ -215,6 +215,58 @@ pub fn policy_body(p: &Policy) -> PolicyBody {
     }
 }
 
+/// The caller's account, if the caller administers it (holds a role on `iam`).
+pub async fn admin_account(
+    state: &crate::state::SharedState,
+    claims: &keyward_iam::Claims,
+) -> Result<AccountId, ApiError> {
+    if !state.iam.is_account_admin(claims).await? {
+        return Err(ApiError::Kms(keyward_kms::KmsError::Forbidden));
+    }
+    Ok(claims.account.bss.parse()?)
+}
+
+/// Creates a service instance and grants its creator Manager (and KeyPurge on a KMS).
+pub async fn provision_instance(
+    store: &Store,
+    account: &AccountId,
+    service: ServiceKind,
+    name: &str,
+    creator: &str,
+) -> Result<keyward_iam::Instance, ApiError> {
+    if name.trim().is_empty() || name.chars().count() > 128 {
+        return Err(invalid("name", "1 to 128 characters"));
+    }
+    let now = OffsetDateTime::now_utc();
+    let instance = keyward_iam::Instance {
+        id: Uuid::new_v4(),
+        account: account.clone(),
+        service,
+        name: name.to_owned(),
+        created_at: now,
+    };
+    store.create_instance(&instance).await?;
+    let mut roles = vec![Role::Manager];
+    if service == ServiceKind::Kms {
+        roles.push(Role::KeyPurge);
+    }
+    store
+        .create_policy(&Policy {
+            id: Uuid::new_v4(),
+            account: account.clone(),
+            subject: Subject::Principal(creator.to_owned()),
+            roles,
+            resource: Resource {
+                service,
+                instance: Some(instance.id),
+                key_ring: None,
+            },
+            created_at: now,
+        })
+        .await?;
+    Ok(instance)
+}
+
 /// Opens the store of a data directory (or PostgreSQL) and reads the bootstrap account, for the
 /// `keyward iam` commands.
 pub async fn open_account(

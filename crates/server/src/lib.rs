@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod error;
 pub mod iam_admin;
 pub mod iam_service;
+pub mod key_provider;
 pub mod routes;
 pub mod state;
 pub mod ttl_cache;

@@ -3,17 +3,25 @@
 use std::sync::Arc;
 
 use keyward_kms::{CrnScheme, Kms, OffsetClock, SoftwareMasterKey};
+use keyward_secrets::Secrets;
 use keyward_store::Store;
+
+use crate::key_provider::LocalKmsProvider;
 
 use crate::iam_service::IamService;
 
 /// The KMS service as composed here.
 pub type KmsService = Kms<Store, SoftwareMasterKey>;
 
+/// The secrets service of the configuration service, as composed here.
+pub type SecretsService = Secrets<Store, LocalKmsProvider>;
+
 /// Shared application state.
 pub struct AppState {
     /// The KMS.
-    pub kms: KmsService,
+    pub kms: Arc<KmsService>,
+    /// Tenant secrets of the configuration service.
+    pub secrets: Arc<SecretsService>,
     /// IAM.
     pub iam: IamService,
     /// The store (health checks).

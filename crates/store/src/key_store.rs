@@ -118,13 +118,7 @@ impl KeyStore for Store {
                 .bind(key.revision)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("INSERT INTO key_versions (id, key_id, created_at, wrapped_material, encryptions) VALUES ($1, $2, $3, $4, 0)")
-                .bind(version.id.to_string())
-                .bind(version.key_id.to_string())
-                .bind(to_millis(version.created_at))
-                .bind(&version.wrapped_material)
-                .execute(&mut *tx)
-                .await?;
+            insert_version(version).execute(&mut *tx).await?;
             for alias in &key.aliases {
                 sqlx::query("INSERT INTO key_aliases (instance_id, alias, key_id, created_at, created_by) VALUES ($1, $2, $3, $4, $5)")
                     .bind(key.instance.to_string())
@@ -247,13 +241,7 @@ impl KeyStore for Store {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            sqlx::query("INSERT INTO key_versions (id, key_id, created_at, wrapped_material, encryptions) VALUES ($1, $2, $3, $4, 0)")
-                .bind(version.id.to_string())
-                .bind(version.key_id.to_string())
-                .bind(to_millis(version.created_at))
-                .bind(&version.wrapped_material)
-                .execute(&mut *tx)
-                .await?;
+            insert_version(version).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(true)
         }.await);
@@ -446,6 +434,24 @@ impl KeyStore for Store {
         let total = total.ok_or_else(|| corrupt("missing key version"))?;
         Ok(u64::try_from(total).unwrap_or(0))
     }
+}
+
+/// Inserts a version with a zero encryption counter.
+fn insert_version<'q, DB: sqlx::Database>(
+    version: &'q StoredVersion,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(
+        "INSERT INTO key_versions (id, key_id, created_at, wrapped_material, encryptions) VALUES ($1, $2, $3, $4, 0)",
+    )
+    .bind(version.id.to_string())
+    .bind(version.key_id.to_string())
+    .bind(to_millis(version.created_at))
+    .bind(&version.wrapped_material)
 }
 
 /// The compare-and-set update of a key's mutable columns.

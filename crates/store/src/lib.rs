@@ -5,6 +5,7 @@ mod db;
 mod iam_store;
 mod key_store;
 mod rows;
+mod secret_store;
 mod timestamp;
 
 pub use db::{Engine, Store, StoreError};

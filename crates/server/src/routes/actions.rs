@@ -88,17 +88,9 @@ async fn run(
             .into_response())
         }
         "unwrap" => {
-            let req: CiphertextRequest = required_json(body)?;
-            let ciphertext =
-                decode_ciphertext(req.ciphertext.as_deref().ok_or(missing_ciphertext())?)?;
+            let (ciphertext, aad) = ciphertext_request(body)?;
             let out = kms
-                .unwrap(
-                    access,
-                    instance,
-                    &key,
-                    &ciphertext,
-                    &req.aad.unwrap_or_default(),
-                )
+                .unwrap(access, instance, &key, &ciphertext, &aad)
                 .await?;
             let (rewrapped, rewrapped_version) = match out.rewrapped {
                 Some((ct, v)) => (Some(b64(&ct)), Some(version(v))),
@@ -113,17 +105,9 @@ async fn run(
             .into_response())
         }
         "rewrap" => {
-            let req: CiphertextRequest = required_json(body)?;
-            let ciphertext =
-                decode_ciphertext(req.ciphertext.as_deref().ok_or(missing_ciphertext())?)?;
+            let (ciphertext, aad) = ciphertext_request(body)?;
             let out = kms
-                .rewrap(
-                    access,
-                    instance,
-                    &key,
-                    &ciphertext,
-                    &req.aad.unwrap_or_default(),
-                )
+                .rewrap(access, instance, &key, &ciphertext, &aad)
                 .await?;
             Ok(Json(RewrapResponse {
                 ciphertext: b64(&out.ciphertext),
@@ -177,9 +161,12 @@ async fn run(
     }
 }
 
-fn missing_ciphertext() -> ApiError {
-    ApiError::Kms(KmsError::InvalidField {
+/// The ciphertext and aad of an unwrap or rewrap body.
+fn ciphertext_request(body: &Bytes) -> Result<(Vec<u8>, Vec<String>), ApiError> {
+    let req: CiphertextRequest = required_json(body)?;
+    let encoded = req.ciphertext.ok_or(ApiError::Kms(KmsError::InvalidField {
         field: "ciphertext",
         requirement: "the original base64 encoded ciphertext from the wrap operation",
-    })
+    }))?;
+    Ok((decode_ciphertext(&encoded)?, req.aad.unwrap_or_default()))
 }

@@ -7,21 +7,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use keyward_api::iam::{CreateApiKey, CreateIdentity, CreatedApiKey, PolicyBody, PolicyList};
-use keyward_iam::{AccountId, Claims, IamStore, PrincipalKind};
+use keyward_iam::{Claims, IamStore, PrincipalKind};
 use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::body::required_json;
 use crate::error::ApiError;
-use crate::iam_admin::{create_api_key, create_identity, identity, policy_body, policy_from_body};
+use crate::iam_admin::{
+    admin_account, create_api_key, create_identity, identity, policy_body, policy_from_body,
+};
 use crate::state::SharedState;
-
-async fn admin_account(state: &SharedState, claims: &Claims) -> Result<AccountId, ApiError> {
-    if !state.iam.is_account_admin(claims).await? {
-        return Err(ApiError::Kms(keyward_kms::KmsError::Forbidden));
-    }
-    Ok(claims.account.bss.parse()?)
-}
 
 async fn create(
     state: SharedState,

@@ -5,6 +5,7 @@ mod admin;
 mod health;
 mod iam;
 mod identity;
+mod instances;
 mod key_rings;
 mod keys;
 mod query;
@@ -32,6 +33,14 @@ pub fn router(state: SharedState) -> Router {
             post(iam::create_policy).get(iam::list_policies),
         )
         .route("/v1/policies/{id}", delete(iam::delete_policy))
+        .route(
+            "/v2/resource_instances",
+            post(instances::create).get(instances::list),
+        )
+        .route(
+            "/v2/resource_instances/{guid}",
+            get(instances::get).delete(instances::delete),
+        )
         .route("/api/v2/keys", get(keys::list).post(keys::create))
         .route(
             "/api/v2/keys/{id}",

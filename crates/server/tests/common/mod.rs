@@ -78,6 +78,15 @@ impl TestServer {
 
     /// Builds a server, with or without the test clock.
     pub async fn start_with(unsafe_test_clock: bool) -> Self {
+        Self::start_configured(unsafe_test_clock, KmsConfig::default()).await
+    }
+
+    /// Builds a server with the test clock and the given KMS tunables.
+    pub async fn start_with_kms(kms: KmsConfig) -> Self {
+        Self::start_configured(true, kms).await
+    }
+
+    async fn start_configured(unsafe_test_clock: bool, kms: KmsConfig) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let settings = ServeSettings {
             data_dir: dir.path().join("data"),
@@ -85,7 +94,8 @@ impl TestServer {
             database_url: None,
             unsafe_test_clock,
             crn: Default::default(),
-            kms: KmsConfig::default(),
+            kms,
+            secrets: Default::default(),
         };
         let app = build(&settings).await.expect("the application builds");
         let apikey = app.new_admin_key.expect("first start creates an admin key");
@@ -123,9 +133,9 @@ impl TestServer {
     }
 
     /// A request with the admin's token and the bootstrap instance.
-    pub fn call(&self, method: Method, uri: &str) -> Call<'_> {
+    pub fn call(&self, method: Method, uri: &str) -> Call {
         Call {
-            server: self,
+            router: self.router.clone(),
             method,
             uri: uri.to_owned(),
             authorization: Some(format!("Bearer {}", self.admin_token)),
@@ -136,23 +146,23 @@ impl TestServer {
     }
 
     /// `GET`.
-    pub fn get(&self, uri: &str) -> Call<'_> {
+    pub fn get(&self, uri: &str) -> Call {
         self.call(Method::GET, uri)
     }
     /// `HEAD`.
-    pub fn head(&self, uri: &str) -> Call<'_> {
+    pub fn head(&self, uri: &str) -> Call {
         self.call(Method::HEAD, uri)
     }
     /// `POST`.
-    pub fn post(&self, uri: &str) -> Call<'_> {
+    pub fn post(&self, uri: &str) -> Call {
         self.call(Method::POST, uri)
     }
     /// `PATCH`.
-    pub fn patch(&self, uri: &str) -> Call<'_> {
+    pub fn patch(&self, uri: &str) -> Call {
         self.call(Method::PATCH, uri)
     }
     /// `DELETE`.
-    pub fn delete(&self, uri: &str) -> Call<'_> {
+    pub fn delete(&self, uri: &str) -> Call {
         self.call(Method::DELETE, uri)
     }
 
@@ -341,8 +351,8 @@ impl TestServer {
     /// A correctly signed token of the admin that expired an hour ago.
     pub async fn expired_admin_token(&self) -> String {
         let data_dir = self.dir.path().join("data");
-        let master = keyward_server::bootstrap::load_or_create_master_key(&data_dir)
-            .expect("master key");
+        let master =
+            keyward_server::bootstrap::load_or_create_master_key(&data_dir).expect("master key");
         let secret = keyward_server::bootstrap::signing_secret(&self.store, &master)
             .await
             .expect("signing secret");
@@ -385,9 +395,10 @@ pub fn key_path(key: &str) -> String {
     format!("/api/v2/keys/{key}")
 }
 
-/// One request being built.
-pub struct Call<'a> {
-    server: &'a TestServer,
+/// One request being built; it owns a handle on the router, so it can be sent from a spawned
+/// task.
+pub struct Call {
+    router: Router,
     method: Method,
     uri: String,
     authorization: Option<String>,
@@ -396,7 +407,7 @@ pub struct Call<'a> {
     body: Vec<u8>,
 }
 
-impl Call<'_> {
+impl Call {
     /// Uses another bearer token.
     pub fn token(mut self, token: &str) -> Self {
         self.authorization = Some(format!("Bearer {token}"));
@@ -473,9 +484,7 @@ impl Call<'_> {
         }
         let request = builder.body(Body::from(self.body)).expect("request");
         let response = self
-            .server
             .router
-            .clone()
             .oneshot(request)
             .await
             .expect("the router is infallible");
@@ -601,7 +610,10 @@ impl Reply {
         let v = self.json();
         assert_eq!(v["metadata"]["collectionType"], ERROR_TYPE, "{v}");
         let msg = v["resources"][0]["errorMsg"].as_str().unwrap_or_default();
-        assert!(msg.contains(msg_part), "errorMsg {msg:?} lacks {msg_part:?}");
+        assert!(
+            msg.contains(msg_part),
+            "errorMsg {msg:?} lacks {msg_part:?}"
+        );
     }
 
     /// `reasons[0].code`, or an empty string.

@@ -120,4 +120,8 @@ conformance!(
     iam_accounts_principals_and_api_keys,
     iam_policies_and_instances,
     settings_insert_if_absent_keeps_the_first_value,
+    one_current_and_one_pending_per_tenant,
+    fields_are_upserted_read_and_deleted,
+    a_field_cannot_name_an_unknown_generation,
+    batches_move_fields_and_promotion_waits_for_the_last,
 );

@@ -572,3 +572,188 @@ pub async fn settings_insert_if_absent_keeps_the_first_value(s: &Store) {
     );
     assert_eq!(s.setting("x").await.unwrap().unwrap(), b"first");
 }
+
+mod secret_cases {
+    use super::*;
+    use keyward_secrets::{
+        Generation, GenerationId, GenerationStatus, Reencrypted, RootKey, SealedField, SecretId,
+        SecretStore, SecretsError, TenantId,
+    };
+
+    pub fn generation(tenant: TenantId, status: GenerationStatus) -> Generation {
+        Generation {
+            id: GenerationId(Uuid::new_v4()),
+            tenant,
+            root: RootKey::Global,
+            wrapped_dek: vec![5; 16],
+            status,
+            created_at: t0(),
+        }
+    }
+
+    pub fn field(tenant: TenantId, secret: SecretId, name: &str, g: GenerationId) -> SealedField {
+        SealedField {
+            tenant,
+            secret,
+            field: name.to_owned(),
+            generation: g,
+            ciphertext: format!("{name}@{}", g.0).into_bytes(),
+        }
+    }
+
+    pub async fn one_current_and_one_pending_per_tenant(s: &Store) {
+        let t = TenantId(Uuid::new_v4());
+        let first = generation(t, GenerationStatus::Current);
+        assert!(s.insert_first_generation(&first).await.unwrap());
+        assert!(
+            !s.insert_first_generation(&generation(t, GenerationStatus::Current))
+                .await
+                .unwrap()
+        );
+        let crn: keyward_secrets::RootKeyCrn = format!(
+            "crn:v1:keyward:local:kms:local:a/acc:{}:key:{}",
+            Uuid::new_v4(),
+            Uuid::new_v4()
+        )
+        .parse()
+        .unwrap();
+        let mut pending = generation(t, GenerationStatus::Pending);
+        pending.root = RootKey::Customer(crn);
+        assert!(s.insert_pending_generation(&pending).await.unwrap());
+        assert!(
+            !s.insert_pending_generation(&generation(t, GenerationStatus::Pending))
+                .await
+                .unwrap()
+        );
+        let mut gens = s.generations(t).await.unwrap();
+        gens.sort_by_key(|g| g.status == GenerationStatus::Pending);
+        assert_eq!(gens, vec![first, pending]);
+        assert_eq!(s.tenants_with_pending().await.unwrap(), vec![t]);
+        s.update_wrapped_dek(gens[0].id, b"rewrapped")
+            .await
+            .unwrap();
+        assert!(
+            s.generations(t)
+                .await
+                .unwrap()
+                .iter()
+                .any(|g| g.wrapped_dek == b"rewrapped")
+        );
+    }
+
+    pub async fn fields_are_upserted_read_and_deleted(s: &Store) {
+        let t = TenantId(Uuid::new_v4());
+        let g = generation(t, GenerationStatus::Current);
+        s.insert_first_generation(&g).await.unwrap();
+        let secret = SecretId(Uuid::new_v4());
+        s.put_field(&field(t, secret, "username", g.id))
+            .await
+            .unwrap();
+        s.put_field(&field(t, secret, "password", g.id))
+            .await
+            .unwrap();
+        let mut changed = field(t, secret, "password", g.id);
+        changed.ciphertext = b"new".to_vec();
+        s.put_field(&changed).await.unwrap();
+        assert_eq!(
+            s.get_field(t, secret, "password").await.unwrap(),
+            Some(changed)
+        );
+        assert_eq!(s.get_fields(t, secret).await.unwrap().len(), 2);
+        assert!(
+            s.get_field(TenantId(Uuid::new_v4()), secret, "password")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(s.delete_secret(t, secret).await.unwrap(), 2);
+        assert!(s.get_fields(t, secret).await.unwrap().is_empty());
+    }
+
+    pub async fn a_field_cannot_name_an_unknown_generation(s: &Store) {
+        let t = TenantId(Uuid::new_v4());
+        let stray = field(
+            t,
+            SecretId(Uuid::new_v4()),
+            "password",
+            GenerationId(Uuid::new_v4()),
+        );
+        assert!(matches!(
+            s.put_field(&stray).await,
+            Err(SecretsError::StaleGeneration)
+        ));
+    }
+
+    pub async fn batches_move_fields_and_promotion_waits_for_the_last(s: &Store) {
+        let t = TenantId(Uuid::new_v4());
+        let old = generation(t, GenerationStatus::Current);
+        let new = generation(t, GenerationStatus::Pending);
+        s.insert_first_generation(&old).await.unwrap();
+        s.insert_pending_generation(&new).await.unwrap();
+        let secrets: Vec<SecretId> = (0..5).map(|_| SecretId(Uuid::new_v4())).collect();
+        for sec in &secrets {
+            s.put_field(&field(t, *sec, "password", old.id))
+                .await
+                .unwrap();
+        }
+        assert_eq!(s.count_fields(t, new.id).await.unwrap(), (0, 5));
+        assert!(
+            !s.promote(t, new.id).await.unwrap(),
+            "fields still need the old generation"
+        );
+        let batch = s.fields_not_in(t, new.id, 3).await.unwrap();
+        assert_eq!(batch.len(), 3);
+        let mut updates: Vec<Reencrypted> = batch
+            .iter()
+            .map(|f| Reencrypted {
+                sealed: field(t, f.secret, "password", new.id),
+                old_generation: old.id,
+            })
+            .collect();
+        // One of them was rewritten meanwhile: the batch must skip it, not overwrite it.
+        let raced = updates[0].sealed.secret;
+        let mut fresh = field(t, raced, "password", new.id);
+        fresh.ciphertext = b"written during the switch".to_vec();
+        s.put_field(&fresh).await.unwrap();
+        assert_eq!(s.apply_batch(&updates).await.unwrap(), 2);
+        assert_eq!(
+            s.get_field(t, raced, "password")
+                .await
+                .unwrap()
+                .unwrap()
+                .ciphertext,
+            b"written during the switch"
+        );
+        assert_eq!(s.count_fields(t, new.id).await.unwrap(), (3, 5));
+        updates = s
+            .fields_not_in(t, new.id, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|f| Reencrypted {
+                sealed: field(t, f.secret, "password", new.id),
+                old_generation: old.id,
+            })
+            .collect();
+        assert_eq!(s.apply_batch(&updates).await.unwrap(), 2);
+        assert!(s.promote(t, new.id).await.unwrap());
+        let gens = s.generations(t).await.unwrap();
+        assert_eq!(gens.len(), 1);
+        assert_eq!(
+            (gens[0].id, gens[0].status),
+            (new.id, GenerationStatus::Current)
+        );
+        assert!(s.tenants_with_pending().await.unwrap().is_empty());
+        // Writes naming the retired generation are refused.
+        assert!(matches!(
+            s.put_field(&field(t, secrets[0], "password", old.id)).await,
+            Err(SecretsError::StaleGeneration)
+        ));
+    }
+}
+
+pub use secret_cases::{
+    a_field_cannot_name_an_unknown_generation,
+    batches_move_fields_and_promotion_waits_for_the_last, fields_are_upserted_read_and_deleted,
+    one_current_and_one_pending_per_tenant,
+};

@@ -1,0 +1,129 @@
+//! Unwrapped DEKs, bounded in entries and age. Entries are dropped when their root key is
+//! reported disabled or deleted, or when their generation is retired.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use keyward_crypto::AeadKey;
+
+use crate::model::{GenerationId, RootKey};
+
+struct Entry {
+    root: RootKey,
+    key: Arc<AeadKey>,
+    loaded: Instant,
+}
+
+/// The DEK cache.
+pub struct DekCache {
+    max_entries: usize,
+    max_age: Duration,
+    map: Mutex<HashMap<GenerationId, Entry>>,
+}
+
+impl DekCache {
+    /// A cache of at most `max_entries`, each usable for `max_age`.
+    pub fn new(max_entries: usize, max_age: Duration) -> Self {
+        Self {
+            max_entries: max_entries.max(1),
+            max_age,
+            map: Mutex::default(),
+        }
+    }
+
+    /// A fresh DEK of the generation.
+    pub fn get(&self, generation: GenerationId) -> Option<Arc<AeadKey>> {
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        match map.get(&generation) {
+            Some(e) if e.loaded.elapsed() < self.max_age => Some(Arc::clone(&e.key)),
+            Some(_) => {
+                map.remove(&generation);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Stores a DEK, evicting the oldest entry when full.
+    pub fn insert(&self, generation: GenerationId, root: RootKey, key: AeadKey) -> Arc<AeadKey> {
+        let key = Arc::new(key);
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= self.max_entries && !map.contains_key(&generation) {
+            let oldest = map.iter().min_by_key(|(_, e)| e.loaded).map(|(g, _)| *g);
+            if let Some(oldest) = oldest {
+                map.remove(&oldest);
+            }
+        }
+        map.insert(
+            generation,
+            Entry {
+                root,
+                key: Arc::clone(&key),
+                loaded: Instant::now(),
+            },
+        );
+        key
+    }
+
+    /// Drops one generation.
+    pub fn forget_generation(&self, generation: GenerationId) {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&generation);
+    }
+
+    /// Drops every DEK wrapped by `root` (reported disabled or deleted).
+    pub fn forget_root(&self, root: &RootKey) {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, e| &e.root != root);
+    }
+
+    /// Number of entries (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn k() -> AeadKey {
+        AeadKey::new(&[1u8; 32]).unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn bounded_in_entries_and_age_and_dropped_by_root() {
+        let c = DekCache::new(2, Duration::from_millis(50));
+        let (a, b, d) = (
+            GenerationId(Uuid::new_v4()),
+            GenerationId(Uuid::new_v4()),
+            GenerationId(Uuid::new_v4()),
+        );
+        c.insert(a, RootKey::Global, k());
+        std::thread::sleep(Duration::from_millis(2));
+        c.insert(b, RootKey::Global, k());
+        c.insert(d, RootKey::Global, k());
+        assert_eq!(c.len(), 2);
+        assert!(c.get(a).is_none(), "the oldest entry is evicted");
+        assert!(c.get(b).is_some());
+        c.forget_root(&RootKey::Global);
+        assert!(c.is_empty());
+        c.insert(a, RootKey::Global, k());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(c.get(a).is_none(), "entries expire");
+    }
+}

@@ -1,0 +1,69 @@
+//! Errors of the secrets library.
+
+use thiserror::Error;
+
+/// Why a key provider refused or failed. The server maps each to a clear client error.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ProviderError {
+    /// The KMS could not be reached (or timed out, or kept failing with 5xx/429).
+    #[error("the key management service is unreachable")]
+    Unreachable,
+    /// The service is not authorized to use the key (no service-to-service authorization).
+    #[error("the service is not authorized to use this root key")]
+    NotAuthorized,
+    /// The key does not exist (or was purged).
+    #[error("the root key does not exist")]
+    KeyNotFound,
+    /// The key is disabled (suspended).
+    #[error("the root key is disabled")]
+    KeyDisabled,
+    /// The key is deleted (destroyed).
+    #[error("the root key is deleted")]
+    KeyDeleted,
+    /// The key is expired (deactivated) and cannot wrap.
+    #[error("the root key is expired")]
+    KeyExpired,
+    /// Not a root key.
+    #[error("the key is not a root key")]
+    NotRootKey,
+    /// The KMS does not know this CRN's endpoint.
+    #[error("no KMS endpoint is configured for this CRN")]
+    UnknownEndpoint,
+    /// The wrapped DEK did not unwrap (corrupt, or not made by this key).
+    #[error("the wrapped data key does not unwrap under the root key")]
+    UnwrapFailed,
+    /// Anything else; the detail is for logs.
+    #[error("key provider failure: {0}")]
+    Other(String),
+}
+
+/// Errors of the secrets library.
+#[derive(Debug, Error)]
+pub enum SecretsError {
+    /// Not a valid root-key CRN.
+    #[error(
+        "not a valid root key CRN: expected crn:v1:<cname>:<ctype>:kms:<region>:a/<account>:<instance-guid>:key:<key-guid>"
+    )]
+    InvalidCrn,
+    /// The key provider refused or failed.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// No such secret.
+    #[error("the secret does not exist")]
+    NotFound,
+    /// A secret did not decrypt: wrong place (moved ciphertext) or corruption.
+    #[error("the secret could not be decrypted")]
+    Undecryptable,
+    /// A re-encryption is already running for the tenant.
+    #[error("a re-encryption is already in progress for this instance")]
+    ReencryptionInProgress,
+    /// A write named a generation that was retired meanwhile (the caller retries).
+    #[error("the data key generation was retired during the write")]
+    StaleGeneration,
+    /// Persistence failed; detail for logs.
+    #[error("storage failure: {0}")]
+    Store(String),
+    /// Crypto library failure.
+    #[error("internal cryptographic failure")]
+    Crypto,
+}

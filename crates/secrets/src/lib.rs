@@ -1,0 +1,25 @@
+//! The consumer side of BYOK as a library: tenant secrets sealed under per-tenant DEK
+//! generations, a bounded DEK cache, the crash-safe re-encryption engine, and the
+//! `KeyProvider` port through which DEKs are made and unwrapped by a root key.
+
+mod cache;
+mod crn;
+mod envelope;
+mod error;
+mod model;
+mod ports;
+mod provider;
+mod reencrypt;
+mod service;
+
+pub use cache::DekCache;
+pub use crn::RootKeyCrn;
+pub use envelope::{open_field, seal_field};
+pub use error::{ProviderError, SecretsError};
+pub use model::{
+    Generation, GenerationId, GenerationStatus, Progress, Protection, RootKey, SealedField,
+    SecretId, TenantId,
+};
+pub use ports::{Reencrypted, SecretStore};
+pub use provider::{KeyProvider, NewDek, OpenedDek};
+pub use service::{Secrets, SecretsConfig};

@@ -1,0 +1,103 @@
+//! The persistence port of the secrets library.
+
+use std::future::Future;
+
+use crate::error::SecretsError;
+use crate::model::{Generation, GenerationId, SealedField, SecretId, TenantId};
+
+/// One re-encrypted field: replace `old_generation`'s ciphertext with the new one.
+#[derive(Clone, Debug)]
+pub struct Reencrypted {
+    /// The field, as sealed by the new generation.
+    pub sealed: SealedField,
+    /// The generation it must still have for the update to apply.
+    pub old_generation: GenerationId,
+}
+
+/// Storage of generations and sealed fields.
+pub trait SecretStore: Send + Sync + 'static {
+    /// The tenant's current and pending generations.
+    fn generations(
+        &self,
+        tenant: TenantId,
+    ) -> impl Future<Output = Result<Vec<Generation>, SecretsError>> + Send;
+
+    /// Inserts the first (current) generation; `Ok(false)` when the tenant already has one.
+    fn insert_first_generation(
+        &self,
+        g: &Generation,
+    ) -> impl Future<Output = Result<bool, SecretsError>> + Send;
+
+    /// Inserts a pending generation; `Ok(false)` when one is already pending.
+    fn insert_pending_generation(
+        &self,
+        g: &Generation,
+    ) -> impl Future<Output = Result<bool, SecretsError>> + Send;
+
+    /// Replaces a generation's wrapped DEK (the root key was rotated).
+    fn update_wrapped_dek(
+        &self,
+        id: GenerationId,
+        wrapped: &[u8],
+    ) -> impl Future<Output = Result<(), SecretsError>> + Send;
+
+    /// Inserts or replaces a field.
+    fn put_field(&self, f: &SealedField) -> impl Future<Output = Result<(), SecretsError>> + Send;
+
+    /// One field.
+    fn get_field(
+        &self,
+        tenant: TenantId,
+        secret: SecretId,
+        field: &str,
+    ) -> impl Future<Output = Result<Option<SealedField>, SecretsError>> + Send;
+
+    /// All fields of a secret.
+    fn get_fields(
+        &self,
+        tenant: TenantId,
+        secret: SecretId,
+    ) -> impl Future<Output = Result<Vec<SealedField>, SecretsError>> + Send;
+
+    /// Deletes a secret; returns how many fields went.
+    fn delete_secret(
+        &self,
+        tenant: TenantId,
+        secret: SecretId,
+    ) -> impl Future<Output = Result<u64, SecretsError>> + Send;
+
+    /// Up to `limit` fields of the tenant not sealed by `generation`.
+    fn fields_not_in(
+        &self,
+        tenant: TenantId,
+        generation: GenerationId,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<SealedField>, SecretsError>> + Send;
+
+    /// Applies a batch in one transaction; a field whose generation changed meanwhile is
+    /// skipped. Returns how many were applied.
+    fn apply_batch(
+        &self,
+        batch: &[Reencrypted],
+    ) -> impl Future<Output = Result<u64, SecretsError>> + Send;
+
+    /// How many fields of the tenant are sealed by `generation`, and how many there are.
+    fn count_fields(
+        &self,
+        tenant: TenantId,
+        generation: GenerationId,
+    ) -> impl Future<Output = Result<(u64, u64), SecretsError>> + Send;
+
+    /// In one transaction: if no field is outside `pending`, makes it current and deletes every
+    /// other generation of the tenant. `Ok(false)` when fields remain outside it.
+    fn promote(
+        &self,
+        tenant: TenantId,
+        pending: GenerationId,
+    ) -> impl Future<Output = Result<bool, SecretsError>> + Send;
+
+    /// Tenants with a pending generation (re-encryptions to resume at start).
+    fn tenants_with_pending(
+        &self,
+    ) -> impl Future<Output = Result<Vec<TenantId>, SecretsError>> + Send;
+}

@@ -1,0 +1,178 @@
+//! Switching a tenant to another root key, crash-safely:
+//!
+//! 1. obtain a new DEK from the new root key (and check the old DEK still unwraps) — if either
+//!    fails, nothing has changed;
+//! 2. persist the new generation as *pending*;
+//! 3. re-encrypt fields in batches, each batch one transaction (a field whose generation changed
+//!    meanwhile is skipped and picked up again);
+//! 4. in one transaction, make the pending generation current and drop the old wrapped DEK.
+//!
+//! A crash anywhere leaves every field readable (each row names its generation) and the job is
+//! resumed from the pending generation at the next start. KMS calls are O(1) per tenant.
+
+use std::sync::Arc;
+
+use crate::envelope::seal_field;
+use crate::error::SecretsError;
+use crate::model::{GenerationStatus, Progress, Protection, RootKey, SealedField, TenantId};
+use crate::ports::{Reencrypted, SecretStore};
+use crate::provider::KeyProvider;
+use crate::service::Secrets;
+
+impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
+    /// Which root key protects the tenant, and the progress of a running switch.
+    pub async fn protection(&self, tenant: TenantId) -> Result<Protection, SecretsError> {
+        let gens = self.generations(tenant).await?;
+        let current = gens.current.map(|g| g.root).unwrap_or(RootKey::Global);
+        let switching_to = match gens.pending {
+            None => None,
+            Some(p) => {
+                let (done, total) = self.store.count_fields(tenant, p.id).await?;
+                Some((p.root, Progress { done, total }))
+            }
+        };
+        Ok(Protection {
+            current,
+            switching_to,
+        })
+    }
+
+    /// Starts switching `tenant` to `target` (the global key or a customer key). Refused with
+    /// nothing changed when the new key cannot produce a DEK, or the current DEK no longer
+    /// unwraps. Returns once the pending generation is persisted; the re-encryption runs in
+    /// the background (see [`Secrets::protection`]).
+    pub async fn switch_root_key(
+        self: &Arc<Self>,
+        tenant: TenantId,
+        target: RootKey,
+    ) -> Result<Protection, SecretsError> {
+        let _one_switch_at_a_time = self.switching.lock().await;
+        let gens = self.generations(tenant).await?;
+        if let Some(pending) = &gens.pending {
+            if pending.root != target {
+                return Err(SecretsError::ReencryptionInProgress);
+            }
+            // The same switch again: make sure it runs (it may have stopped on an error).
+            self.spawn_job(tenant);
+            return self.protection(tenant).await;
+        }
+        match gens.current {
+            Some(current) if current.root == target => {}
+            None => {
+                let first = self
+                    .new_generation(tenant, &target, GenerationStatus::Current)
+                    .await?;
+                self.provider.register(&target, tenant).await?;
+                if !self.store.insert_first_generation(&first).await? {
+                    self.cache.forget_generation(first.id);
+                    return Err(SecretsError::ReencryptionInProgress);
+                }
+            }
+            Some(current) => {
+                self.dek(&current).await?;
+                let pending = self
+                    .new_generation(tenant, &target, GenerationStatus::Pending)
+                    .await?;
+                self.provider.register(&target, tenant).await?;
+                if !self.store.insert_pending_generation(&pending).await? {
+                    self.cache.forget_generation(pending.id);
+                    return Err(SecretsError::ReencryptionInProgress);
+                }
+                self.spawn_job(tenant);
+            }
+        }
+        self.protection(tenant).await
+    }
+
+    /// Resumes every interrupted switch (call once at start).
+    pub async fn resume_all(self: &Arc<Self>) -> Result<usize, SecretsError> {
+        let tenants = self.store.tenants_with_pending().await?;
+        for tenant in &tenants {
+            self.spawn_job(*tenant);
+        }
+        Ok(tenants.len())
+    }
+
+    /// Runs the tenant's job in the background unless it already runs.
+    pub fn spawn_job(self: &Arc<Self>, tenant: TenantId) {
+        if !self.claim(tenant) {
+            return;
+        }
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            let result = me.run_job(tenant).await;
+            me.release(tenant);
+            if let Err(e) = result {
+                tracing::warn!(%tenant, error = %e, "re-encryption stopped; it resumes on the next switch request or restart");
+            }
+        });
+    }
+
+    /// Re-encrypts until the pending generation is current. Safe to run again after a crash.
+    pub async fn run_job(&self, tenant: TenantId) -> Result<(), SecretsError> {
+        loop {
+            let gens = self.generations(tenant).await?;
+            let Some(pending) = &gens.pending else {
+                return Ok(());
+            };
+            let new_dek = self.dek(pending).await?;
+            let batch = self
+                .store
+                .fields_not_in(tenant, pending.id, self.config.batch_size)
+                .await?;
+            if batch.is_empty() {
+                if self.store.promote(tenant, pending.id).await? {
+                    if let Some(old) = &gens.current {
+                        self.cache.forget_generation(old.id);
+                        if old.root != pending.root
+                            && let Err(e) = self.provider.deregister(&old.root, tenant).await
+                        {
+                            tracing::warn!(%tenant, error = %e, "could not remove the registration on the old root key");
+                        }
+                    }
+                    tracing::info!(%tenant, "re-encryption complete");
+                    return Ok(());
+                }
+                continue;
+            }
+            let old_gens = gens.current.iter().filter(|g| g.id != pending.id);
+            let mut deks = Vec::new();
+            for g in old_gens {
+                deks.push((g.id, self.dek(g).await?));
+            }
+            let mut updates = Vec::with_capacity(batch.len());
+            for f in batch {
+                let old = deks
+                    .iter()
+                    .find(|(id, _)| *id == f.generation)
+                    .map(|(_, k)| k)
+                    .ok_or(SecretsError::Undecryptable)?;
+                let plain = crate::envelope::open_field(
+                    old,
+                    f.generation,
+                    f.tenant,
+                    f.secret,
+                    &f.field,
+                    &f.ciphertext,
+                )?;
+                let ciphertext = seal_field(
+                    &new_dek,
+                    pending.id,
+                    f.tenant,
+                    f.secret,
+                    &f.field,
+                    plain.expose_secret(),
+                )?;
+                updates.push(Reencrypted {
+                    old_generation: f.generation,
+                    sealed: SealedField {
+                        generation: pending.id,
+                        ciphertext,
+                        ..f
+                    },
+                });
+            }
+            self.store.apply_batch(&updates).await?;
+        }
+    }
+}

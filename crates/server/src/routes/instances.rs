@@ -1,0 +1,125 @@
+//! Provisioning: `/v2/resource_instances`, in the shape of IBM's Resource Controller.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use keyward_iam::{IamStore, Instance, ServiceKind};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::body::required_json;
+use crate::error::ApiError;
+use crate::iam_admin::{admin_account, provision_instance};
+use crate::state::SharedState;
+use crate::wire::date;
+
+#[derive(Deserialize)]
+struct CreateInstance {
+    name: String,
+    service: String,
+}
+
+/// The wire form of an instance.
+pub fn instance_json(state: &SharedState, i: &Instance) -> Value {
+    json!({
+        "guid": i.id.to_string(),
+        "id": instance_crn(state, i),
+        "crn": instance_crn(state, i),
+        "name": i.name,
+        "service": i.service.as_str(),
+        "account_id": i.account.as_str(),
+        "state": "active",
+        "created_at": date(i.created_at),
+    })
+}
+
+/// `crn:v1:<cname>:<ctype>:<service>:<region>:a/<account>:<guid>::`.
+pub fn instance_crn(state: &SharedState, i: &Instance) -> String {
+    let c = &state.crn;
+    format!(
+        "crn:v1:{}:{}:{}:{}:a/{}:{}::",
+        c.cname,
+        c.ctype,
+        i.service.as_str(),
+        c.region,
+        i.account.as_str(),
+        i.id
+    )
+}
+
+/// `POST /v2/resource_instances`.
+pub async fn create(
+    State(state): State<SharedState>,
+    Caller(claims): Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let account = admin_account(&state, &claims).await?;
+    let req: CreateInstance = required_json(&body)?;
+    let service = match ServiceKind::parse(&req.service) {
+        Some(s @ (ServiceKind::Kms | ServiceKind::ConfigSvc)) => s,
+        _ => {
+            return Err(ApiError::InvalidField {
+                field: "service",
+                requirement: "kms or configsvc",
+            });
+        }
+    };
+    let instance =
+        provision_instance(&state.store, &account, service, &req.name, &claims.iam_id).await?;
+    state.iam.forget_decisions();
+    Ok((StatusCode::CREATED, Json(instance_json(&state, &instance))).into_response())
+}
+
+/// `GET /v2/resource_instances`.
+pub async fn list(
+    State(state): State<SharedState>,
+    Caller(claims): Caller,
+) -> Result<Json<Value>, ApiError> {
+    let account = admin_account(&state, &claims).await?;
+    let all = state.store.list_instances(&account).await?;
+    let resources: Vec<Value> = all.iter().map(|i| instance_json(&state, i)).collect();
+    Ok(Json(
+        json!({ "rows_count": resources.len(), "resources": resources }),
+    ))
+}
+
+async fn owned(
+    state: &SharedState,
+    claims: &keyward_iam::Claims,
+    guid: &str,
+) -> Result<Instance, ApiError> {
+    let account = admin_account(state, claims).await?;
+    let id = Uuid::parse_str(guid).map_err(|_| ApiError::NotFound)?;
+    state
+        .store
+        .find_instance(id)
+        .await?
+        .filter(|i| i.account == account)
+        .ok_or(ApiError::NotFound)
+}
+
+/// `GET /v2/resource_instances/{guid}`.
+pub async fn get(
+    State(state): State<SharedState>,
+    Caller(claims): Caller,
+    Path(guid): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let i = owned(&state, &claims, &guid).await?;
+    Ok(Json(instance_json(&state, &i)))
+}
+
+/// `DELETE /v2/resource_instances/{guid}`.
+pub async fn delete(
+    State(state): State<SharedState>,
+    Caller(claims): Caller,
+    Path(guid): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let i = owned(&state, &claims, &guid).await?;
+    state.store.delete_instance(i.id).await?;
+    state.iam.forget_decisions();
+    Ok(StatusCode::NO_CONTENT)
+}

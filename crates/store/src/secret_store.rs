@@ -1,0 +1,339 @@
+//! `SecretStore` on SQLite and PostgreSQL.
+
+use keyward_secrets::{
+    Generation, GenerationId, GenerationStatus, Reencrypted, RootKey, SealedField, SecretId,
+    SecretStore, SecretsError, TenantId,
+};
+use uuid::Uuid;
+
+use crate::db::{Db, Store, with_pool};
+use crate::timestamp::{from_millis, to_millis};
+
+fn failure(e: sqlx::Error) -> SecretsError {
+    SecretsError::Store(e.to_string())
+}
+
+fn corrupt(what: &str) -> SecretsError {
+    SecretsError::Store(format!("corrupt row: {what}"))
+}
+
+fn uuid(s: &str, what: &str) -> Result<Uuid, SecretsError> {
+    Uuid::parse_str(s).map_err(|_| corrupt(what))
+}
+
+#[derive(sqlx::FromRow)]
+struct GenerationRow {
+    id: String,
+    tenant_id: String,
+    root_key: String,
+    wrapped_dek: Vec<u8>,
+    status: String,
+    created_at: i64,
+}
+
+impl GenerationRow {
+    fn into_generation(self) -> Result<Generation, SecretsError> {
+        Ok(Generation {
+            id: GenerationId(uuid(&self.id, "generation id")?),
+            tenant: TenantId(uuid(&self.tenant_id, "tenant id")?),
+            root: RootKey::from_stored(&self.root_key).ok_or_else(|| corrupt("root key"))?,
+            wrapped_dek: self.wrapped_dek,
+            status: GenerationStatus::parse(&self.status).ok_or_else(|| corrupt("status"))?,
+            created_at: from_millis(self.created_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct FieldRow {
+    tenant_id: String,
+    secret_id: String,
+    field: String,
+    generation_id: String,
+    ciphertext: Vec<u8>,
+}
+
+impl FieldRow {
+    fn into_field(self) -> Result<SealedField, SecretsError> {
+        Ok(SealedField {
+            tenant: TenantId(uuid(&self.tenant_id, "tenant id")?),
+            secret: SecretId(uuid(&self.secret_id, "secret id")?),
+            field: self.field,
+            generation: GenerationId(uuid(&self.generation_id, "generation id")?),
+            ciphertext: self.ciphertext,
+        })
+    }
+}
+
+const FIELD_COLUMNS: &str = "tenant_id, secret_id, field, generation_id, ciphertext";
+
+fn is_unique(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}
+
+fn is_foreign_key(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_foreign_key_violation())
+}
+
+impl Store {
+    async fn insert_generation(&self, g: &Generation) -> Result<bool, SecretsError> {
+        let result = with_pool!(self, pool => sqlx::query(
+            "INSERT INTO secret_generations (id, tenant_id, root_key, wrapped_dek, status, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(g.id.to_string())
+        .bind(g.tenant.to_string())
+        .bind(g.root.stored())
+        .bind(&g.wrapped_dek)
+        .bind(g.status.as_str())
+        .bind(to_millis(g.created_at))
+        .execute(pool)
+        .await
+        .map(|_| ()));
+        match result {
+            Ok(()) => Ok(true),
+            Err(e) if is_unique(&e) => Ok(false),
+            Err(e) => Err(failure(e)),
+        }
+    }
+}
+
+impl SecretStore for Store {
+    async fn generations(&self, tenant: TenantId) -> Result<Vec<Generation>, SecretsError> {
+        let rows: Vec<GenerationRow> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT id, tenant_id, root_key, wrapped_dek, status, created_at FROM secret_generations WHERE tenant_id = $1",
+        )
+        .bind(tenant.to_string())
+        .fetch_all(pool)
+        .await)
+        .map_err(failure)?;
+        rows.into_iter()
+            .map(GenerationRow::into_generation)
+            .collect()
+    }
+
+    async fn insert_first_generation(&self, g: &Generation) -> Result<bool, SecretsError> {
+        self.insert_generation(g).await
+    }
+
+    async fn insert_pending_generation(&self, g: &Generation) -> Result<bool, SecretsError> {
+        self.insert_generation(g).await
+    }
+
+    async fn update_wrapped_dek(
+        &self,
+        id: GenerationId,
+        wrapped: &[u8],
+    ) -> Result<(), SecretsError> {
+        with_pool!(self, pool => sqlx::query("UPDATE secret_generations SET wrapped_dek = $2 WHERE id = $1")
+            .bind(id.to_string())
+            .bind(wrapped)
+            .execute(pool)
+            .await
+            .map(|_| ()))
+        .map_err(failure)
+    }
+
+    async fn put_field(&self, f: &SealedField) -> Result<(), SecretsError> {
+        let result = with_pool!(self, pool => sqlx::query(&format!(
+            "INSERT INTO secret_fields ({FIELD_COLUMNS}) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant_id, secret_id, field) DO UPDATE SET generation_id = $4, ciphertext = $5"
+        ))
+        .bind(f.tenant.to_string())
+        .bind(f.secret.to_string())
+        .bind(&f.field)
+        .bind(f.generation.to_string())
+        .bind(&f.ciphertext)
+        .execute(pool)
+        .await
+        .map(|_| ()));
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if is_foreign_key(&e) => Err(SecretsError::StaleGeneration),
+            Err(e) => Err(failure(e)),
+        }
+    }
+
+    async fn get_field(
+        &self,
+        tenant: TenantId,
+        secret: SecretId,
+        field: &str,
+    ) -> Result<Option<SealedField>, SecretsError> {
+        let row: Option<FieldRow> = with_pool!(self, pool => sqlx::query_as(&format!(
+            "SELECT {FIELD_COLUMNS} FROM secret_fields WHERE tenant_id = $1 AND secret_id = $2 AND field = $3"
+        ))
+        .bind(tenant.to_string())
+        .bind(secret.to_string())
+        .bind(field)
+        .fetch_optional(pool)
+        .await)
+        .map_err(failure)?;
+        row.map(FieldRow::into_field).transpose()
+    }
+
+    async fn get_fields(
+        &self,
+        tenant: TenantId,
+        secret: SecretId,
+    ) -> Result<Vec<SealedField>, SecretsError> {
+        let rows: Vec<FieldRow> = with_pool!(self, pool => sqlx::query_as(&format!(
+            "SELECT {FIELD_COLUMNS} FROM secret_fields WHERE tenant_id = $1 AND secret_id = $2 ORDER BY field"
+        ))
+        .bind(tenant.to_string())
+        .bind(secret.to_string())
+        .fetch_all(pool)
+        .await)
+        .map_err(failure)?;
+        rows.into_iter().map(FieldRow::into_field).collect()
+    }
+
+    async fn delete_secret(&self, tenant: TenantId, secret: SecretId) -> Result<u64, SecretsError> {
+        with_pool!(self, pool => sqlx::query("DELETE FROM secret_fields WHERE tenant_id = $1 AND secret_id = $2")
+            .bind(tenant.to_string())
+            .bind(secret.to_string())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(failure)
+    }
+
+    async fn fields_not_in(
+        &self,
+        tenant: TenantId,
+        generation: GenerationId,
+        limit: u32,
+    ) -> Result<Vec<SealedField>, SecretsError> {
+        let rows: Vec<FieldRow> = with_pool!(self, pool => sqlx::query_as(&format!(
+            "SELECT {FIELD_COLUMNS} FROM secret_fields WHERE tenant_id = $1 AND generation_id <> $2 LIMIT {limit}"
+        ))
+        .bind(tenant.to_string())
+        .bind(generation.to_string())
+        .fetch_all(pool)
+        .await)
+        .map_err(failure)?;
+        rows.into_iter().map(FieldRow::into_field).collect()
+    }
+
+    async fn apply_batch(&self, batch: &[Reencrypted]) -> Result<u64, SecretsError> {
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let applied: Result<u64, sqlx::Error> = match &self.db {
+            // SQLite runs in process: one prepared UPDATE per field inside one transaction.
+            Db::Sqlite(pool) => async {
+                let mut tx = pool.begin().await?;
+                let mut n = 0;
+                for r in batch {
+                    n += sqlx::query(
+                        "UPDATE secret_fields SET generation_id = $1, ciphertext = $2 \
+                         WHERE tenant_id = $3 AND secret_id = $4 AND field = $5 AND generation_id = $6",
+                    )
+                    .bind(r.sealed.generation.to_string())
+                    .bind(&r.sealed.ciphertext)
+                    .bind(r.sealed.tenant.to_string())
+                    .bind(r.sealed.secret.to_string())
+                    .bind(&r.sealed.field)
+                    .bind(r.old_generation.to_string())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(n)
+            }
+            .await,
+            // PostgreSQL: one statement for the whole batch (arrays), so a batch is one round trip.
+            Db::Pg(pool) => {
+                let new_gen: Vec<String> = batch.iter().map(|r| r.sealed.generation.to_string()).collect();
+                let ciphertexts: Vec<Vec<u8>> = batch.iter().map(|r| r.sealed.ciphertext.clone()).collect();
+                let tenants: Vec<String> = batch.iter().map(|r| r.sealed.tenant.to_string()).collect();
+                let secrets: Vec<String> = batch.iter().map(|r| r.sealed.secret.to_string()).collect();
+                let fields: Vec<String> = batch.iter().map(|r| r.sealed.field.clone()).collect();
+                let old_gen: Vec<String> = batch.iter().map(|r| r.old_generation.to_string()).collect();
+                sqlx::query(
+                    "UPDATE secret_fields AS f SET generation_id = v.new_gen, ciphertext = v.ct \
+                     FROM UNNEST($1::text[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+                          AS v(new_gen, ct, tenant_id, secret_id, field, old_gen) \
+                     WHERE f.tenant_id = v.tenant_id AND f.secret_id = v.secret_id AND f.field = v.field \
+                       AND f.generation_id = v.old_gen",
+                )
+                .bind(new_gen)
+                .bind(ciphertexts)
+                .bind(tenants)
+                .bind(secrets)
+                .bind(fields)
+                .bind(old_gen)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+            }
+        };
+        applied.map_err(failure)
+    }
+
+    async fn count_fields(
+        &self,
+        tenant: TenantId,
+        generation: GenerationId,
+    ) -> Result<(u64, u64), SecretsError> {
+        let (done, total): (i64, i64) = with_pool!(self, pool => sqlx::query_as(
+            "SELECT COALESCE(SUM(CASE WHEN generation_id = $2 THEN 1 ELSE 0 END), 0), COUNT(*) \
+             FROM secret_fields WHERE tenant_id = $1",
+        )
+        .bind(tenant.to_string())
+        .bind(generation.to_string())
+        .fetch_one(pool)
+        .await)
+        .map_err(failure)?;
+        Ok((
+            u64::try_from(done).unwrap_or(0),
+            u64::try_from(total).unwrap_or(0),
+        ))
+    }
+
+    async fn promote(&self, tenant: TenantId, pending: GenerationId) -> Result<bool, SecretsError> {
+        let outcome: Result<bool, sqlx::Error> = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            // Fails on the foreign key while any field still needs an old generation.
+            let dropped = sqlx::query("DELETE FROM secret_generations WHERE tenant_id = $1 AND id <> $2")
+                .bind(tenant.to_string())
+                .bind(pending.to_string())
+                .execute(&mut *tx)
+                .await;
+            match dropped {
+                Ok(_) => {}
+                Err(e) if is_foreign_key(&e) => {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                Err(e) => return Err(e),
+            }
+            let promoted = sqlx::query("UPDATE secret_generations SET status = 'current' WHERE id = $1 AND status = 'pending'")
+                .bind(pending.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if promoted != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            tx.commit().await?;
+            Ok(true)
+        }.await);
+        outcome.map_err(failure)
+    }
+
+    async fn tenants_with_pending(&self) -> Result<Vec<TenantId>, SecretsError> {
+        let rows: Vec<String> = with_pool!(self, pool => sqlx::query_scalar(
+            "SELECT DISTINCT tenant_id FROM secret_generations WHERE status = 'pending'",
+        )
+        .fetch_all(pool)
+        .await)
+        .map_err(failure)?;
+        rows.iter()
+            .map(|t| uuid(t, "tenant id").map(TenantId))
+            .collect()
+    }
+}
