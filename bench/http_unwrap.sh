@@ -19,6 +19,8 @@
 #                 `perf stat` and `perf record` (separate runs; not in the table)   (default 0)
 #   PERF_CONNS    connections for the profiling runs (default 16)
 #   RESULTS_DIR   where the CSV, table and perf reports go (default bench/results)
+#   QUIET_WAIT_S  before each warm-up, wait up to this many seconds for running cargo/rustc
+#                 processes to finish (default 0: do not wait; the CSV records them either way)
 #
 # Needs: wrk (Debian `wrk`), curl, python3, ss (iproute2); perf (Debian `linux-perf`) for PERF=1.
 # Requests only ever go to 127.0.0.1.
@@ -38,6 +40,7 @@ CONNS=${CONNS:-"1 16 64"}
 PERF=${PERF:-0}
 PERF_CONNS=${PERF_CONNS:-16}
 RESULTS_DIR=${RESULTS_DIR:-$HERE/results}
+QUIET_WAIT_S=${QUIET_WAIT_S:-0}
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -159,6 +162,14 @@ EOF
 
 declare -A URL LUA PID_OF
 CSV_HEADER="stamp,round,target,conns,threads,duration_s,requests,req_s,p50_ms,p90_ms,p99_ms,max_ms,mean_ms,err_connect,err_read,err_write,err_timeout,non2xx,server_cpu_s,server_cores,server_cpu_us_per_op,wrk_cores,other_cores,build_before,build_after"
+
+wait_quiet() { # wait up to QUIET_WAIT_S for builds to stop
+    local waited=0
+    while [[ $(build_procs) != - ]] && ((waited < QUIET_WAIT_S)); do
+        ((waited == 0)) && log "waiting up to ${QUIET_WAIT_S}s for a build to finish ($(build_procs))"
+        sleep 5; waited=$((waited + 5))
+    done
+}
 
 # run_wrk target conns seconds round|warmup  → appends a CSV row unless warm-up
 run_wrk() {
@@ -312,6 +323,7 @@ for round in $(seq "$ROUNDS"); do
     fi
     for conns in $CONNS; do
         for target in "${order[@]}"; do
+            wait_quiet
             run_wrk "$target" "$conns" "$WARMUP" warmup
             run_wrk "$target" "$conns" "$DURATION" "$round"
         done
@@ -320,6 +332,12 @@ done
 
 {
     echo "Run $STAMP: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), $ROUNDS rounds, ${DURATION}s per run after a ${WARMUP}s warm-up, wrk --latency --timeout 5s"
+    if want keyward; then
+        echo
+        echo "keyward binary: $KEYWARD_BIN ($("$KEYWARD_BIN" --version 2>/dev/null), built $(date -u -r "$KEYWARD_BIN" +%FT%TZ)," \
+            "sha256 $(sha256sum "$KEYWARD_BIN" | cut -c1-12)); repository at $(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
+            "$( [[ -n $(git status --porcelain --untracked-files=no 2>/dev/null) ]] && echo '(with uncommitted changes)')"
+    fi
     echo
     python3 "$HERE/summarize.py" "$CSV"
 } | tee "$TABLE"
@@ -330,6 +348,7 @@ if [[ $PERF == 1 ]]; then
         pid=${PID_OF[$target]}
         threads=2; ((PERF_CONNS == 1)) && threads=1
         rep="$RESULTS_DIR/$STAMP-perf-$target.txt"
+        wait_quiet
         log "perf: $target at $PERF_CONNS connections (perf stat, then perf record; not in the table)"
         {
             echo "# $target (pid $pid), wrk -t$threads -c$PERF_CONNS, build: $(build_procs)"
@@ -372,14 +391,14 @@ PY
             echo "## wrk during perf record (perturbed by perf itself)"
             grep -E 'Requests/sec' "$WORK/perf-wrk2.txt"
             echo "## by shared object"
-            perf report -i "$WORK/perf-$target.data" --no-children --sort dso --stdio 2>/dev/null |
-                grep -v '^#' | grep -v '^$' | grep -E '^ +[0-9]' | head -n 15
+            perf report --no-inline -i "$WORK/perf-$target.data" --no-children --sort dso --stdio 2>/dev/null |
+                grep -v '^#' | grep -v '^$' | grep -E '^ +[0-9]' | head -n 15 || true
             echo "## by symbol (self time, top 60)"
-            perf report -i "$WORK/perf-$target.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null |
-                grep -v '^#' | grep -E '^ +[0-9]' | head -n 60
+            perf report --no-inline -i "$WORK/perf-$target.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null |
+                grep -v '^#' | grep -E '^ +[0-9]' | head -n 60 || true
             echo "## inclusive (children), top 80"
-            perf report -i "$WORK/perf-$target.data" --children --sort sym --stdio -g none 2>/dev/null |
-                grep -v '^#' | grep -E '^ +[0-9]' | head -n 80
+            perf report --no-inline -i "$WORK/perf-$target.data" --children --sort sym --stdio -g none 2>/dev/null |
+                grep -v '^#' | grep -E '^ +[0-9]' | head -n 80 || true
         } >"$rep" 2>&1
         log "perf report: $rep"
     done

@@ -38,6 +38,10 @@ pub trait KeyProvider: Send + Sync + 'static {
         wrapped: &[u8],
     ) -> impl Future<Output = Result<OpenedDek, ProviderError>> + Send;
 
+    /// Checks that the root key can still unwrap (exists, not disabled, not deleted): used
+    /// before work that must not run on a revoked key even while its DEK is cached.
+    fn check_key(&self, root: &RootKey) -> impl Future<Output = Result<(), ProviderError>> + Send;
+
     /// Records on the key that the tenant's resource is protected by it (Key Protect
     /// registrations).
     fn register(

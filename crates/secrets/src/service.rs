@@ -287,6 +287,29 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
         Ok(())
     }
 
+    /// Asks the KMS whether the tenant's root keys are still usable; a revoked key's DEKs are
+    /// dropped from the cache and the refusal returned.
+    pub async fn verify_root_keys(&self, tenant: TenantId) -> Result<(), SecretsError> {
+        let gens = self.generations(tenant).await?;
+        for g in [gens.current.as_ref(), gens.pending.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if let Err(e) = self.provider.check_key(&g.root).await {
+                if matches!(
+                    e,
+                    ProviderError::KeyDisabled
+                        | ProviderError::KeyDeleted
+                        | ProviderError::KeyNotFound
+                ) {
+                    self.cache.forget_root(&g.root);
+                }
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
     /// Marks a tenant's job as running; `false` if it already is.
     pub(crate) fn claim(&self, tenant: TenantId) -> bool {
         self.running

@@ -15,7 +15,9 @@ use crate::iam_service::IamService;
 use crate::key_provider::{GlobalKey, LocalKmsProvider};
 use crate::routes;
 use crate::state::AppState;
+use keyward_configsvc::ConfigService;
 use keyward_secrets::{Secrets, SecretsConfig};
+use keyward_store::PgPreparer;
 
 /// Validated settings of `keyward serve`.
 #[derive(Clone, Debug)]
@@ -105,9 +107,15 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
     if resumed > 0 {
         tracing::info!(resumed, "resuming interrupted re-encryptions");
     }
+    let config = ConfigService::new(
+        store.clone(),
+        Arc::clone(&secrets),
+        PgPreparer::new(settings.database_url.clone()),
+    );
     let state = Arc::new(AppState {
         kms,
         iam,
+        config,
         secrets,
         store: store.clone(),
         crn: settings.crn.clone(),

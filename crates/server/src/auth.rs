@@ -14,7 +14,7 @@ use crate::state::SharedState;
 /// A caller with a valid bearer token.
 pub struct Caller(pub Claims);
 
-fn bearer(parts: &Parts) -> Option<&str> {
+pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)?

@@ -178,6 +178,24 @@ impl KeyProvider for LocalKmsProvider {
         })
     }
 
+    async fn check_key(&self, root: &RootKey) -> Result<(), ProviderError> {
+        let (instance, key) = self.locate(root).await?;
+        let access = UseOnly {
+            iam_id: &self.service_iam_id,
+        };
+        let found = self
+            .kms
+            .get_key(&access, instance, &key, false)
+            .await
+            .map_err(provider_error)?;
+        match found.key.effective_state(self.kms.now()) {
+            keyward_kms::KeyState::Suspended => Err(ProviderError::KeyDisabled),
+            keyward_kms::KeyState::Destroyed => Err(ProviderError::KeyDeleted),
+            _ if found.key.extractable => Err(ProviderError::NotRootKey),
+            _ => Ok(()),
+        }
+    }
+
     async fn register(&self, _root: &RootKey, _tenant: TenantId) -> Result<(), ProviderError> {
         // Registrations arrive with the KMS registrations API.
         Ok(())

@@ -10,6 +10,7 @@ pub mod error;
 pub mod iam_admin;
 pub mod iam_service;
 pub mod key_provider;
+pub mod openscale_error;
 pub mod routes;
 pub mod state;
 pub mod ttl_cache;

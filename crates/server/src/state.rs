@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
+use keyward_configsvc::ConfigService;
 use keyward_kms::{CrnScheme, Kms, OffsetClock, SoftwareMasterKey};
 use keyward_secrets::Secrets;
-use keyward_store::Store;
+use keyward_store::{PgPreparer, Store};
 
 use crate::key_provider::LocalKmsProvider;
 
@@ -16,12 +17,17 @@ pub type KmsService = Kms<Store, SoftwareMasterKey>;
 /// The secrets service of the configuration service, as composed here.
 pub type SecretsService = Secrets<Store, LocalKmsProvider>;
 
+/// The configuration service, as composed here.
+pub type ConfigSvc = ConfigService<Store, Store, LocalKmsProvider, PgPreparer>;
+
 /// Shared application state.
 pub struct AppState {
     /// The KMS.
     pub kms: Arc<KmsService>,
     /// Tenant secrets of the configuration service.
     pub secrets: Arc<SecretsService>,
+    /// The configuration service.
+    pub config: ConfigSvc,
     /// IAM.
     pub iam: IamService,
     /// The store (health checks).

@@ -1,6 +1,8 @@
 //! sqlx adapters for every persistence port of Keyward, on SQLite (embedded default, WAL) and
 //! PostgreSQL (several nodes), with one set of migrations per engine.
 
+mod config_store;
+mod database_preparer;
 mod db;
 mod iam_store;
 mod key_store;
@@ -8,4 +10,5 @@ mod rows;
 mod secret_store;
 mod timestamp;
 
+pub use database_preparer::PgPreparer;
 pub use db::{Engine, Store, StoreError};

@@ -8,6 +8,8 @@ mod identity;
 mod instances;
 mod key_rings;
 mod keys;
+pub(crate) mod openscale;
+mod preferences;
 mod query;
 
 use axum::Router;
@@ -62,6 +64,36 @@ pub fn router(state: SharedState) -> Router {
         .route(
             "/api/v2/key_rings/{ring}",
             post(key_rings::create).delete(key_rings::delete),
+        )
+        .route("/v2/fairness/heartbeat", get(openscale::heartbeat))
+        .route(
+            "/openscale/v2/fairness/heartbeat",
+            get(openscale::heartbeat),
+        )
+        .route("/v1/entitlements", get(openscale::entitlements))
+        .route(
+            "/openscale/{instance}/v2/monitor_definitions",
+            get(openscale::monitor_definitions),
+        )
+        .route(
+            "/openscale/{instance}/v2/user_preferences",
+            get(preferences::list).patch(preferences::patch),
+        )
+        .route(
+            "/openscale/{instance}/v2/user_preferences/{key}",
+            get(preferences::get)
+                .put(preferences::put)
+                .delete(preferences::delete),
+        )
+        .route(
+            "/openscale/{instance}/v2/{kind}",
+            get(openscale::list).post(openscale::create),
+        )
+        .route(
+            "/openscale/{instance}/v2/{kind}/{id}",
+            get(openscale::get)
+                .patch(openscale::patch)
+                .delete(openscale::delete),
         )
         .fallback(health::not_found)
         .with_state(state)

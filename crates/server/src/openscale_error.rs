@@ -1,0 +1,128 @@
+//! Errors of the configuration-service API: `{"trace", "errors": [{"code", "message"}]}`, the
+//! shape the OpenScale SDK parses. One mapping, like `error.rs` for the KMS.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use keyward_configsvc::ConfigError;
+use keyward_secrets::{ProviderError, SecretsError};
+use serde_json::json;
+
+/// Everything a configuration-service handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum OsError {
+    /// Domain refusal.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// No or bad token.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// No access to the instance (or it does not exist).
+    #[error("forbidden")]
+    Forbidden,
+    /// Bad request input outside the domain (ids, bodies).
+    #[error("{0}")]
+    BadRequest(&'static str),
+    /// Unknown id.
+    #[error("not found")]
+    NotFound,
+}
+
+impl From<SecretsError> for OsError {
+    fn from(e: SecretsError) -> Self {
+        Self::Config(ConfigError::Secrets(e))
+    }
+}
+
+fn provider_status(e: &ProviderError) -> (StatusCode, &'static str) {
+    match e {
+        ProviderError::NotAuthorized => (StatusCode::FORBIDDEN, "KMS_NOT_AUTHORIZED"),
+        ProviderError::KeyNotFound => (StatusCode::NOT_FOUND, "ROOT_KEY_NOT_FOUND"),
+        ProviderError::KeyDisabled => (StatusCode::CONFLICT, "ROOT_KEY_DISABLED"),
+        ProviderError::KeyDeleted => (StatusCode::CONFLICT, "ROOT_KEY_DELETED"),
+        ProviderError::KeyExpired => (StatusCode::CONFLICT, "ROOT_KEY_EXPIRED"),
+        ProviderError::NotRootKey => (StatusCode::BAD_REQUEST, "NOT_A_ROOT_KEY"),
+        ProviderError::Unreachable | ProviderError::UnknownEndpoint => {
+            (StatusCode::SERVICE_UNAVAILABLE, "KMS_UNREACHABLE")
+        }
+        ProviderError::UnwrapFailed => (StatusCode::CONFLICT, "DATA_KEY_UNWRAP_FAILED"),
+        ProviderError::Other(_) => (StatusCode::BAD_GATEWAY, "KMS_ERROR"),
+    }
+}
+
+impl OsError {
+    fn wire(&self) -> (StatusCode, &'static str, String) {
+        use StatusCode as S;
+        match self {
+            Self::Unauthorized => (
+                S::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "a valid bearer token is required".into(),
+            ),
+            Self::Forbidden => (
+                S::FORBIDDEN,
+                "FORBIDDEN",
+                "the caller has no access to this service instance".into(),
+            ),
+            Self::BadRequest(m) => (S::BAD_REQUEST, "BAD_REQUEST", (*m).into()),
+            Self::NotFound => (
+                S::NOT_FOUND,
+                "NOT_FOUND",
+                "the resource does not exist".into(),
+            ),
+            Self::Config(e) => match e {
+                ConfigError::Invalid(m) => (S::BAD_REQUEST, "BAD_REQUEST", (*m).into()),
+                ConfigError::Unsupported(m) => (S::BAD_REQUEST, "UNSUPPORTED", (*m).into()),
+                ConfigError::NotFound => (S::NOT_FOUND, "NOT_FOUND", e.to_string()),
+                ConfigError::Exists => (S::CONFLICT, "ALREADY_EXISTS", e.to_string()),
+                ConfigError::Store(_) => (
+                    S::INTERNAL_SERVER_ERROR,
+                    "INTERNAL_ERROR",
+                    "internal server error".into(),
+                ),
+                ConfigError::Secrets(s) => match s {
+                    SecretsError::InvalidCrn => {
+                        (S::BAD_REQUEST, "INVALID_ROOT_KEY_CRN", s.to_string())
+                    }
+                    SecretsError::ReencryptionInProgress => {
+                        (S::CONFLICT, "REENCRYPTION_IN_PROGRESS", s.to_string())
+                    }
+                    SecretsError::NotFound => (S::NOT_FOUND, "NOT_FOUND", s.to_string()),
+                    SecretsError::Provider(p) => {
+                        let (status, code) = provider_status(p);
+                        let message = match p {
+                            ProviderError::Other(_) => {
+                                "the key management service failed".to_owned()
+                            }
+                            other => other.to_string(),
+                        };
+                        (status, code, message)
+                    }
+                    SecretsError::Undecryptable
+                    | SecretsError::StaleGeneration
+                    | SecretsError::Store(_)
+                    | SecretsError::Crypto => (
+                        S::INTERNAL_SERVER_ERROR,
+                        "INTERNAL_ERROR",
+                        "internal server error".into(),
+                    ),
+                },
+            },
+        }
+    }
+}
+
+impl IntoResponse for OsError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.wire();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "configuration service request failed");
+        }
+        let trace = uuid::Uuid::new_v4().simple().to_string();
+        (
+            status,
+            Json(json!({"trace": trace, "errors": [{"code": code, "message": message}]})),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,268 @@
+//! The configuration service's API under `/openscale/{instance}/v2/`, shaped like Watson
+//! OpenScale so that its Python SDK works unmodified.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use keyward_configsvc::{ConfigResource, PatchOp, ResourceKind, State as ResourceState};
+use keyward_iam::{Claims, Role, ServiceKind};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::auth::bearer;
+use crate::openscale_error::OsError;
+use crate::state::SharedState;
+use crate::wire::date;
+
+/// A caller with a valid bearer token (configuration-service error shape).
+pub struct OsCaller(pub Claims);
+
+impl FromRequestParts<SharedState> for OsCaller {
+    type Rejection = OsError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, OsError> {
+        let token = bearer(parts).ok_or(OsError::Unauthorized)?;
+        state
+            .iam
+            .verify(token)
+            .map(OsCaller)
+            .map_err(|_| OsError::Unauthorized)
+    }
+}
+
+/// The instance id after checking the caller's roles on it (any role reads; Writer or Manager
+/// changes).
+pub(crate) async fn authorize(
+    state: &SharedState,
+    claims: &Claims,
+    instance: &str,
+    write: bool,
+) -> Result<Uuid, OsError> {
+    let id = Uuid::parse_str(instance).map_err(|_| OsError::Forbidden)?;
+    let found = state
+        .iam
+        .instance(id)
+        .await
+        .map_err(|_| OsError::Forbidden)?
+        .filter(|i| i.service == ServiceKind::ConfigSvc && i.account.as_str() == claims.account.bss)
+        .ok_or(OsError::Forbidden)?;
+    let grants = state
+        .iam
+        .grants(claims, &found)
+        .await
+        .map_err(|_| OsError::Forbidden)?;
+    let needed: &[Role] = if write {
+        &[Role::Writer, Role::Manager]
+    } else {
+        &[Role::Reader, Role::ReaderPlus, Role::Writer, Role::Manager]
+    };
+    if grants.has_any(needed, "default") {
+        Ok(id)
+    } else {
+        Err(OsError::Forbidden)
+    }
+}
+
+/// `GET /v2/fairness/heartbeat` (no authentication).
+pub async fn heartbeat() -> Json<Value> {
+    Json(json!({"is_cloud": true, "status": "ok"}))
+}
+
+/// `GET /v1/entitlements`: the configuration-service instances the caller may use.
+pub async fn entitlements(
+    State(state): State<SharedState>,
+    OsCaller(claims): OsCaller,
+) -> Result<Json<Value>, OsError> {
+    use keyward_iam::IamStore;
+    let account = claims.account.bss.parse().map_err(|_| OsError::Forbidden)?;
+    let instances = state
+        .store
+        .list_instances(&account)
+        .await
+        .map_err(|_| OsError::Forbidden)?;
+    let mut mine = Vec::new();
+    for i in instances
+        .iter()
+        .filter(|i| i.service == ServiceKind::ConfigSvc)
+    {
+        let grants = state
+            .iam
+            .grants(&claims, i)
+            .await
+            .map_err(|_| OsError::Forbidden)?;
+        if !grants.is_empty() {
+            mine.push(json!({"id": i.id.to_string(), "name": i.name, "plan_name": "standard"}));
+        }
+    }
+    Ok(Json(json!({"entitlements": {"ai_openscale": mine}})))
+}
+
+/// `GET /openscale/{instance}/v2/monitor_definitions`.
+pub async fn monitor_definitions(
+    State(state): State<SharedState>,
+    OsCaller(claims): OsCaller,
+    Path(instance): Path<String>,
+) -> Result<Json<Value>, OsError> {
+    authorize(&state, &claims, &instance, false).await?;
+    Ok(Json(json!({"monitor_definitions": []})))
+}
+
+fn kind(segment: &str) -> Result<ResourceKind, OsError> {
+    ResourceKind::parse(segment).ok_or(OsError::NotFound)
+}
+
+/// A resource as the SDK parses it.
+pub(crate) fn resource_json(r: &ConfigResource) -> Value {
+    let mut entity = r.entity.clone();
+    let mut status = Map::new();
+    status.insert("state".into(), Value::String(r.state.as_str().into()));
+    if let Some(failure) = &r.failure {
+        status.insert(
+            "failure".into(),
+            json!({"trace": r.id.simple().to_string(), "errors": [{"code": "SETUP_FAILED", "message": failure}]}),
+        );
+    }
+    entity.insert("status".into(), Value::Object(status));
+    json!({
+        "metadata": {
+            "id": r.id.to_string(),
+            "url": format!("/openscale/{}/v2/{}/{}", r.instance, r.kind, r.id),
+            "created_at": date(r.created_at),
+            "created_by": r.created_by,
+            "modified_at": date(r.updated_at),
+        },
+        "entity": Value::Object(entity),
+    })
+}
+
+fn spawn_prepare(state: &SharedState, instance: Uuid) {
+    let state = Arc::clone(state);
+    tokio::spawn(async move {
+        if let Err(e) = state.config.prepare_data_mart(instance).await {
+            tracing::warn!(%instance, error = %e, "data mart preparation failed to record its outcome");
+        }
+    });
+}
+
+fn body_object(body: &Bytes) -> Result<Map<String, Value>, OsError> {
+    match serde_json::from_slice::<Value>(body.trim_ascii()) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(OsError::BadRequest("the body must be a JSON object")),
+    }
+}
+
+/// `POST /openscale/{instance}/v2/{kind}`.
+pub async fn create(
+    State(state): State<SharedState>,
+    OsCaller(claims): OsCaller,
+    Path((instance, segment)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Response, OsError> {
+    let kind = kind(&segment)?;
+    let instance = authorize(&state, &claims, &instance, true).await?;
+    let force = q.get("force").is_some_and(|f| f == "true");
+    let created = state
+        .config
+        .create(instance, kind, body_object(&body)?, &claims.iam_id, force)
+        .await?;
+    if kind == ResourceKind::DataMart {
+        spawn_prepare(&state, instance);
+    }
+    Ok((StatusCode::CREATED, Json(resource_json(&created))).into_response())
+}
+
+/// `GET /openscale/{instance}/v2/{kind}`, with the SDK's simple filters.
+pub async fn list(
+    State(state): State<SharedState>,
+    OsCaller(claims): OsCaller,
+    Path((instance, segment)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, OsError> {
+    let kind = kind(&segment)?;
+    let instance = authorize(&state, &claims, &instance, false).await?;
+    let all = state.config.list(instance, kind).await?;
+    let filters: Vec<(&str, &String)> = ["service_type", "type", "service_provider_id"]
+        .into_iter()
+        .filter_map(|k| q.get(k).map(|v| (k, v)))
+        .collect();
+    let items: Vec<Value> = all
+        .iter()
+        .filter(|r| {
+            filters
+                .iter()
+                .all(|(k, v)| r.entity.get(*k).and_then(Value::as_str) == Some(v.as_str()))
+        })
+        .map(resource_json)
+        .collect();
+    let mut out = Map::new();
+    out.insert(segment, Value::Array(items));
+    Ok(Json(Value::Object(out)))
+}
+
+fn resource_id(id: &str) -> Result<Uuid, OsError> {
+    Uuid::parse_str(id).map_err(|_| OsError::NotFound)
+}
+
+/// `GET /openscale/{instance}/v2/{kind}/{id}`.
+pub async fn get(
+    State(state): State<SharedState>,
+    OsCaller(claims): OsCaller,
+    Path((instance, segment, id)): Path<(String, String, String)>,
+) -> Result<Json<Value>, OsError> {
+    let kind = kind(&segment)?;
+    let instance = authorize(&state, &claims, &instance, false).await?;
+    let r = state.config.get(instance, kind, resource_id(&id)?).await?;
+    Ok(Json(resource_json(&r)))
+}
+
+/// `PATCH /openscale/{instance}/v2/{kind}/{id}` with a JSON patch.
+pub async fn patch(
+    State(state): State<SharedState>,
+    OsCaller(claims): OsCaller,
+    Path((instance, segment, id)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, OsError> {
+    let kind = kind(&segment)?;
+    let instance = authorize(&state, &claims, &instance, true).await?;
+    let ops = match serde_json::from_slice::<Value>(body.trim_ascii()) {
+        Ok(Value::Array(ops)) => ops
+            .iter()
+            .map(PatchOp::from_value)
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => {
+            return Err(OsError::BadRequest(
+                "the body must be a JSON patch (a list of operations)",
+            ));
+        }
+    };
+    let r = state
+        .config
+        .patch(instance, kind, resource_id(&id)?, &ops)
+        .await?;
+    if kind == ResourceKind::DataMart && r.state == ResourceState::Preparing {
+        spawn_prepare(&state, instance);
+    }
+    Ok(Json(resource_json(&r)))
+}
+
+/// `DELETE /openscale/{instance}/v2/{kind}/{id}`.
+pub async fn delete(
+    State(state): State<SharedState>,
+    OsCaller(claims): OsCaller,
+    Path((instance, segment, id)): Path<(String, String, String)>,
+) -> Result<StatusCode, OsError> {
+    let kind = kind(&segment)?;
+    let instance = authorize(&state, &claims, &instance, true).await?;
+    state
+        .config
+        .delete(instance, kind, resource_id(&id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
