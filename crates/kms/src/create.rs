@@ -167,27 +167,38 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         Ok(KeyWithPayload { key, payload })
     }
 
-    /// One page of keys the caller may see.
+    /// The query narrowed to the rings the caller may read; `Forbidden` when there are none.
+    fn visible(access: &dyn Access, query: &KeyQuery) -> Result<KeyQuery, KmsError> {
+        let mut query = query.clone();
+        if let Some(rings) = access.readable_rings() {
+            if rings.is_empty() {
+                return Err(KmsError::Forbidden);
+            }
+            query.rings = Some(rings);
+        }
+        Ok(query)
+    }
+
+    /// One page of the keys the caller may see.
     pub async fn list_keys(
         &self,
         access: &dyn Access,
         instance: InstanceId,
         query: &KeyQuery,
     ) -> Result<Vec<Key>, KmsError> {
-        let keys = self.store.list_keys(instance, query, self.now()).await?;
-        Ok(keys
-            .into_iter()
-            .filter(|k| access.allows(Permission::ReadMetadata, &k.key_ring))
-            .collect())
+        let query = Self::visible(access, query)?;
+        self.store.list_keys(instance, &query, self.now()).await
     }
 
-    /// How many keys match the query.
+    /// How many of the keys the caller may see match the query (ignoring paging).
     pub async fn count_keys(
         &self,
+        access: &dyn Access,
         instance: InstanceId,
         query: &KeyQuery,
     ) -> Result<u64, KmsError> {
-        self.store.count_keys(instance, query, self.now()).await
+        let query = Self::visible(access, query)?;
+        self.store.count_keys(instance, &query, self.now()).await
     }
 
     /// The versions of a key, newest first. Without `all_key_states` only an Active key's.

@@ -18,6 +18,8 @@ pub const PURGE_WAIT: Duration = Duration::hours(4);
 pub const AUTO_PURGE_AFTER: Duration = Duration::days(90);
 /// Most aliases a key may have.
 pub const MAX_ALIASES_PER_KEY: usize = 5;
+/// Most aliases an instance may have.
+pub const MAX_ALIASES_PER_INSTANCE: u32 = 1000;
 
 /// The current version of a key, as shown in its metadata.
 #[derive(Clone, Debug, PartialEq, Eq)]

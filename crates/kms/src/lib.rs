@@ -21,6 +21,8 @@ pub use error::{InvalidId, KmsError, StoreFailure};
 pub use ids::{Alias, CrnScheme, InstanceId, KeyId, KeyRef, KeyRingId, KeyVersionId};
 pub use key::{Key, VersionInfo};
 pub use master_key::SoftwareMasterKey;
-pub use ports::{Access, KeyQuery, KeyRing, KeyStore, MasterKey, Permission, StoredVersion};
+pub use ports::{
+    Access, AliasLimits, KeyQuery, KeyRing, KeyStore, MasterKey, Permission, StoredVersion,
+};
 pub use service::{Kms, KmsConfig};
 pub use state::{Action, KeyState};

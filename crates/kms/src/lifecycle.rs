@@ -2,8 +2,8 @@
 
 use crate::error::KmsError;
 use crate::ids::{Alias, InstanceId, KeyRef, KeyRingId};
-use crate::key::{Key, MAX_ALIASES_PER_KEY};
-use crate::ports::{Access, KeyRing, KeyStore, MasterKey, Permission};
+use crate::key::{Key, MAX_ALIASES_PER_INSTANCE, MAX_ALIASES_PER_KEY};
+use crate::ports::{Access, AliasLimits, KeyRing, KeyStore, MasterKey, Permission};
 use crate::service::Kms;
 use crate::state::Action;
 
@@ -72,12 +72,17 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         instance: InstanceId,
         key_ref: &KeyRef,
     ) -> Result<Key, KmsError> {
-        let key = self.fetch(instance, key_ref).await?;
-        Self::authorize(access, Permission::PurgeKey, &key)?;
-        key.check_purge(self.now())?;
-        self.store.purge_key(key.id).await?;
-        self.cache.invalidate(key.id);
-        Ok(key)
+        for _ in 0..8 {
+            let key = self.fetch(instance, key_ref).await?;
+            Self::authorize(access, Permission::PurgeKey, &key)?;
+            key.check_purge(self.now())?;
+            // Only if nothing (a restore, say) changed the key since it was checked.
+            if self.store.purge_key(key.id, key.revision).await? {
+                self.cache.invalidate(key.id);
+                return Ok(key);
+            }
+        }
+        Err(KmsError::Conflict)
     }
 
     /// Moves a key to another (existing) ring.
@@ -122,8 +127,12 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         if key.aliases.len() >= MAX_ALIASES_PER_KEY {
             return Err(KmsError::AliasQuota);
         }
+        let limits = AliasLimits {
+            per_key: u32::try_from(MAX_ALIASES_PER_KEY).unwrap_or(u32::MAX),
+            per_instance: MAX_ALIASES_PER_INSTANCE,
+        };
         self.store
-            .add_alias(instance, key.id, alias, now, access.principal())
+            .add_alias(instance, key.id, alias, now, access.principal(), limits)
             .await?;
         self.cache.invalidate(key.id);
         Ok(key)

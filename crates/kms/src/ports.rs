@@ -34,10 +34,21 @@ pub struct KeyQuery {
     pub extractable: Option<bool>,
     /// Only this ring.
     pub key_ring: Option<KeyRingId>,
+    /// Only these rings (the caller's readable rings); `None` for all.
+    pub rings: Option<Vec<KeyRingId>>,
     /// Page size.
     pub limit: u32,
     /// Rows to skip.
     pub offset: u32,
+}
+
+/// Alias quotas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AliasLimits {
+    /// Per key (Key Protect: 5).
+    pub per_key: u32,
+    /// Per instance (Key Protect: 1000).
+    pub per_instance: u32,
 }
 
 /// A key ring.
@@ -107,10 +118,16 @@ pub trait KeyStore: Send + Sync + 'static {
         key: KeyId,
     ) -> impl Future<Output = Result<Vec<StoredVersion>, KmsError>> + Send;
 
-    /// Removes a key, its versions and aliases for good.
-    fn purge_key(&self, key: KeyId) -> impl Future<Output = Result<(), KmsError>> + Send;
+    /// Removes a destroyed key, its versions and aliases for good, if its revision is still
+    /// `expected_revision`; `Ok(false)` when it changed meanwhile (e.g. restored).
+    fn purge_key(
+        &self,
+        key: KeyId,
+        expected_revision: i64,
+    ) -> impl Future<Output = Result<bool, KmsError>> + Send;
 
-    /// Adds an alias (`AliasTaken` if another key of the instance has it).
+    /// Adds an alias atomically with its quotas: `AliasTaken` if another key of the instance
+    /// has it, `AliasQuota` past `limits.per_key` or `limits.per_instance`.
     fn add_alias(
         &self,
         instance: InstanceId,
@@ -118,6 +135,7 @@ pub trait KeyStore: Send + Sync + 'static {
         alias: &Alias,
         now: OffsetDateTime,
         by: &str,
+        limits: AliasLimits,
     ) -> impl Future<Output = Result<(), KmsError>> + Send;
 
     /// Removes an alias; `Ok(false)` if the key did not have it.
@@ -206,6 +224,10 @@ pub enum Permission {
 pub trait Access: Send + Sync {
     /// Whether the caller may do `permission` on keys in `ring`.
     fn allows(&self, permission: Permission, ring: &KeyRingId) -> bool;
+    /// The rings whose keys the caller may read: `None` for every ring.
+    fn readable_rings(&self) -> Option<Vec<KeyRingId>> {
+        None
+    }
     /// The caller's IAM id, recorded as creator/deleter.
     fn principal(&self) -> &str;
 }

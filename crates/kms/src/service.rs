@@ -134,7 +134,10 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
                 KeyRef::Id(_) => true,
                 KeyRef::Alias(alias) => entry.key.aliases.contains(alias),
             };
-            if entry.key.instance == instance && alias_still_there {
+            if entry.key.instance == instance
+                && alias_still_there
+                && !entry.key.is_auto_purged(self.now())
+            {
                 return Ok(entry);
             }
         }

@@ -33,6 +33,23 @@ impl Access for GrantsAccess {
     fn principal(&self) -> &str {
         &self.iam_id
     }
+
+    fn readable_rings(&self) -> Option<Vec<KeyRingId>> {
+        let read = roles_for(Permission::ReadMetadata);
+        if self.grants.instance_roles.iter().any(|r| read.contains(r)) {
+            return None;
+        }
+        let mut rings: Vec<KeyRingId> = self
+            .grants
+            .ring_roles
+            .iter()
+            .filter(|(_, role)| read.contains(role))
+            .filter_map(|(ring, _)| ring.parse().ok())
+            .collect();
+        rings.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        rings.dedup();
+        Some(rings)
+    }
 }
 
 #[cfg(test)]

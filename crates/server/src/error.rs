@@ -258,29 +258,52 @@ impl IntoResponse for ApiError {
             // The detail stays in the log; the body is generic.
             tracing::error!(error = %self, "request failed");
         }
-        let reasons = w
-            .code
-            .map(|code| ErrorReason {
-                code: code.to_owned(),
-                message: w.what.clone(),
-                status: w.status.as_u16(),
-                more_info: MORE_INFO,
-                target: w.target.map(|name| ErrorTarget {
-                    kind: "field",
-                    name: name.to_owned(),
-                }),
-            })
-            .into_iter()
-            .collect();
-        let body = Collection::new(
-            ERROR_TYPE,
-            vec![ErrorResource {
-                error_msg: error_msg(w.status, &w.what, w.code),
-                reasons,
-            }],
-        );
-        (w.status, Json(body)).into_response()
+        kp_error(w)
     }
+}
+
+/// A Key Protect error for a refusal that comes from the HTTP layer itself (unknown method,
+/// undecodable path, body too large), not from a handler.
+pub fn kp_error_for_status(status: StatusCode, what: &str) -> Response {
+    let code = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED_ERR",
+        StatusCode::PAYLOAD_TOO_LARGE => "BODY_TOO_LARGE_ERR",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "BAD_BODY_ERR",
+        StatusCode::NOT_FOUND => "NOT_FOUND_ERR",
+        s if s.is_server_error() => "INTERNAL_SERVER_ERR",
+        _ => "BAD_REQUEST_ERR",
+    };
+    kp_error(Wire {
+        status,
+        code: Some(code),
+        what: what.to_owned(),
+        target: None,
+    })
+}
+
+fn kp_error(w: Wire) -> Response {
+    let reasons = w
+        .code
+        .map(|code| ErrorReason {
+            code: code.to_owned(),
+            message: w.what.clone(),
+            status: w.status.as_u16(),
+            more_info: MORE_INFO,
+            target: w.target.map(|name| ErrorTarget {
+                kind: "field",
+                name: name.to_owned(),
+            }),
+        })
+        .into_iter()
+        .collect();
+    let body = Collection::new(
+        ERROR_TYPE,
+        vec![ErrorResource {
+            error_msg: error_msg(w.status, &w.what, w.code),
+            reasons,
+        }],
+    );
+    (w.status, Json(body)).into_response()
 }
 
 impl From<keyward_iam::IamError> for ApiError {

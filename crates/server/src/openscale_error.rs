@@ -26,6 +26,9 @@ pub enum OsError {
     /// Unknown id.
     #[error("not found")]
     NotFound,
+    /// A refusal from the HTTP layer itself (method, path, body size).
+    #[error("{1}")]
+    Http(StatusCode, String),
 }
 
 impl From<SecretsError> for OsError {
@@ -70,6 +73,7 @@ impl OsError {
                 "NOT_FOUND",
                 "the resource does not exist".into(),
             ),
+            Self::Http(status, what) => (*status, "BAD_REQUEST", what.clone()),
             Self::Config(e) => match e {
                 ConfigError::Invalid(m) => (S::BAD_REQUEST, "BAD_REQUEST", (*m).into()),
                 ConfigError::Unsupported(m) => (S::BAD_REQUEST, "UNSUPPORTED", (*m).into()),

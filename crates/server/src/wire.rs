@@ -14,6 +14,7 @@ use crate::error::ApiError;
 
 /// RFC 3339 in UTC with whole seconds, as Key Protect writes dates.
 pub fn date(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
     let t = t.replace_nanosecond(0).unwrap_or(t);
     t.format(&Rfc3339).unwrap_or_default()
 }

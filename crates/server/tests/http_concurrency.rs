@@ -121,7 +121,7 @@ async fn concurrent_ring_creations_of_one_id() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "BUG: add_alias checks the 5-alias quota before inserting, without a transaction"]
+
 async fn concurrent_alias_additions_respect_the_quota() {
     let server = TestServer::start().await;
     for round in 0..5 {
@@ -144,7 +144,7 @@ async fn concurrent_alias_additions_respect_the_quota() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "BUG: purge checks Destroyed then deletes unconditionally; a racing restore is purged"]
+
 async fn a_restore_racing_a_purge_never_loses_the_restored_key() {
     let server = TestServer::start().await;
     let mut keys = Vec::new();
@@ -179,7 +179,7 @@ async fn a_restore_racing_a_purge_never_loses_the_restored_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "BUG: a key created or moved into a ring while it is deleted ends up in a missing ring"]
+
 async fn a_key_never_lands_in_a_deleted_ring() {
     let server = TestServer::start().await;
     let mut orphans = Vec::new();

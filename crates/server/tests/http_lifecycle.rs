@@ -350,7 +350,7 @@ async fn deleted_keys_are_purged_automatically_after_90_days() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: wrap/unwrap/rewrap use a cached key without the 90-day auto-purge check (410 not 404)"]
+
 async fn auto_purged_keys_are_not_found_even_right_after_a_crypto_call() {
     let server = TestServer::start().await;
     let key = server.root_key("k").await;

@@ -3,12 +3,12 @@
 use std::collections::HashMap;
 
 use keyward_kms::{
-    Alias, InstanceId, Key, KeyId, KeyQuery, KeyRef, KeyRing, KeyRingId, KeyState, KeyStore,
-    KeyVersionId, KmsError, StoredVersion,
+    Alias, AliasLimits, InstanceId, Key, KeyId, KeyQuery, KeyRef, KeyRing, KeyRingId, KeyState,
+    KeyStore, KeyVersionId, KmsError, StoredVersion,
 };
 use time::{Duration, OffsetDateTime};
 
-use crate::db::{Store, with_pool};
+use crate::db::{Db, Store, with_pool};
 use crate::rows::{
     AliasRow, KEY_COLUMNS, KeyRow, RingRow, VersionRow, corrupt, is_unique_violation, kms_failure,
 };
@@ -29,7 +29,7 @@ fn state_condition(state: KeyState) -> &'static str {
 }
 
 /// WHERE clause for a list query. Binds: $1 instance, $2 now, $3 auto-purge horizon,
-/// $4 extractable (if filtered), then the ring.
+/// $4 extractable (if filtered), then the ring, then the readable rings.
 fn where_clause(query: &KeyQuery) -> String {
     let states: Vec<&str> = query.states.iter().map(|s| state_condition(*s)).collect();
     let mut sql = format!(
@@ -47,6 +47,17 @@ fn where_clause(query: &KeyQuery) -> String {
     }
     if query.key_ring.is_some() {
         sql.push_str(&format!(" AND key_ring = ${next}"));
+        next += 1;
+    }
+    if let Some(rings) = &query.rings {
+        let slots: Vec<String> = (next..next + rings.len())
+            .map(|n| format!("${n}"))
+            .collect();
+        if slots.is_empty() {
+            sql.push_str(" AND 1 = 0");
+        } else {
+            sql.push_str(&format!(" AND key_ring IN ({})", slots.join(", ")));
+        }
     }
     sql
 }
@@ -68,11 +79,24 @@ macro_rules! bind_filter {
         if let Some(r) = &$query.key_ring {
             q = q.bind(r.as_str().to_owned());
         }
+        for r in $query.rings.iter().flatten() {
+            q = q.bind(r.as_str().to_owned());
+        }
         q
     }};
 }
 
 impl Store {
+    /// `FOR SHARE` on PostgreSQL: a ring being deleted blocks (then fails) a key moving in,
+    /// and a key moving in blocks the ring's deletion until it commits. SQLite serialises
+    /// writers, so a plain read inside the write transaction is enough.
+    fn share_lock(&self) -> &'static str {
+        match self.db {
+            Db::Sqlite(_) => "",
+            Db::Pg(_) => " FOR SHARE",
+        }
+    }
+
     async fn aliases_of(&self, key: KeyId) -> Result<Vec<Alias>, KmsError> {
         let rows: Vec<AliasRow> = with_pool!(self, pool => sqlx::query_as(
             "SELECT key_id, alias FROM key_aliases WHERE key_id = $1 ORDER BY created_at, alias",
@@ -92,7 +116,11 @@ impl KeyStore for Store {
         let insert_key = format!(
             "INSERT INTO keys ({KEY_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)"
         );
-        let result: Result<(), sqlx::Error> = with_pool!(self, pool => async {
+        let guard = format!(
+            "SELECT id FROM key_rings WHERE instance_id = $1 AND id = $2{}",
+            self.share_lock()
+        );
+        let result: Result<bool, sqlx::Error> = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
             sqlx::query(&insert_key)
                 .bind(key.id.to_string())
@@ -119,6 +147,17 @@ impl KeyStore for Store {
                 .execute(&mut *tx)
                 .await?;
             insert_version(version).execute(&mut *tx).await?;
+            if !key.key_ring.is_default() {
+                let ring: Option<String> = sqlx::query_scalar(&guard)
+                    .bind(key.instance.to_string())
+                    .bind(key.key_ring.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if ring.is_none() {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+            }
             for alias in &key.aliases {
                 sqlx::query("INSERT INTO key_aliases (instance_id, alias, key_id, created_at, created_by) VALUES ($1, $2, $3, $4, $5)")
                     .bind(key.instance.to_string())
@@ -129,10 +168,12 @@ impl KeyStore for Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            tx.commit().await
+            tx.commit().await?;
+            Ok(true)
         }.await);
         match result {
-            Ok(()) => Ok(()),
+            Ok(true) => Ok(()),
+            Ok(false) => Err(KmsError::KeyRingNotFound),
             Err(e) if is_unique_violation(&e) => Err(KmsError::AliasTaken),
             Err(e) => Err(kms_failure(e)),
         }
@@ -223,9 +264,35 @@ impl KeyStore for Store {
     }
 
     async fn save_key(&self, key: &Key, expected_revision: i64) -> Result<bool, KmsError> {
-        let done = with_pool!(self, pool => update_key(key, expected_revision).execute(pool).await.map(|r| r.rows_affected()))
-            .map_err(kms_failure)?;
-        Ok(done == 1)
+        let guard = format!(
+            "SELECT id FROM key_rings WHERE instance_id = $1 AND id = $2{}",
+            self.share_lock()
+        );
+        let outcome: Result<Option<bool>, sqlx::Error> = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let updated = update_key(key, expected_revision).execute(&mut *tx).await?.rows_affected();
+            if updated != 1 {
+                tx.rollback().await?;
+                return Ok(Some(false));
+            }
+            if !key.key_ring.is_default() {
+                let ring: Option<String> = sqlx::query_scalar(&guard)
+                    .bind(key.instance.to_string())
+                    .bind(key.key_ring.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if ring.is_none() {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+            }
+            tx.commit().await?;
+            Ok(Some(true))
+        }.await);
+        match outcome.map_err(kms_failure)? {
+            Some(saved) => Ok(saved),
+            None => Err(KmsError::KeyRingNotFound),
+        }
     }
 
     async fn add_version(
@@ -259,19 +326,16 @@ impl KeyStore for Store {
         rows.into_iter().map(VersionRow::into_version).collect()
     }
 
-    async fn purge_key(&self, key: KeyId) -> Result<(), KmsError> {
-        let result: Result<(), sqlx::Error> = with_pool!(self, pool => async {
-            let mut tx = pool.begin().await?;
-            for sql in [
-                "DELETE FROM key_aliases WHERE key_id = $1",
-                "DELETE FROM key_versions WHERE key_id = $1",
-                "DELETE FROM keys WHERE id = $1",
-            ] {
-                sqlx::query(sql).bind(key.to_string()).execute(&mut *tx).await?;
-            }
-            tx.commit().await
-        }.await);
-        result.map_err(kms_failure)
+    async fn purge_key(&self, key: KeyId, expected_revision: i64) -> Result<bool, KmsError> {
+        // Versions and aliases go with the key (ON DELETE CASCADE).
+        let n = with_pool!(self, pool => sqlx::query("DELETE FROM keys WHERE id = $1 AND revision = $2 AND state = 5")
+            .bind(key.to_string())
+            .bind(expected_revision)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(kms_failure)?;
+        Ok(n == 1)
     }
 
     async fn add_alias(
@@ -281,20 +345,45 @@ impl KeyStore for Store {
         alias: &Alias,
         now: OffsetDateTime,
         by: &str,
+        limits: AliasLimits,
     ) -> Result<(), KmsError> {
-        let result = with_pool!(self, pool => sqlx::query(
-            "INSERT INTO key_aliases (instance_id, alias, key_id, created_at, created_by) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(instance.to_string())
-        .bind(alias.as_str())
-        .bind(key.to_string())
-        .bind(to_millis(now))
-        .bind(by)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()));
-        match result {
-            Ok(_) => Ok(()),
+        const INSERT: &str = "INSERT INTO key_aliases (instance_id, alias, key_id, created_at, created_by) VALUES ($1, $2, $3, $4, $5)";
+        const COUNTS: &str = "SELECT (SELECT COUNT(*) FROM key_aliases WHERE key_id = $1), \
+                              (SELECT COUNT(*) FROM key_aliases WHERE instance_id = $2)";
+        let lock = match self.db {
+            // Row lock on the key, so concurrent additions to it count one after another.
+            Db::Pg(_) => Some("SELECT id FROM keys WHERE id = $1 FOR UPDATE"),
+            // SQLite serialises writers: inserting first takes the write lock.
+            Db::Sqlite(_) => None,
+        };
+        let outcome: Result<bool, sqlx::Error> = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            if let Some(lock) = lock {
+                sqlx::query(lock).bind(key.to_string()).execute(&mut *tx).await?;
+            }
+            sqlx::query(INSERT)
+                .bind(instance.to_string())
+                .bind(alias.as_str())
+                .bind(key.to_string())
+                .bind(to_millis(now))
+                .bind(by)
+                .execute(&mut *tx)
+                .await?;
+            let (per_key, per_instance): (i64, i64) = sqlx::query_as(COUNTS)
+                .bind(key.to_string())
+                .bind(instance.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
+            if per_key > i64::from(limits.per_key) || per_instance > i64::from(limits.per_instance) {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            tx.commit().await?;
+            Ok(true)
+        }.await);
+        match outcome {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(KmsError::AliasQuota),
             Err(e) if is_unique_violation(&e) => Err(KmsError::AliasTaken),
             Err(e) => Err(kms_failure(e)),
         }

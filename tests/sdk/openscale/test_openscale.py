@@ -64,7 +64,7 @@ def api_error(fn, *statuses) -> ApiException:
         fn()
     e = info.value
     body = e.http_response.text if e.http_response is not None else ""
-    assert e.code in statuses, f"HTTP {e.code} ({e.message}), expected one of {statuses}; body: {body[:500]}"
+    assert e.status_code in statuses, f"HTTP {e.status_code} ({e.message}), expected one of {statuses}; body: {body[:500]}"
     assert isinstance(e.message, str) and e.message.strip(), f"empty error message; body: {body[:500]}"
     parsed = e.http_response.json()
     assert isinstance(parsed.get("trace"), str) and parsed["trace"], f"error body without trace: {parsed}"
@@ -256,7 +256,7 @@ def pref_get(up: UserPreferences):
     try:
         r = up.get(PREF)
     except ApiException as e:
-        assert e.code == 404, f"GET {PREF}: HTTP {e.code} {e.message}"
+        assert e.status_code == 404, f"GET {PREF}: HTTP {e.status_code} {e.message}"
         return None
     ok(r, 200)
     return crn_value(r.get_result())
@@ -452,9 +452,12 @@ def test_service_provider_lifecycle(client, auth):
         with pytest.raises(DuplicateError):
             add_service_provider(client, new_secret("dup"), name=name)
 
-        upd = client.service_providers.update(sp_id, [PatchDocument(op="replace", path="/description", value="changed")])
+        # (the SDK's ServiceProviderResponseEntity has no `description`; rename instead)
+        renamed = f"{name}-renamed"
+        upd = client.service_providers.update(sp_id, [PatchDocument(op="replace", path="/name", value=renamed)])
         ok(upd)
-        assert upd.result.entity.description == "changed"
+        assert upd.result.entity.name == renamed
+        assert client.service_providers.get(sp_id).result.entity.name == renamed
 
         pw2 = new_secret("sp2")
         upd = client.service_providers.update(

@@ -130,7 +130,10 @@ pub async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = key_query(&q, key_ring_header(&headers)?)?;
-    let total = state.kms.count_keys(caller.instance, &query).await?;
+    let total = state
+        .kms
+        .count_keys(&caller.access, caller.instance, &query)
+        .await?;
     let keys = state
         .kms
         .list_keys(&caller.access, caller.instance, &query)

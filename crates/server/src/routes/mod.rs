@@ -9,6 +9,7 @@ mod instances;
 mod key_rings;
 mod keys;
 pub(crate) mod openscale;
+mod plain_errors;
 mod preferences;
 mod query;
 
@@ -96,5 +97,8 @@ pub fn router(state: SharedState) -> Router {
                 .delete(openscale::delete),
         )
         .fallback(health::not_found)
+        .layer(axum::middleware::from_fn(
+            plain_errors::envelope_plain_errors,
+        ))
         .with_state(state)
 }

@@ -112,6 +112,7 @@ pub fn key_query(
         states,
         extractable: flag(q, "extractable")?,
         key_ring: ring,
+        rings: None,
         limit,
         offset,
     })

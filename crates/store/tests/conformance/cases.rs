@@ -7,8 +7,8 @@ use keyward_iam::{
     Resource, Role, ServiceKind, Subject,
 };
 use keyward_kms::{
-    Alias, InstanceId, Key, KeyId, KeyQuery, KeyRef, KeyRing, KeyRingId, KeyState, KeyStore,
-    KeyVersionId, KmsError, StoredVersion, VersionInfo,
+    Alias, AliasLimits, InstanceId, Key, KeyId, KeyQuery, KeyRef, KeyRing, KeyRingId, KeyState,
+    KeyStore, KeyVersionId, KmsError, StoredVersion, VersionInfo,
 };
 use keyward_store::Store;
 use time::{Duration, OffsetDateTime};
@@ -69,10 +69,16 @@ fn query(states: &[KeyState]) -> KeyQuery {
         states: states.to_vec(),
         extractable: None,
         key_ring: None,
+        rings: None,
         limit: 200,
         offset: 0,
     }
 }
+
+const LIMITS: AliasLimits = AliasLimits {
+    per_key: 5,
+    per_instance: 1000,
+};
 
 const LIVE: [KeyState; 3] = [KeyState::Active, KeyState::Suspended, KeyState::Deactivated];
 
@@ -135,7 +141,8 @@ pub async fn duplicate_alias_is_refused_and_nothing_is_written(s: &Store) {
     assert!(s.find_key(i, &KeyRef::Id(b.id)).await.unwrap().is_none());
     assert!(s.versions(b.id).await.unwrap().is_empty());
     assert!(matches!(
-        s.add_alias(i, b.id, &alias("taken"), t0(), "u").await,
+        s.add_alias(i, b.id, &alias("taken"), t0(), "u", LIMITS)
+            .await,
         Err(KmsError::AliasTaken)
     ));
 }
@@ -358,12 +365,25 @@ pub async fn purge_removes_key_versions_and_aliases(s: &Store) {
     let (mut k, v) = key(i, "gone", t0());
     k.aliases = vec![alias("reusable")];
     s.create_key(&k, &v).await.unwrap();
-    s.purge_key(k.id).await.unwrap();
+    assert!(
+        !s.purge_key(k.id, k.revision).await.unwrap(),
+        "only destroyed keys are purged"
+    );
+    let mut dead = k.clone();
+    dead.state = KeyState::Destroyed;
+    dead.deleted_at = Some(t0());
+    dead.revision = 1;
+    assert!(s.save_key(&dead, 0).await.unwrap());
+    assert!(
+        !s.purge_key(k.id, 0).await.unwrap(),
+        "a stale revision purges nothing"
+    );
+    assert!(s.purge_key(k.id, 1).await.unwrap());
     assert!(s.find_key(i, &KeyRef::Id(k.id)).await.unwrap().is_none());
     assert!(s.versions(k.id).await.unwrap().is_empty());
     let (k2, v2) = key(i, "next", t0());
     s.create_key(&k2, &v2).await.unwrap();
-    s.add_alias(i, k2.id, &alias("reusable"), t0(), "u")
+    s.add_alias(i, k2.id, &alias("reusable"), t0(), "u", LIMITS)
         .await
         .unwrap();
 }
@@ -372,10 +392,19 @@ pub async fn aliases_are_added_and_removed(s: &Store) {
     let i = InstanceId::new_random();
     let (k, v) = key(i, "al", t0());
     s.create_key(&k, &v).await.unwrap();
-    s.add_alias(i, k.id, &alias("a1"), t0(), "u").await.unwrap();
-    s.add_alias(i, k.id, &alias("a2"), t0() + Duration::seconds(1), "u")
+    s.add_alias(i, k.id, &alias("a1"), t0(), "u", LIMITS)
         .await
         .unwrap();
+    s.add_alias(
+        i,
+        k.id,
+        &alias("a2"),
+        t0() + Duration::seconds(1),
+        "u",
+        LIMITS,
+    )
+    .await
+    .unwrap();
     let got = s
         .find_key(i, &KeyRef::Alias(alias("a2")))
         .await
