@@ -1,26 +1,30 @@
 #!/usr/bin/env bash
-# Runs the Key Protect SDK compatibility suites (Node @ibm-cloud/ibm-key-protect 0.1.2 and
-# Python keyprotect 3.0.1) against the real keyward binary. Each suite starts its own server
-# with a fresh temp data dir and stops it at the end.
+# Runs the SDK compatibility suites against the real keyward binary: Key Protect (Node
+# @ibm-cloud/ibm-key-protect 0.1.2 and Python keyprotect 3.0.1) and the OpenScale-shaped
+# configuration service (Python ibm-watson-openscale 3.1.11, own venv). Each suite starts its
+# own server with a fresh temp data dir and stops it at the end.
 #
-# Usage: tests/sdk/run.sh [node|python]...      (default: both)
+# Usage: tests/sdk/run.sh [node|python|openscale]...      (default: all three)
 # Env:   KEYWARD_BIN           binary to test (default target/debug/keyward; relative paths
 #                              are taken from the repository root)
 #        KEYWARD_DATABASE_URL  passed through to the server (selects PostgreSQL)
 #        KEYWARD_KEEP_DATA=1   keep the servers' temp data dirs (path is printed)
-#        PYTHON                interpreter used to create the venv (default python3)
+#        PYTHON                interpreter used to create the venvs (default python3; the
+#                              openscale suite needs Python >=3.11,<3.14)
+#        KEYWARD_TEST_DATABASE_URL  customer PostgreSQL for the openscale data marts
+#                              (default postgres://postgres@127.0.0.1:5432/test; needs psql)
 set -euo pipefail
 
 SDK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SDK_DIR/../.." && pwd)"
 NODE_DIR="$SDK_DIR/node"
 PY_DIR="$SDK_DIR/python"
-VENV="$PY_DIR/.venv"
+OS_DIR="$SDK_DIR/openscale"
 
 suites=("$@")
-if [ ${#suites[@]} -eq 0 ]; then suites=(node python); fi
+if [ ${#suites[@]} -eq 0 ]; then suites=(node python openscale); fi
 for s in "${suites[@]}"; do
-  case "$s" in node | python) ;; *) echo "run.sh: unknown suite '$s' (expected node or python)" >&2; exit 2 ;; esac
+  case "$s" in node | python | openscale) ;; *) echo "run.sh: unknown suite '$s' (expected node, python or openscale)" >&2; exit 2 ;; esac
 done
 
 # ---------------------------------------------------------------- the binary
@@ -50,21 +54,27 @@ setup_node() {
   fi
 }
 
-setup_python() {
-  local py="${PYTHON:-python3}"
-  local want stamp="$VENV/.keyward-requirements.sha256"
-  want="$(sha "$PY_DIR/requirements.txt")"
-  if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
-    echo "run.sh: creating venv $VENV"
-    rm -rf "$VENV"
-    "$py" -m venv "$VENV" || return 1
+setup_venv() { # setup_venv <suite dir>: <dir>/.venv with <dir>/requirements.txt installed
+  local dir="$1" py="${PYTHON:-python3}"
+  local venv="$dir/.venv"
+  local want stamp="$venv/.keyward-requirements.sha256"
+  want="$(sha "$dir/requirements.txt")"
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
+    echo "run.sh: creating venv $venv"
+    rm -rf "$venv"
+    "$py" -m venv "$venv" || return 1
   fi
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    echo "run.sh: pip install -r $PY_DIR/requirements.txt"
-    "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$PY_DIR/requirements.txt" || return 1
+    echo "run.sh: pip install -r $dir/requirements.txt"
+    "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$dir/requirements.txt" || return 1
     echo "$want" >"$stamp"
   fi
 }
+
+setup_python() { setup_venv "$PY_DIR"; }
+
+# The OpenScale SDK pins ibm-cloud-sdk-core<=3.25.0 (keyprotect's suite uses 3.28.0): own venv.
+setup_openscale() { setup_venv "$OS_DIR"; }
 
 # ---------------------------------------------------------------- run
 LOG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/keyward-sdk-run.XXXXXX")"
@@ -87,7 +97,15 @@ run_python() {
   setup_python || return 1
   echo
   echo "==================== Python SDK suite (keyprotect 3.0.1) ===================="
-  (cd "$PY_DIR" && "$VENV/bin/python" -m pytest) 2>&1 | tee "$LOG_DIR/python.log"
+  (cd "$PY_DIR" && "$PY_DIR/.venv/bin/python" -m pytest) 2>&1 | tee "$LOG_DIR/python.log"
+  return "${PIPESTATUS[0]}"
+}
+
+run_openscale() {
+  setup_openscale || return 1
+  echo
+  echo "==================== OpenScale SDK suite (ibm-watson-openscale 3.1.11) ===================="
+  (cd "$OS_DIR" && "$OS_DIR/.venv/bin/python" -m pytest) 2>&1 | tee "$LOG_DIR/openscale.log"
   return "${PIPESTATUS[0]}"
 }
 

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod bench;
+mod bench_reencrypt;
 mod iam;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use keyward_kms::{CrnScheme, KmsConfig};
@@ -29,6 +31,8 @@ enum Command {
     /// Manage users, service ids, API keys and access policies.
     #[command(subcommand)]
     Iam(iam::IamCommand),
+    /// Check that every expected instance secret decrypts (after waiting for re-encryptions).
+    VerifySecrets(verify::VerifyArgs),
     /// Measure in-process paths (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -40,6 +44,27 @@ enum BenchCommand {
     Envelope {
         /// Pairs per round.
         #[arg(long, default_value_t = 200_000)]
+        iterations: u32,
+        /// Rounds (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        rounds: u32,
+    },
+    /// Switch one tenant with N secrets from the global key to a customer key.
+    Reencrypt {
+        /// Secrets (two fields each).
+        #[arg(long, default_value_t = 100_000)]
+        secrets: u32,
+        /// PostgreSQL URL (an empty database); SQLite in a temporary directory otherwise.
+        #[arg(long, env = "KEYWARD_BENCH_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// Fields per transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch_size: u32,
+    },
+    /// Decrypt a sealed field whose DEK is cached, on one thread.
+    SecretsOpen {
+        /// Decryptions per round.
+        #[arg(long, default_value_t = 2_000_000)]
         iterations: u32,
         /// Rounds (the median is reported).
         #[arg(long, default_value_t = 5)]
@@ -72,6 +97,9 @@ struct ServeArgs {
     /// CRN region.
     #[arg(long, env = "KEYWARD_CRN_REGION", default_value = "local")]
     crn_region: String,
+    /// Secret fields re-encrypted per transaction.
+    #[arg(long, env = "KEYWARD_REENCRYPT_BATCH_SIZE", default_value_t = 1000)]
+    reencrypt_batch_size: u32,
 }
 
 impl ServeArgs {
@@ -87,7 +115,10 @@ impl ServeArgs {
                 region: self.crn_region,
             },
             kms: KmsConfig::default(),
-            secrets: Default::default(),
+            secrets: keyward_secrets::SecretsConfig {
+                batch_size: self.reencrypt_batch_size.max(1),
+                ..Default::default()
+            },
         }
     }
 }
@@ -113,9 +144,22 @@ fn main() -> ExitCode {
             .block_on(keyward_server::serve(args.into_settings()))
             .map_err(|e| e.to_string()),
         Command::Iam(command) => runtime.block_on(iam::run(command)),
+        Command::VerifySecrets(args) => runtime.block_on(verify::run(args)),
         Command::Bench(BenchCommand::Envelope { iterations, rounds }) => {
             runtime.block_on(bench::envelope(iterations.max(1), rounds.max(1)))
         }
+        Command::Bench(BenchCommand::Reencrypt {
+            secrets,
+            database_url,
+            batch_size,
+        }) => runtime.block_on(bench_reencrypt::reencrypt(
+            secrets,
+            database_url.filter(|u| !u.is_empty()),
+            batch_size.max(1),
+        )),
+        Command::Bench(BenchCommand::SecretsOpen { iterations, rounds }) => runtime.block_on(
+            bench_reencrypt::secrets_open(iterations.max(1), rounds.max(1)),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

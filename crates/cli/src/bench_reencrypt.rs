@@ -1,0 +1,222 @@
+//! `keyward bench reencrypt`: time the switch of one tenant with N secrets from the global key
+//! to a customer key, on SQLite or PostgreSQL, with peak memory; and `keyward bench
+//! secrets-open`: decrypting a sealed field whose DEK is cached, on one core.
+
+use std::time::{Duration, Instant};
+
+use keyward_crypto::SecretBytes;
+use keyward_iam::{AccountId, IamStore, Policy, Resource, Role, ServiceKind, Subject};
+use keyward_kms::{Access, InstanceId, KeyRingId, KmsConfig, NewKey, Permission};
+use keyward_secrets::{RootKey, SecretId, SecretStore, SecretsConfig, TenantId};
+use keyward_server::{App, ServeSettings, build};
+use uuid::Uuid;
+
+struct Everything;
+
+impl Access for Everything {
+    fn allows(&self, _: Permission, _: &KeyRingId) -> bool {
+        true
+    }
+    fn principal(&self) -> &str {
+        "bench"
+    }
+}
+
+/// Peak resident set size of this process so far, in MiB (`VmHWM`).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+async fn app(
+    database_url: Option<String>,
+    batch_size: u32,
+) -> Result<(App, std::path::PathBuf), String> {
+    let dir = std::env::temp_dir().join(format!("keyward-bench-{}", Uuid::new_v4().simple()));
+    let settings = ServeSettings {
+        data_dir: dir.clone(),
+        listen: "127.0.0.1:0".parse().map_err(|_| "listen address")?,
+        database_url,
+        unsafe_test_clock: false,
+        crn: Default::default(),
+        kms: KmsConfig::default(),
+        secrets: SecretsConfig {
+            batch_size,
+            ..SecretsConfig::default()
+        },
+    };
+    let app = build(&settings).await.map_err(|e| e.to_string())?;
+    Ok((app, dir))
+}
+
+/// Fills a tenant with `n` secrets of two fields, then switches it to a customer key.
+pub async fn reencrypt(
+    n: u32,
+    database_url: Option<String>,
+    batch_size: u32,
+) -> Result<(), String> {
+    let engine = if database_url.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    let (app, dir) = app(database_url, batch_size).await?;
+    let tenant = TenantId(Uuid::new_v4());
+    let secrets = &app.state.secrets;
+    let fill_start = Instant::now();
+    let user = SecretBytes::new(b"datamart-user".to_vec());
+    for i in 0..n {
+        let password = SecretBytes::new(format!("password-{i:08}").into_bytes());
+        secrets
+            .put(
+                tenant,
+                SecretId(Uuid::new_v4()),
+                &[("username", &user), ("password", &password)],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let fill = fill_start.elapsed();
+    let rss_before = peak_rss_mib();
+
+    let kms_instance: Uuid = app.info.kms_instance_id.parse().map_err(|_| "bootstrap")?;
+    let key = app
+        .state
+        .kms
+        .create_key(
+            &Everything,
+            InstanceId::from_uuid(kms_instance),
+            NewKey {
+                name: "bench-customer".into(),
+                description: None,
+                tags: vec![],
+                extractable: false,
+                payload: None,
+                expiration: None,
+                aliases: vec![],
+                key_ring: KeyRingId::default_ring(),
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let account: AccountId = app.info.account_id.parse().map_err(|_| "bootstrap")?;
+    app.store
+        .create_policy(&Policy {
+            id: Uuid::new_v4(),
+            account,
+            subject: Subject::Service {
+                service: ServiceKind::ConfigSvc,
+                instance: None,
+            },
+            roles: vec![Role::Reader],
+            resource: Resource {
+                service: ServiceKind::Kms,
+                instance: Some(kms_instance),
+                key_ring: None,
+            },
+            created_at: time::OffsetDateTime::now_utc(),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let crn = app.state.crn.key_crn(
+        &app.info.account_id,
+        InstanceId::from_uuid(kms_instance),
+        key.key.id,
+    );
+    let target = RootKey::Customer(crn.parse().map_err(|_| "crn")?);
+
+    let start = Instant::now();
+    secrets
+        .switch_root_key(tenant, target.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    loop {
+        let p = secrets
+            .protection(tenant)
+            .await
+            .map_err(|e| e.to_string())?;
+        if p.switching_to.is_none() && p.current == target {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(600) {
+            return Err("the re-encryption did not finish within 10 minutes".into());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = start.elapsed();
+    let (done, total) = {
+        let gens = app
+            .store
+            .generations(tenant)
+            .await
+            .map_err(|e| e.to_string())?;
+        let current = gens.first().ok_or("no generation")?;
+        app.store
+            .count_fields(tenant, current.id)
+            .await
+            .map_err(|e| e.to_string())?
+    };
+    if done != total || total != u64::from(n) * 2 {
+        return Err(format!(
+            "expected {} fields under the new key, found {done} of {total}",
+            n * 2
+        ));
+    }
+    let rss_after = peak_rss_mib();
+    app.store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "| {engine} | {n} | {} | {:.2} | {:.0} | {:.1} | {:.1} | {:.1} |",
+        total,
+        took.as_secs_f64(),
+        f64::from(n) / took.as_secs_f64(),
+        fill.as_secs_f64(),
+        rss_before,
+        rss_after
+    );
+    Ok(())
+}
+
+/// Decrypts one sealed field with its DEK cached, `iterations` times on this thread.
+pub async fn secrets_open(iterations: u32, rounds: u32) -> Result<(), String> {
+    let (app, dir) = app(None, 1000).await?;
+    let tenant = TenantId(Uuid::new_v4());
+    let secret = SecretId(Uuid::new_v4());
+    let password = SecretBytes::new(b"correct horse battery staple".to_vec());
+    let secrets = &app.state.secrets;
+    secrets
+        .put(tenant, secret, &[("password", &password)])
+        .await
+        .map_err(|e| e.to_string())?;
+    let sealed = app
+        .store
+        .get_field(tenant, secret, "password")
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("field missing")?;
+    let mut rates = Vec::new();
+    for _ in 0..rounds {
+        let start = Instant::now();
+        for _ in 0..iterations {
+            let opened = secrets.open_cached(&sealed).map_err(|e| e.to_string())?;
+            std::hint::black_box(opened);
+        }
+        rates.push(f64::from(iterations) / start.elapsed().as_secs_f64());
+    }
+    rates.sort_by(f64::total_cmp);
+    let median = rates[rates.len() / 2];
+    println!(
+        "| decrypt a sealed field, DEK cached, one thread | {median:.0} /s | {:.3} µs |",
+        1e6 / median
+    );
+    app.store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

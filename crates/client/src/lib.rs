@@ -1,0 +1,202 @@
+//! A small Rust client for Keyward's (and IBM's) IAM and JSON APIs: API-key → bearer token with
+//! refresh, timeouts, and retries with backoff on connection errors, 429 and 5xx.
+
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+pub use reqwest::Method;
+use serde_json::Value;
+use tokio::sync::Mutex;
+use zeroize::Zeroizing;
+
+/// Client failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No connection, timeout, or repeated 429/5xx.
+    #[error("the service is unreachable: {0}")]
+    Unreachable(String),
+    /// The token request was refused.
+    #[error("the API key was refused (HTTP {0})")]
+    Unauthorized(u16),
+    /// The response was not what the API promises.
+    #[error("unexpected response: {0}")]
+    Protocol(String),
+}
+
+/// A JSON response.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Parsed body (`Null` when empty or not JSON).
+    pub body: Value,
+}
+
+/// How requests are retried.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// Attempts in all.
+    pub attempts: u32,
+    /// First backoff; doubled each time.
+    pub backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+/// A client authenticated by an API key.
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    iam: String,
+    apikey: Zeroizing<String>,
+    token: Mutex<Option<(Zeroizing<String>, Instant)>>,
+    retry: RetryPolicy,
+}
+
+static CRYPTO: Once = Once::new();
+
+impl Client {
+    /// A client for `base_url` whose tokens come from `<iam_url>/identity/token`.
+    pub fn new(
+        base_url: &str,
+        iam_url: &str,
+        apikey: String,
+        timeout: Duration,
+        retry: RetryPolicy,
+    ) -> Result<Self, ClientError> {
+        CRYPTO.call_once(|| {
+            // Ignored if another part of the process installed it first.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        });
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        Ok(Self {
+            http,
+            base: base_url.trim_end_matches('/').to_owned(),
+            iam: iam_url.trim_end_matches('/').to_owned(),
+            apikey: Zeroizing::new(apikey),
+            token: Mutex::new(None),
+            retry,
+        })
+    }
+
+    /// A bearer token, fetched again 5 minutes before it expires.
+    pub async fn token(&self) -> Result<Zeroizing<String>, ClientError> {
+        let mut cached = self.token.lock().await;
+        if let Some((token, until)) = cached.as_ref()
+            && Instant::now() < *until
+        {
+            return Ok(token.clone());
+        }
+        let form = [
+            ("grant_type", "urn:ibm:params:oauth:grant-type:apikey"),
+            ("apikey", self.apikey.as_str()),
+        ];
+        let url = format!("{}/identity/token", self.iam);
+        let mut last = String::new();
+        for attempt in 0..self.retry.attempts {
+            if attempt > 0 {
+                tokio::time::sleep(self.retry.backoff * 2u32.pow(attempt - 1)).await;
+            }
+            let response = match self.http.post(&url).form(&form).send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    last = e.without_url().to_string();
+                    continue;
+                }
+            };
+            let status = response.status().as_u16();
+            if status == 429 || status >= 500 {
+                last = format!("HTTP {status}");
+                continue;
+            }
+            if !(200..300).contains(&status) {
+                return Err(ClientError::Unauthorized(status));
+            }
+            let body: Value = response
+                .json()
+                .await
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            let token = body
+                .get("access_token")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ClientError::Protocol("no access_token".into()))?;
+            let lifetime = body
+                .get("expires_in")
+                .and_then(Value::as_u64)
+                .unwrap_or(3600);
+            let until = Instant::now() + Duration::from_secs(lifetime.saturating_sub(300).max(30));
+            let token = Zeroizing::new(token.to_owned());
+            *cached = Some((token.clone(), until));
+            return Ok(token);
+        }
+        Err(ClientError::Unreachable(last))
+    }
+
+    /// Sends a JSON request to `path` (relative to the base URL) with the bearer token and
+    /// `headers`; retries on connection errors, 429 and 5xx. A 401 refreshes the token once.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Reply, ClientError> {
+        let url = format!("{}{}", self.base, path);
+        let mut last = String::new();
+        let mut refreshed = false;
+        let mut attempt = 0;
+        while attempt < self.retry.attempts {
+            if attempt > 0 {
+                tokio::time::sleep(self.retry.backoff * 2u32.pow(attempt - 1)).await;
+            }
+            attempt += 1;
+            let token = self.token().await?;
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(token.as_str());
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = match request.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    last = e.without_url().to_string();
+                    continue;
+                }
+            };
+            let status = response.status().as_u16();
+            if status == 401 && !refreshed {
+                refreshed = true;
+                *self.token.lock().await = None;
+                attempt -= 1;
+                continue;
+            }
+            if status == 429 || status >= 500 {
+                last = format!("HTTP {status}");
+                continue;
+            }
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            return Ok(Reply { status, body });
+        }
+        Err(ClientError::Unreachable(last))
+    }
+}
