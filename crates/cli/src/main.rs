@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod bench_reencrypt;
+mod demo;
 mod iam;
 mod verify;
 
@@ -31,6 +32,8 @@ enum Command {
     /// Manage users, service ids, API keys and access policies.
     #[command(subcommand)]
     Iam(iam::IamCommand),
+    /// Run Case 1 and Case 2 of the source document against a running server.
+    Demo(demo::DemoArgs),
     /// Check that every expected instance secret decrypts (after waiting for re-encryptions).
     VerifySecrets(verify::VerifyArgs),
     /// Measure in-process paths (see BENCHMARKS.md).
@@ -145,6 +148,7 @@ fn main() -> ExitCode {
             .map_err(|e| e.to_string()),
         Command::Iam(command) => runtime.block_on(iam::run(command)),
         Command::VerifySecrets(args) => runtime.block_on(verify::run(args)),
+        Command::Demo(args) => runtime.block_on(demo::run(args)),
         Command::Bench(BenchCommand::Envelope { iterations, rounds }) => {
             runtime.block_on(bench::envelope(iterations.max(1), rounds.max(1)))
         }

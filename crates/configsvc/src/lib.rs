@@ -15,4 +15,4 @@ pub use error::ConfigError;
 pub use model::{ConfigResource, ResourceKind, State};
 pub use patch::{PatchOp, apply};
 pub use ports::{ConfigStore, DatabasePreparer, DatabaseTarget};
-pub use service::ConfigService;
+pub use service::{ConfigService, SecretsReport};

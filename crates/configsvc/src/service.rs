@@ -16,6 +16,19 @@ use crate::model::{ConfigResource, ResourceKind, State};
 use crate::patch::{PatchOp, apply};
 use crate::ports::{ConfigStore, DatabasePreparer, DatabaseTarget};
 
+/// What [`ConfigService::check_secrets`] found.
+#[derive(Debug, Default)]
+pub struct SecretsReport {
+    /// Secrets (one per resource with credentials).
+    pub secrets: u64,
+    /// Fields that decrypted.
+    pub fields_decrypted: u64,
+    /// What failed, without values.
+    pub failures: Vec<String>,
+    /// The instance's generations (a finished switch leaves exactly one, current).
+    pub generations: Vec<(keyward_secrets::GenerationStatus, RootKey)>,
+}
+
 /// The configuration service.
 pub struct ConfigService<C, S, P, D> {
     store: C,
@@ -385,6 +398,36 @@ where
                 credentials: &credentials,
             })
             .await
+    }
+
+    /// Decrypts every credential of every resource of the instance (reporting counts only),
+    /// and lists the instance's DEK generations.
+    pub async fn check_secrets(&self, instance: Uuid) -> Result<SecretsReport, ConfigError> {
+        let tenant = TenantId(instance);
+        let mut report = SecretsReport::default();
+        for kind in [
+            ResourceKind::DataMart,
+            ResourceKind::ServiceProvider,
+            ResourceKind::IntegratedSystem,
+        ] {
+            for r in self.store.list_resources(instance, kind).await? {
+                let Some(secret) = r.secret else { continue };
+                report.secrets += 1;
+                match self.secrets.get_all(tenant, SecretId(secret)).await {
+                    Ok(fields) => report.fields_decrypted += fields.len() as u64,
+                    Err(e) => report.failures.push(format!("{kind} {}: {e}", r.id)),
+                }
+            }
+        }
+        report.generations = self
+            .secrets
+            .store()
+            .generations(tenant)
+            .await?
+            .into_iter()
+            .map(|g| (g.status, g.root))
+            .collect();
+        Ok(report)
     }
 
     /// Which root key protects the instance, and a running switch's progress.

@@ -215,10 +215,12 @@ def prefs(up: UserPreferences) -> dict:
     assert isinstance(kp, dict), f"user preferences without key_protection object: {m}"
     assert isinstance(kp.get("root_key"), str) and kp["root_key"], kp
     assert kp.get("switching_to") is None or isinstance(kp["switching_to"], str), kp
+    # progress {"done", "total"}; null is accepted only while no switch is running
     progress = kp.get("progress")
-    assert isinstance(progress, dict), kp
-    assert isinstance(progress.get("done"), int) and isinstance(progress.get("total"), int), kp
-    assert 0 <= progress["done"] <= progress["total"], kp
+    if progress is not None or kp["switching_to"] is not None:
+        assert isinstance(progress, dict), f"a running switch needs progress {{done, total}}: {kp}"
+        assert isinstance(progress.get("done"), int) and isinstance(progress.get("total"), int), kp
+        assert 0 <= progress["done"] <= progress["total"], kp
     return m
 
 
@@ -235,7 +237,8 @@ def wait_switch(up: UserPreferences, root: str, timeout: float = SWITCH_TIMEOUT_
         m = prefs(up)
         kp = m["key_protection"]
         if kp["switching_to"] is None and kp["root_key"] == root:
-            assert kp["progress"]["done"] == kp["progress"]["total"], f"finished switch with progress {kp}"
+            if kp["progress"] is not None:
+                assert kp["progress"]["done"] == kp["progress"]["total"], f"finished switch with progress {kp}"
             expected = None if root == GLOBAL else root
             assert crn_value(m.get(PREF)) == expected, f"{PREF} is {m.get(PREF)!r}, expected {expected!r}"
             return m

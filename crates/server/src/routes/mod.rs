@@ -77,6 +77,10 @@ pub fn router(state: SharedState) -> Router {
             get(openscale::monitor_definitions),
         )
         .route(
+            "/openscale/{instance}/v2/secrets_check",
+            get(preferences::secrets_check),
+        )
+        .route(
             "/openscale/{instance}/v2/user_preferences",
             get(preferences::list).patch(preferences::patch),
         )

@@ -175,3 +175,25 @@ pub async fn patch(
     }
     Ok(Json(preferences(&protection)))
 }
+
+/// `GET .../v2/secrets_check` (Writer or Manager): decrypts every instance secret server-side
+/// and reports counts and DEK generations, never values.
+pub async fn secrets_check(
+    State(state): State<SharedState>,
+    OsCaller(claims): OsCaller,
+    Path(instance): Path<String>,
+) -> Result<Json<Value>, OsError> {
+    let instance = authorize(&state, &claims, &instance, true).await?;
+    let report = state.config.check_secrets(instance).await?;
+    let generations: Vec<Value> = report
+        .generations
+        .iter()
+        .map(|(status, root)| json!({"status": status.as_str(), "root_key": root_text(root)}))
+        .collect();
+    Ok(Json(json!({
+        "secrets": report.secrets,
+        "fields_decrypted": report.fields_decrypted,
+        "failures": report.failures,
+        "generations": generations,
+    })))
+}
