@@ -115,6 +115,15 @@ pub enum KmsError {
     /// Another writer changed the key at the same time, repeatedly.
     #[error("the key is being changed concurrently; try again")]
     Conflict,
+    /// Delete without `force` while registrations exist.
+    #[error("the key is protecting one or more cloud resources")]
+    ProtectedResource,
+    /// A registration forbids deleting the key, even with `force`.
+    #[error("the key is protecting a cloud resource that has a retention policy")]
+    PreventKeyDeletion,
+    /// Registrations need an active root key.
+    #[error("the key is not in a valid state for a registration")]
+    RegistrationInvalidState,
     /// Persistence failed.
     #[error(transparent)]
     Store(#[from] StoreFailure),

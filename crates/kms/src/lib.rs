@@ -11,6 +11,7 @@ pub mod key;
 mod lifecycle;
 pub mod master_key;
 pub mod ports;
+mod registrations;
 mod service;
 pub mod state;
 
@@ -22,7 +23,8 @@ pub use ids::{Alias, CrnScheme, InstanceId, KeyId, KeyRef, KeyRingId, KeyVersion
 pub use key::{Key, VersionInfo};
 pub use master_key::SoftwareMasterKey;
 pub use ports::{
-    Access, AliasLimits, KeyQuery, KeyRing, KeyStore, MasterKey, Permission, StoredVersion,
+    Access, AliasLimits, KeyQuery, KeyRing, KeyStore, MasterKey, Permission, Registration,
+    StoredVersion,
 };
 pub use service::{Kms, KmsConfig};
 pub use state::{Action, KeyState};

@@ -34,13 +34,19 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         .await
     }
 
-    /// → Destroyed.
+    /// → Destroyed. Registrations block it unless `force` (then they are removed);
+    /// `preventKeyDeletion` blocks it always.
     pub async fn delete(
         &self,
         access: &dyn Access,
         instance: InstanceId,
         key: &KeyRef,
+        force: bool,
     ) -> Result<Key, KmsError> {
+        let found = self.fetch(instance, key).await?;
+        Self::authorize(access, Permission::DeleteKey, &found)?;
+        found.check(crate::state::Action::Delete, self.now())?;
+        self.release_registrations(instance, key, force).await?;
         let by = access.principal().to_owned();
         self.modify(
             access,

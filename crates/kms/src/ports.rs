@@ -42,6 +42,29 @@ pub struct KeyQuery {
     pub offset: u32,
 }
 
+/// A registration: a cloud resource that a root key protects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registration {
+    /// The key.
+    pub key_id: KeyId,
+    /// The key's instance.
+    pub instance: InstanceId,
+    /// The protected resource's CRN.
+    pub resource_crn: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// When true, the key cannot be deleted, not even with `force`.
+    pub prevent_key_deletion: bool,
+    /// The key version the resource uses.
+    pub key_version: KeyVersionId,
+    /// Who registered it.
+    pub created_by: String,
+    /// When.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
 /// Alias quotas.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AliasLimits {
@@ -175,6 +198,30 @@ pub trait KeyStore: Send + Sync + 'static {
         ring: &KeyRingId,
         force: bool,
     ) -> impl Future<Output = Result<(), KmsError>> + Send;
+
+    /// Creates or replaces a registration.
+    fn put_registration(
+        &self,
+        r: &Registration,
+    ) -> impl Future<Output = Result<(), KmsError>> + Send;
+
+    /// Removes a registration; `Ok(false)` if absent.
+    fn remove_registration(
+        &self,
+        key: KeyId,
+        resource_crn: &str,
+    ) -> impl Future<Output = Result<bool, KmsError>> + Send;
+
+    /// Registrations of one key, or of every key of the instance.
+    fn registrations(
+        &self,
+        instance: InstanceId,
+        key: Option<KeyId>,
+    ) -> impl Future<Output = Result<Vec<Registration>, KmsError>> + Send;
+
+    /// Removes every registration of a key.
+    fn remove_registrations(&self, key: KeyId)
+    -> impl Future<Output = Result<(), KmsError>> + Send;
 
     /// Adds `count` to the persisted encryption counter of a version and returns the new
     /// total. The counter only grows, so a crash can lose budget but never reuse it.

@@ -234,6 +234,21 @@ fn kms_wire(e: &KmsError) -> Wire {
             "KEY_UPDATE_CONFLICT_ERR",
             "The key is being changed concurrently: Please try again",
         ),
+        KmsError::ProtectedResource => wire(
+            S::CONFLICT,
+            "PROTECTED_RESOURCE_ERR",
+            "Key is protecting one or more cloud resources",
+        ),
+        KmsError::PreventKeyDeletion => wire(
+            S::CONFLICT,
+            "PREV_KEY_DEL_ERR",
+            "Key is protecting a cloud resource that has a retention policy",
+        ),
+        KmsError::RegistrationInvalidState => wire(
+            S::UNPROCESSABLE_ENTITY,
+            "KEY_INVALID_STATE_FOR_REGISTRATION_ERR",
+            "Key is not in a valid state: registrations need an active root key",
+        ),
         KmsError::Store(_) | KmsError::Internal => wire(
             S::INTERNAL_SERVER_ERROR,
             "INTERNAL_SERVER_ERR",

@@ -142,6 +142,23 @@ impl LocalKmsProvider {
     }
 }
 
+impl LocalKmsProvider {
+    /// `crn:v1:<cname>:<ctype>:configsvc:<region>:a/<account>:<instance>::` of a tenant.
+    async fn resource_crn(&self, tenant: TenantId) -> Result<String, ProviderError> {
+        let instance = self
+            .store
+            .find_instance(tenant.0)
+            .await
+            .map_err(|e| ProviderError::Other(e.to_string()))?;
+        let account =
+            instance.map_or_else(|| "unknown".to_owned(), |i| i.account.as_str().to_owned());
+        Ok(format!(
+            "crn:v1:{}:{}:configsvc:{}:a/{}:{}::",
+            self.crn.cname, self.crn.ctype, self.crn.region, account, tenant.0
+        ))
+    }
+}
+
 impl KeyProvider for LocalKmsProvider {
     async fn generate_dek(&self, root: &RootKey) -> Result<NewDek, ProviderError> {
         let (instance, key) = self.locate(root).await?;
@@ -196,12 +213,46 @@ impl KeyProvider for LocalKmsProvider {
         }
     }
 
-    async fn register(&self, _root: &RootKey, _tenant: TenantId) -> Result<(), ProviderError> {
-        // Registrations arrive with the KMS registrations API.
-        Ok(())
+    async fn register(&self, root: &RootKey, tenant: TenantId) -> Result<(), ProviderError> {
+        let RootKey::Customer(_) = root else {
+            return Ok(());
+        };
+        let (instance, key) = self.locate(root).await?;
+        let resource = self.resource_crn(tenant).await?;
+        let access = UseOnly {
+            iam_id: &self.service_iam_id,
+        };
+        self.kms
+            .register(
+                &access,
+                instance,
+                &key,
+                &resource,
+                Some("configsvc instance secrets".into()),
+                false,
+            )
+            .await
+            .map(|_| ())
+            .map_err(provider_error)
     }
 
-    async fn deregister(&self, _root: &RootKey, _tenant: TenantId) -> Result<(), ProviderError> {
-        Ok(())
+    async fn deregister(&self, root: &RootKey, tenant: TenantId) -> Result<(), ProviderError> {
+        let RootKey::Customer(_) = root else {
+            return Ok(());
+        };
+        let (instance, key) = self.locate(root).await?;
+        let resource = self.resource_crn(tenant).await?;
+        let access = UseOnly {
+            iam_id: &self.service_iam_id,
+        };
+        match self
+            .kms
+            .deregister(&access, instance, &key, &resource)
+            .await
+        {
+            // Already gone (or the key was purged): nothing to remove.
+            Ok(()) | Err(KmsError::KeyNotFound) => Ok(()),
+            Err(e) => Err(provider_error(e)),
+        }
     }
 }

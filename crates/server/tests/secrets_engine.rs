@@ -311,7 +311,7 @@ async fn refusals_change_nothing() {
     );
     app.state
         .kms
-        .delete(&Everything, instance, &KeyRef::Id(key))
+        .delete(&Everything, instance, &KeyRef::Id(key), false)
         .await
         .unwrap();
     let e = secrets

@@ -506,6 +506,38 @@ impl KeyStore for Store {
         outcome.map_err(kms_failure)?
     }
 
+    async fn put_registration(&self, r: &keyward_kms::Registration) -> Result<(), KmsError> {
+        self.upsert_registration(r).await
+    }
+
+    async fn remove_registration(&self, key: KeyId, resource_crn: &str) -> Result<bool, KmsError> {
+        let n = with_pool!(self, pool => sqlx::query("DELETE FROM key_registrations WHERE key_id = $1 AND resource_crn = $2")
+            .bind(key.to_string())
+            .bind(resource_crn)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(kms_failure)?;
+        Ok(n == 1)
+    }
+
+    async fn registrations(
+        &self,
+        instance: InstanceId,
+        key: Option<KeyId>,
+    ) -> Result<Vec<keyward_kms::Registration>, KmsError> {
+        self.select_registrations(instance, key).await
+    }
+
+    async fn remove_registrations(&self, key: KeyId) -> Result<(), KmsError> {
+        with_pool!(self, pool => sqlx::query("DELETE FROM key_registrations WHERE key_id = $1")
+            .bind(key.to_string())
+            .execute(pool)
+            .await
+            .map(|_| ()))
+        .map_err(kms_failure)
+    }
+
     async fn reserve_encryptions(
         &self,
         version: KeyVersionId,
@@ -579,4 +611,95 @@ where
     .bind(key.revision)
     .bind(key.id.to_string())
     .bind(expected_revision)
+}
+
+#[derive(sqlx::FromRow)]
+struct RegistrationRow {
+    key_id: String,
+    instance_id: String,
+    resource_crn: String,
+    description: Option<String>,
+    prevent_key_deletion: bool,
+    key_version_id: String,
+    created_by: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl RegistrationRow {
+    fn into_registration(self) -> Result<keyward_kms::Registration, KmsError> {
+        Ok(keyward_kms::Registration {
+            key_id: self.key_id.parse().map_err(|_| corrupt("key id"))?,
+            instance: self
+                .instance_id
+                .parse()
+                .map_err(|_| corrupt("instance id"))?,
+            resource_crn: self.resource_crn,
+            description: self.description,
+            prevent_key_deletion: self.prevent_key_deletion,
+            key_version: self
+                .key_version_id
+                .parse()
+                .map_err(|_| corrupt("version id"))?,
+            created_by: self.created_by,
+            created_at: crate::timestamp::from_millis(self.created_at),
+            updated_at: crate::timestamp::from_millis(self.updated_at),
+        })
+    }
+}
+
+const REGISTRATION_COLUMNS: &str = "key_id, instance_id, resource_crn, description, prevent_key_deletion, key_version_id, created_by, created_at, updated_at";
+
+impl Store {
+    /// See [`KeyStore::put_registration`].
+    pub(crate) async fn upsert_registration(
+        &self,
+        r: &keyward_kms::Registration,
+    ) -> Result<(), KmsError> {
+        with_pool!(self, pool => sqlx::query(&format!(
+            "INSERT INTO key_registrations ({REGISTRATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (key_id, resource_crn) DO UPDATE SET description = $4, prevent_key_deletion = $5, \
+             key_version_id = $6, updated_at = $9"
+        ))
+        .bind(r.key_id.to_string())
+        .bind(r.instance.to_string())
+        .bind(&r.resource_crn)
+        .bind(&r.description)
+        .bind(r.prevent_key_deletion)
+        .bind(r.key_version.to_string())
+        .bind(&r.created_by)
+        .bind(to_millis(r.created_at))
+        .bind(to_millis(r.updated_at))
+        .execute(pool)
+        .await
+        .map(|_| ()))
+        .map_err(kms_failure)
+    }
+
+    /// See [`KeyStore::registrations`].
+    pub(crate) async fn select_registrations(
+        &self,
+        instance: InstanceId,
+        key: Option<KeyId>,
+    ) -> Result<Vec<keyward_kms::Registration>, KmsError> {
+        let rows: Vec<RegistrationRow> = match key {
+            Some(key) => with_pool!(self, pool => sqlx::query_as(&format!(
+                "SELECT {REGISTRATION_COLUMNS} FROM key_registrations WHERE instance_id = $1 AND key_id = $2 ORDER BY created_at, resource_crn"
+            ))
+            .bind(instance.to_string())
+            .bind(key.to_string())
+            .fetch_all(pool)
+            .await),
+            None => with_pool!(self, pool => sqlx::query_as(&format!(
+                "SELECT {REGISTRATION_COLUMNS} FROM key_registrations WHERE instance_id = $1 ORDER BY created_at, resource_crn"
+            ))
+            .bind(instance.to_string())
+            .fetch_all(pool)
+            .await),
+        }
+        .map_err(kms_failure)?;
+        rows.into_iter()
+            .map(RegistrationRow::into_registration)
+            .collect()
+    }
 }

@@ -232,16 +232,18 @@ fn key_or_no_content(
     }
 }
 
-/// `DELETE /api/v2/keys/{id}`.
+/// `DELETE /api/v2/keys/{id}[?force=true]`.
 pub async fn delete(
     State(state): State<SharedState>,
     caller: KmsCaller,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    let force = flag(&q, "force")?.unwrap_or(false);
     let key = state
         .kms
-        .delete(&caller.access, caller.instance, &key_ref(&id)?)
+        .delete(&caller.access, caller.instance, &key_ref(&id)?, force)
         .await?;
     Ok(key_or_no_content(&state, &caller, &headers, &key))
 }

@@ -12,6 +12,7 @@ pub(crate) mod openscale;
 mod plain_errors;
 mod preferences;
 mod query;
+mod registrations;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
@@ -51,6 +52,17 @@ pub fn router(state: SharedState) -> Router {
                 .delete(keys::delete)
                 .patch(keys::patch)
                 .post(actions::legacy_action),
+        )
+        .route("/api/v2/keys/registrations", get(registrations::all))
+        .route(
+            "/api/v2/keys/{id}/registrations",
+            get(registrations::of_key),
+        )
+        .route(
+            "/api/v2/keys/{id}/registrations/{crn}",
+            post(registrations::put)
+                .put(registrations::put)
+                .delete(registrations::delete),
         )
         .route("/api/v2/keys/{id}/metadata", get(keys::metadata))
         .route("/api/v2/keys/{id}/purge", delete(keys::purge))
