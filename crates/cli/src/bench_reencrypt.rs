@@ -51,6 +51,7 @@ async fn app(
             batch_size,
             ..SecretsConfig::default()
         },
+        kms_endpoints: vec![],
     };
     let app = build(&settings).await.map_err(|e| e.to_string())?;
     Ok((app, dir))

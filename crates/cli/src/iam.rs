@@ -78,6 +78,30 @@ pub enum IamCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Provision a service instance (`kms` or `configsvc`); the bootstrap admin gets Manager.
+    CreateInstance {
+        #[command(flatten)]
+        target: Target,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// `kms` or `configsvc`.
+        #[arg(long)]
+        service: String,
+    },
+    /// List service instances.
+    Instances {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Delete a service instance.
+    DeleteInstance {
+        #[command(flatten)]
+        target: Target,
+        /// Instance GUID.
+        #[arg(long)]
+        guid: String,
+    },
     /// Delete a policy.
     Revoke {
         #[command(flatten)]
@@ -189,6 +213,46 @@ pub async fn run(command: IamCommand) -> Result<(), String> {
             let bodies: Vec<_> = policies.iter().map(policy_body).collect();
             json(&bodies);
         }
+        IamCommand::CreateInstance {
+            target,
+            name,
+            service,
+        } => {
+            let (store, account) = open(&target).await?;
+            let service = match keyward_iam::ServiceKind::parse(&service) {
+                Some(s @ (keyward_iam::ServiceKind::Kms | keyward_iam::ServiceKind::ConfigSvc)) => {
+                    s
+                }
+                _ => return Err("--service is kms or configsvc".into()),
+            };
+            let admin = bootstrap_admin(&store).await?;
+            let instance = keyward_server::iam_admin::provision_instance(
+                &store, &account, service, &name, &admin,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            json(&instance_row(&instance));
+        }
+        IamCommand::Instances { target } => {
+            let (store, account) = open(&target).await?;
+            let all = store
+                .list_instances(&account)
+                .await
+                .map_err(|e| e.to_string())?;
+            let rows: Vec<_> = all.iter().map(instance_row).collect();
+            json(&rows);
+        }
+        IamCommand::DeleteInstance { target, guid } => {
+            let (store, account) = open(&target).await?;
+            let id = uuid::Uuid::parse_str(&guid)
+                .map_err(|_| "the instance GUID is a UUID".to_owned())?;
+            let found = store.find_instance(id).await.map_err(|e| e.to_string())?;
+            if found.is_none_or(|i| i.account != account) {
+                return Err(format!("no instance {id} in this account"));
+            }
+            store.delete_instance(id).await.map_err(|e| e.to_string())?;
+            eprintln!("deleted instance {id}");
+        }
         IamCommand::Revoke { target, policy_id } => {
             let (store, account) = open(&target).await?;
             let id = uuid::Uuid::parse_str(&policy_id)
@@ -204,6 +268,22 @@ pub async fn run(command: IamCommand) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+fn instance_row(i: &keyward_iam::Instance) -> serde_json::Value {
+    serde_json::json!({"guid": i.id.to_string(), "name": i.name, "service": i.service.as_str(), "account_id": i.account.as_str()})
+}
+
+/// The bootstrap admin's IAM id (new instances are granted to it).
+async fn bootstrap_admin(store: &keyward_store::Store) -> Result<String, String> {
+    let raw = store
+        .setting("bootstrap")
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the database has not been bootstrapped")?;
+    let info: keyward_server::BootstrapInfo =
+        serde_json::from_slice(&raw).map_err(|e| e.to_string())?;
+    Ok(info.admin_iam_id)
 }
 
 /// Pretty-prints a result on standard output.

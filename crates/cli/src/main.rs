@@ -100,6 +100,15 @@ struct ServeArgs {
     /// CRN region.
     #[arg(long, env = "KEYWARD_CRN_REGION", default_value = "local")]
     crn_region: String,
+    /// Key Protect endpoint for customer keys of a CRN cname and region, called over HTTP by
+    /// the configuration service: `cname:region=url` (`url` = `self` for this server).
+    /// Repeatable; comma-separated in the environment variable.
+    #[arg(
+        long = "kms-endpoint",
+        env = "KEYWARD_KMS_ENDPOINTS",
+        value_delimiter = ','
+    )]
+    kms_endpoints: Vec<keyward_server::KmsEndpoint>,
     /// Secret fields re-encrypted per transaction.
     #[arg(long, env = "KEYWARD_REENCRYPT_BATCH_SIZE", default_value_t = 1000)]
     reencrypt_batch_size: u32,
@@ -122,6 +131,7 @@ impl ServeArgs {
                 batch_size: self.reencrypt_batch_size.max(1),
                 ..Default::default()
             },
+            kms_endpoints: self.kms_endpoints,
         }
     }
 }

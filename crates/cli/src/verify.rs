@@ -78,6 +78,7 @@ pub async fn run(args: VerifyArgs) -> Result<(), String> {
         crn: Default::default(),
         kms: KmsConfig::default(),
         secrets: SecretsConfig::default(),
+        kms_endpoints: vec![],
     };
     let app = build(&settings).await.map_err(|e| e.to_string())?;
     let tenants: BTreeSet<TenantId> = expected.iter().map(|e| e.tenant).collect();

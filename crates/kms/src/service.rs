@@ -72,6 +72,11 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         &self.store
     }
 
+    /// The master key (the composition root seals its own secrets with it too).
+    pub fn master(&self) -> &M {
+        &self.master
+    }
+
     /// The clock every rule reads.
     pub fn now(&self) -> OffsetDateTime {
         self.clock.now()

@@ -6,6 +6,7 @@ mod cache;
 mod crn;
 mod envelope;
 mod error;
+mod keyprotect_provider;
 mod model;
 mod ports;
 mod provider;
@@ -16,6 +17,7 @@ pub use cache::DekCache;
 pub use crn::RootKeyCrn;
 pub use envelope::{open_field, seal_field};
 pub use error::{ProviderError, SecretsError};
+pub use keyprotect_provider::{Endpoint, KeyProtectProvider};
 pub use model::{
     Generation, GenerationId, GenerationStatus, Progress, Protection, RootKey, SealedField,
     SecretId, TenantId,

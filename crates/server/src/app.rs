@@ -11,12 +11,13 @@ use keyward_store::Store;
 use tokio::net::TcpListener;
 
 use crate::bootstrap::{self, BootstrapError, BootstrapInfo};
+use crate::configsvc_provider::ConfigsvcKeyProvider;
 use crate::iam_service::IamService;
-use crate::key_provider::{GlobalKey, LocalKmsProvider};
+use crate::key_provider::{GlobalKey, LocalKmsProvider, resource_crn_scheme};
 use crate::routes;
 use crate::state::AppState;
 use keyward_configsvc::ConfigService;
-use keyward_secrets::{Secrets, SecretsConfig};
+use keyward_secrets::{Endpoint, KeyProtectProvider, Secrets, SecretsConfig};
 use keyward_store::PgPreparer;
 
 /// Validated settings of `keyward serve`.
@@ -36,6 +37,38 @@ pub struct ServeSettings {
     pub kms: KmsConfig,
     /// Secrets (configuration service) tunables.
     pub secrets: SecretsConfig,
+    /// Key Protect endpoints the configuration service calls over HTTP for customer keys of
+    /// their CRN cname and region (`url` `self` = this server); other keys of this server's own
+    /// KMS are used in process.
+    pub kms_endpoints: Vec<KmsEndpoint>,
+}
+
+/// One Key Protect endpoint for customer keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KmsEndpoint {
+    /// CRN cname.
+    pub cname: String,
+    /// CRN region.
+    pub region: String,
+    /// Base URL (also used for `/identity/token`), or `self`.
+    pub url: String,
+}
+
+impl std::str::FromStr for KmsEndpoint {
+    type Err = String;
+    /// `cname:region=url`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (scope, url) = s.split_once('=').ok_or("expected cname:region=url")?;
+        let (cname, region) = scope.split_once(':').ok_or("expected cname:region=url")?;
+        if cname.is_empty() || region.is_empty() || url.is_empty() {
+            return Err("expected cname:region=url".into());
+        }
+        Ok(Self {
+            cname: cname.to_owned(),
+            region: region.to_owned(),
+            url: url.trim_end_matches('/').to_owned(),
+        })
+    }
 }
 
 /// A built application, ready to serve.
@@ -88,13 +121,49 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
         instance: parse_uuid(&configsvc.internal_kms_instance_id)?,
         key: parse_uuid(&configsvc.global_key_id)?,
     };
-    let provider = LocalKmsProvider::new(
+    let resource_crn = resource_crn_scheme(&settings.crn, &info.account_id);
+    let local = LocalKmsProvider::new(
         Arc::clone(&kms),
         store.clone(),
         settings.crn.clone(),
         configsvc.service_iam_id.clone(),
         global,
+        Arc::clone(&resource_crn),
     );
+    let http = if settings.kms_endpoints.is_empty() {
+        None
+    } else {
+        let apikey =
+            bootstrap::configsvc_apikey(&store, kms.master(), &configsvc.service_iam_id).await?;
+        let endpoints = settings
+            .kms_endpoints
+            .iter()
+            .map(|e| {
+                let url = if e.url == "self" {
+                    format!("http://{}", settings.listen)
+                } else {
+                    e.url.clone()
+                };
+                Endpoint {
+                    cname: e.cname.clone(),
+                    region: e.region.clone(),
+                    iam_url: url.clone(),
+                    url,
+                }
+            })
+            .collect();
+        let rc = Arc::clone(&resource_crn);
+        Some(
+            KeyProtectProvider::new(
+                endpoints,
+                apikey.expose_secret(),
+                std::time::Duration::from_secs(10),
+                Box::new(move |t| rc(t)),
+            )
+            .map_err(|e| BootstrapError::Setup(e.to_string()))?,
+        )
+    };
+    let provider = ConfigsvcKeyProvider::new(local, http);
     let secrets = Arc::new(Secrets::new(
         store.clone(),
         provider,

@@ -334,3 +334,44 @@ pub async fn provision_configsvc(
     let in_force = store.setting_insert_if_absent("configsvc", &raw).await?;
     serde_json::from_slice(&in_force).map_err(|e| BootstrapError::Setup(e.to_string()))
 }
+
+/// The configuration service's API key (for calling a KMS over HTTP as its service id): made
+/// once, stored sealed under the master key.
+pub async fn configsvc_apikey(
+    store: &Store,
+    master: &SoftwareMasterKey,
+    service_iam_id: &str,
+) -> Result<ApiKeySecret, BootstrapError> {
+    const AAD: &[u8] = b"keyward.configsvc.apikey.v1";
+    let unseal = |sealed: &[u8]| -> Result<ApiKeySecret, BootstrapError> {
+        let plain = master
+            .unwrap(AAD, sealed)
+            .map_err(|e| BootstrapError::Setup(e.to_string()))?;
+        let text = String::from_utf8(plain.expose_secret().to_vec())
+            .map_err(|_| BootstrapError::Setup("corrupt configsvc API key".into()))?;
+        Ok(ApiKeySecret::from_presented(text))
+    };
+    if let Some(sealed) = store.setting("configsvc_apikey").await? {
+        return unseal(&sealed);
+    }
+    let apikey = ApiKeySecret::generate()?;
+    store
+        .create_api_key(&ApiKeyRecord {
+            id: Uuid::new_v4(),
+            iam_id: service_iam_id.to_owned(),
+            name: "configsvc service key".into(),
+            hash: apikey.hash(),
+            created_at: OffsetDateTime::now_utc(),
+        })
+        .await?;
+    let sealed = master
+        .wrap(
+            AAD,
+            &SecretBytes::from_slice(apikey.expose_secret().as_bytes()),
+        )
+        .map_err(|e| BootstrapError::Setup(e.to_string()))?;
+    let in_force = store
+        .setting_insert_if_absent("configsvc_apikey", &sealed)
+        .await?;
+    unseal(&in_force)
+}

@@ -97,6 +97,38 @@ impl IamService {
         Ok(grants)
     }
 
+    /// Grants from service-to-service authorizations: when the caller is a service id of one of
+    /// our services, the authorizations in the instance's account that name that service.
+    pub async fn service_grants(
+        &self,
+        claims: &Claims,
+        instance: &Instance,
+    ) -> Result<Arc<Grants>, ApiError> {
+        let cache_key = (format!("service:{}", claims.iam_id), instance.id);
+        if let Some(g) = self.grants.get(&cache_key) {
+            return Ok(g);
+        }
+        let service = self
+            .store
+            .find_principal(&claims.iam_id)
+            .await?
+            .and_then(|p| p.service_name)
+            .and_then(|name| ServiceKind::parse(&name));
+        let grants = match service {
+            None => Grants::default(),
+            Some(service) => {
+                let policies = self.store.list_policies(&instance.account).await?;
+                let authorizations = policies.iter().filter(
+                    |p| matches!(&p.subject, Subject::Service { service: s, .. } if *s == service),
+                );
+                Grants::collect(authorizations, instance.service, instance.id)
+            }
+        };
+        let grants = Arc::new(grants);
+        self.grants.insert(cache_key, Arc::clone(&grants));
+        Ok(grants)
+    }
+
     /// Whether the caller holds a role on IAM itself (manages identities and policies).
     pub async fn is_account_admin(&self, claims: &Claims) -> Result<bool, ApiError> {
         let account: AccountId = claims.account.bss.parse()?;

@@ -45,6 +45,22 @@ pub struct LocalKmsProvider {
     crn: CrnScheme,
     service_iam_id: String,
     global: GlobalKey,
+    resource_crn: ResourceCrn,
+}
+
+/// Names a tenant's resource in registrations.
+pub type ResourceCrn = Arc<dyn Fn(TenantId) -> String + Send + Sync>;
+
+/// `crn:v1:<cname>:<ctype>:configsvc:<region>:a/<account>:<instance>::`, the account being the
+/// one that runs the configuration service.
+pub fn resource_crn_scheme(crn: &CrnScheme, account: &str) -> ResourceCrn {
+    let (c, account) = (crn.clone(), account.to_owned());
+    Arc::new(move |tenant: TenantId| {
+        format!(
+            "crn:v1:{}:{}:configsvc:{}:a/{}:{}::",
+            c.cname, c.ctype, c.region, account, tenant.0
+        )
+    })
 }
 
 fn provider_error(e: KmsError) -> ProviderError {
@@ -71,6 +87,7 @@ impl LocalKmsProvider {
         crn: CrnScheme,
         service_iam_id: String,
         global: GlobalKey,
+        resource_crn: ResourceCrn,
     ) -> Self {
         Self {
             kms,
@@ -78,6 +95,7 @@ impl LocalKmsProvider {
             crn,
             service_iam_id,
             global,
+            resource_crn,
         }
     }
 
@@ -142,23 +160,6 @@ impl LocalKmsProvider {
     }
 }
 
-impl LocalKmsProvider {
-    /// `crn:v1:<cname>:<ctype>:configsvc:<region>:a/<account>:<instance>::` of a tenant.
-    async fn resource_crn(&self, tenant: TenantId) -> Result<String, ProviderError> {
-        let instance = self
-            .store
-            .find_instance(tenant.0)
-            .await
-            .map_err(|e| ProviderError::Other(e.to_string()))?;
-        let account =
-            instance.map_or_else(|| "unknown".to_owned(), |i| i.account.as_str().to_owned());
-        Ok(format!(
-            "crn:v1:{}:{}:configsvc:{}:a/{}:{}::",
-            self.crn.cname, self.crn.ctype, self.crn.region, account, tenant.0
-        ))
-    }
-}
-
 impl KeyProvider for LocalKmsProvider {
     async fn generate_dek(&self, root: &RootKey) -> Result<NewDek, ProviderError> {
         let (instance, key) = self.locate(root).await?;
@@ -218,7 +219,7 @@ impl KeyProvider for LocalKmsProvider {
             return Ok(());
         };
         let (instance, key) = self.locate(root).await?;
-        let resource = self.resource_crn(tenant).await?;
+        let resource = (self.resource_crn)(tenant);
         let access = UseOnly {
             iam_id: &self.service_iam_id,
         };
@@ -241,7 +242,7 @@ impl KeyProvider for LocalKmsProvider {
             return Ok(());
         };
         let (instance, key) = self.locate(root).await?;
-        let resource = self.resource_crn(tenant).await?;
+        let resource = (self.resource_crn)(tenant);
         let access = UseOnly {
             iam_id: &self.service_iam_id,
         };

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod authz;
 pub mod body;
 pub mod bootstrap;
+pub mod configsvc_provider;
 pub mod error;
 pub mod iam_admin;
 pub mod iam_service;
@@ -16,5 +17,5 @@ pub mod state;
 pub mod ttl_cache;
 pub mod wire;
 
-pub use app::{App, ServeSettings, build, serve};
+pub use app::{App, KmsEndpoint, ServeSettings, build, serve};
 pub use bootstrap::{BootstrapError, BootstrapInfo};

@@ -7,7 +7,7 @@ use keyward_kms::{CrnScheme, Kms, OffsetClock, SoftwareMasterKey};
 use keyward_secrets::Secrets;
 use keyward_store::{PgPreparer, Store};
 
-use crate::key_provider::LocalKmsProvider;
+use crate::configsvc_provider::ConfigsvcKeyProvider;
 
 use crate::iam_service::IamService;
 
@@ -15,10 +15,10 @@ use crate::iam_service::IamService;
 pub type KmsService = Kms<Store, SoftwareMasterKey>;
 
 /// The secrets service of the configuration service, as composed here.
-pub type SecretsService = Secrets<Store, LocalKmsProvider>;
+pub type SecretsService = Secrets<Store, ConfigsvcKeyProvider>;
 
 /// The configuration service, as composed here.
-pub type ConfigSvc = ConfigService<Store, Store, LocalKmsProvider, PgPreparer>;
+pub type ConfigSvc = ConfigService<Store, Store, ConfigsvcKeyProvider, PgPreparer>;
 
 /// Shared application state.
 pub struct AppState {

@@ -40,6 +40,7 @@ fn settings(dir: &TempDir, batch_size: u32) -> ServeSettings {
             batch_size,
             ..SecretsConfig::default()
         },
+        kms_endpoints: vec![],
     }
 }
 

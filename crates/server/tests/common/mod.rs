@@ -97,6 +97,7 @@ impl TestServer {
             crn: Default::default(),
             kms,
             secrets: Default::default(),
+            kms_endpoints: vec![],
         };
         let app = build(&settings).await.expect("the application builds");
         let apikey = app.new_admin_key.expect("first start creates an admin key");

@@ -1,0 +1,236 @@
+//! The configuration service's HTTP key provider against this server's own KMS over a real
+//! socket: the service id's token, the customer's service-to-service authorization, wrap and
+//! unwrap over HTTP, registrations, and clear refusals (not authorized, disabled, unreachable).
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use keyward_crypto::SecretBytes;
+use keyward_iam::{AccountId, IamStore, Policy, Resource, Role, ServiceKind, Subject};
+use keyward_kms::{Access, InstanceId, KeyRef, KeyRingId, KmsConfig, NewKey, Permission};
+use keyward_secrets::{
+    ProviderError, RootKey, RootKeyCrn, SecretId, SecretsConfig, SecretsError, TenantId,
+};
+use keyward_server::{App, KmsEndpoint, ServeSettings, build};
+use uuid::Uuid;
+
+struct Everything;
+
+impl Access for Everything {
+    fn allows(&self, _: Permission, _: &KeyRingId) -> bool {
+        true
+    }
+    fn principal(&self) -> &str {
+        "IBMid-test-admin"
+    }
+}
+
+/// A server listening on a real port whose configuration service reaches its KMS over HTTP
+/// for `keyward:local` keys, and over a closed port for `keyward:elsewhere` keys.
+async fn serve() -> (App, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let settings = ServeSettings {
+        data_dir: dir.path().to_owned(),
+        listen: addr,
+        database_url: None,
+        unsafe_test_clock: true,
+        crn: Default::default(),
+        kms: KmsConfig::default(),
+        secrets: SecretsConfig::default(),
+        kms_endpoints: vec![
+            KmsEndpoint {
+                cname: "keyward".into(),
+                region: "local".into(),
+                url: format!("http://{addr}"),
+            },
+            KmsEndpoint {
+                cname: "keyward".into(),
+                region: "elsewhere".into(),
+                url: format!("http://{closed}"),
+            },
+        ],
+    };
+    let app = build(&settings).await.unwrap();
+    let router = app.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (app, dir)
+}
+
+async fn customer_key(app: &App) -> (keyward_kms::KeyId, RootKeyCrn) {
+    let instance = InstanceId::from_uuid(app.info.kms_instance_id.parse().unwrap());
+    let key = app
+        .state
+        .kms
+        .create_key(
+            &Everything,
+            instance,
+            NewKey {
+                name: "byok".into(),
+                description: None,
+                tags: vec![],
+                extractable: false,
+                payload: None,
+                expiration: None,
+                aliases: vec![],
+                key_ring: KeyRingId::default_ring(),
+            },
+        )
+        .await
+        .unwrap();
+    let crn = app
+        .state
+        .crn
+        .key_crn(&app.info.account_id, instance, key.key.id);
+    (key.key.id, crn.parse().unwrap())
+}
+
+async fn authorize(app: &App) {
+    let account: AccountId = app.info.account_id.parse().unwrap();
+    app.store
+        .create_policy(&Policy {
+            id: Uuid::new_v4(),
+            account,
+            subject: Subject::Service {
+                service: ServiceKind::ConfigSvc,
+                instance: None,
+            },
+            roles: vec![Role::Reader],
+            resource: Resource {
+                service: ServiceKind::Kms,
+                instance: Some(app.info.kms_instance_id.parse().unwrap()),
+                key_ring: None,
+            },
+            created_at: time::OffsetDateTime::now_utc(),
+        })
+        .await
+        .unwrap();
+}
+
+async fn wait_for(app: &App, tenant: TenantId, root: &RootKey) {
+    for _ in 0..500 {
+        let p = app.state.secrets.protection(tenant).await.unwrap();
+        if p.switching_to.is_none() && &p.current == root {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the switch did not finish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_keys_are_used_over_http_only_with_an_authorization() {
+    let (app, _dir) = serve().await;
+    let tenant = TenantId(Uuid::new_v4());
+    let secret = SecretId(Uuid::new_v4());
+    let pw = SecretBytes::new(b"over-http".to_vec());
+    app.state
+        .secrets
+        .put(tenant, secret, &[("password", &pw)])
+        .await
+        .unwrap();
+    let (key, crn) = customer_key(&app).await;
+    let customer = RootKey::Customer(crn.clone());
+
+    // The service id has no access of its own: the KMS refuses it (403 → not authorized).
+    let e = app
+        .state
+        .secrets
+        .switch_root_key(tenant, customer.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, SecretsError::Provider(ProviderError::NotAuthorized)),
+        "{e}"
+    );
+
+    authorize(&app).await;
+    // The KMS caches decisions for 2 s.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    app.state
+        .secrets
+        .switch_root_key(tenant, customer.clone())
+        .await
+        .unwrap();
+    wait_for(&app, tenant, &customer).await;
+    assert!(
+        app.state
+            .secrets
+            .get(tenant, secret, "password")
+            .await
+            .unwrap()
+            .ct_eq(b"over-http")
+    );
+
+    let instance = InstanceId::from_uuid(app.info.kms_instance_id.parse().unwrap());
+    let regs = app
+        .state
+        .kms
+        .registrations(&Everything, instance, Some(&KeyRef::Id(key)))
+        .await
+        .unwrap();
+    assert_eq!(regs.len(), 1, "registered over HTTP");
+
+    // Revocation: the KMS reports the key disabled and the cached DEK is dropped.
+    app.state
+        .kms
+        .disable(&Everything, instance, &KeyRef::Id(key))
+        .await
+        .unwrap();
+    let e = app
+        .state
+        .secrets
+        .verify_root_keys(tenant)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, SecretsError::Provider(ProviderError::KeyDisabled)),
+        "{e}"
+    );
+    assert!(app.state.secrets.cache().is_empty());
+    assert!(
+        app.state
+            .secrets
+            .get(tenant, secret, "password")
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_kms_is_refused_before_anything_changes() {
+    let (app, _dir) = serve().await;
+    let tenant = TenantId(Uuid::new_v4());
+    let pw = SecretBytes::new(b"stays".to_vec());
+    app.state
+        .secrets
+        .put(tenant, SecretId(Uuid::new_v4()), &[("password", &pw)])
+        .await
+        .unwrap();
+    let before = app.state.secrets.protection(tenant).await.unwrap();
+    let far: RootKeyCrn = format!(
+        "crn:v1:keyward:local:kms:elsewhere:a/{}:{}:key:{}",
+        app.info.account_id,
+        app.info.kms_instance_id,
+        Uuid::new_v4()
+    )
+    .parse()
+    .unwrap();
+    let e = app
+        .state
+        .secrets
+        .switch_root_key(tenant, RootKey::Customer(far))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, SecretsError::Provider(ProviderError::Unreachable)),
+        "{e}"
+    );
+    assert_eq!(app.state.secrets.protection(tenant).await.unwrap(), before);
+}
