@@ -19,8 +19,9 @@
 #                 `perf stat` and `perf record` (separate runs; not in the table)   (default 0)
 #   PERF_CONNS    connections for the profiling runs (default 16)
 #   RESULTS_DIR   where the CSV, table and perf reports go (default bench/results)
-#   QUIET_WAIT_S  before each warm-up, wait up to this many seconds for running cargo/rustc
-#                 processes to finish (default 0: do not wait; the CSV records them either way)
+#   QUIET_WAIT_S  before each warm-up, wait up to this many seconds for no cargo/rustc process
+#                 and under 0.25 busy cores machine-wide (default 0: do not wait; the CSV
+#                 records builds and the other processes' cores either way)
 #
 # Needs: wrk (Debian `wrk`), curl, python3, ss (iproute2); perf (Debian `linux-perf`) for PERF=1.
 # Requests only ever go to 127.0.0.1.
@@ -59,6 +60,7 @@ TABLE="$RESULTS_DIR/$STAMP.md"
 WORK=$(mktemp -d -t keyward-bench.XXXXXX)
 KW_PID=""
 BAO_PID=""
+KW_IDENT=""
 cleanup() {
     local pid
     for pid in $KW_PID $BAO_PID; do
@@ -163,12 +165,22 @@ EOF
 declare -A URL LUA PID_OF
 CSV_HEADER="stamp,round,target,conns,threads,duration_s,requests,req_s,p50_ms,p90_ms,p99_ms,max_ms,mean_ms,err_connect,err_read,err_write,err_timeout,non2xx,server_cpu_s,server_cores,server_cpu_us_per_op,wrk_cores,other_cores,build_before,build_after"
 
-wait_quiet() { # wait up to QUIET_WAIT_S for builds to stop
-    local waited=0
-    while [[ $(build_procs) != - ]] && ((waited < QUIET_WAIT_S)); do
-        ((waited == 0)) && log "waiting up to ${QUIET_WAIT_S}s for a build to finish ($(build_procs))"
-        sleep 5; waited=$((waited + 5))
+machine_load() { # busy cores over the next 2 s, as "1.23"
+    local a b
+    a=$(machine_busy_ticks); sleep 2; b=$(machine_busy_ticks)
+    awk -v d=$((b - a)) -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", d / hz / 2 }'
+}
+
+wait_quiet() { # wait up to QUIET_WAIT_S for no cargo/rustc and a machine under 0.25 busy cores
+    local waited=0 load
+    ((QUIET_WAIT_S > 0)) || return 0
+    while ((waited < QUIET_WAIT_S)); do
+        load=$(machine_load); waited=$((waited + 2))
+        [[ $(build_procs) == - ]] && awk -v l="$load" 'BEGIN { exit !(l < 0.25) }' && return 0
+        ((waited <= 2)) && log "waiting up to ${QUIET_WAIT_S}s for a quiet machine (busy $load cores; $(build_procs))"
+        sleep 3; waited=$((waited + 3))
     done
+    log "machine still busy after ${QUIET_WAIT_S}s (busy $load cores; $(build_procs)); running anyway"
 }
 
 # run_wrk target conns seconds round|warmup  → appends a CSV row unless warm-up
@@ -230,9 +242,13 @@ PLAINTEXT=$(head -c 32 /dev/urandom | base64 -w0)
 
 start_keyward() {
     [[ -x $KEYWARD_BIN ]] || die "no keyward binary at $KEYWARD_BIN (build it with cargo build --release)"
+    # Run a private copy, so that a rebuild during the run can neither swap the binary under
+    # perf nor make the identity recorded below differ from the one measured.
+    KW_IDENT="$KEYWARD_BIN ($("$KEYWARD_BIN" --version 2>/dev/null), built $(date -u -r "$KEYWARD_BIN" +%FT%TZ), sha256 $(sha256sum "$KEYWARD_BIN" | cut -c1-12)); repository at $(git rev-parse --short HEAD 2>/dev/null || echo '?')$( [[ -n $(git status --porcelain --untracked-files=no 2>/dev/null) ]] && echo ' with uncommitted changes')"
+    cp "$KEYWARD_BIN" "$WORK/keyward"
     local port dir="$WORK/keyward-data"
     port=$(free_port)
-    "$KEYWARD_BIN" serve --data-dir "$dir" --listen "127.0.0.1:$port" >"$WORK/keyward.log" 2>&1 &
+    "$WORK/keyward" serve --data-dir "$dir" --listen "127.0.0.1:$port" >"$WORK/keyward.log" 2>&1 &
     KW_PID=$!
     PID_OF[keyward]=$KW_PID
     local base="http://127.0.0.1:$port"
@@ -334,9 +350,7 @@ done
     echo "Run $STAMP: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), $ROUNDS rounds, ${DURATION}s per run after a ${WARMUP}s warm-up, wrk --latency --timeout 5s"
     if want keyward; then
         echo
-        echo "keyward binary: $KEYWARD_BIN ($("$KEYWARD_BIN" --version 2>/dev/null), built $(date -u -r "$KEYWARD_BIN" +%FT%TZ)," \
-            "sha256 $(sha256sum "$KEYWARD_BIN" | cut -c1-12)); repository at $(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
-            "$( [[ -n $(git status --porcelain --untracked-files=no 2>/dev/null) ]] && echo '(with uncommitted changes)')"
+        echo "keyward binary: $KW_IDENT (at start)"
     fi
     echo
     python3 "$HERE/summarize.py" "$CSV"
@@ -375,6 +389,7 @@ for line in open(stat):
     v, event = float(f[0]), f[2]
     if event == "task-clock":  # msec
         print(f"{event:24s} {v:12.1f} ms  = {v * 1000 / reqs:8.1f} us/request  ({v / 1000 / secs:.2f} CPUs)")
+        open(stat + ".us", "w").write(f"{v * 1000 / reqs:.2f}")
     else:
         print(f"{event:24s} {v:12.0f}     = {v / reqs:8.2f} /request")
 PY
@@ -390,15 +405,27 @@ PY
             wait "$wpid"
             echo "## wrk during perf record (perturbed by perf itself)"
             grep -E 'Requests/sec' "$WORK/perf-wrk2.txt"
+            data="$WORK/perf-$target.data"
+            perf report --no-inline -i "$data" --no-children --sort dso,sym --stdio -g none \
+                >"$WORK/self-$target.txt" 2>/dev/null
+            perf report --no-inline -i "$data" --children --sort sym --stdio -g none \
+                >"$WORK/children-$target.txt" 2>/dev/null
+            echo "## cost buckets (self time; us/request = share x perf-stat task-clock per request)"
+            python3 "$HERE/perf_buckets.py" "$WORK/self-$target.txt" "$(cat "$WORK/perf-stat.csv.us" 2>/dev/null || true)"
             echo "## by shared object"
-            perf report --no-inline -i "$WORK/perf-$target.data" --no-children --sort dso --stdio 2>/dev/null |
-                grep -v '^#' | grep -v '^$' | grep -E '^ +[0-9]' | head -n 15 || true
+            perf report --no-inline -i "$data" --no-children --sort dso --stdio 2>/dev/null |
+                grep -E '^ +[0-9.]+%' | head -n 15 || true
+            echo "## inclusive time of selected frames (children; % of the server's samples)"
+            if [[ $target == keyward ]]; then
+                frames='__GI___writev$|__libc_recv$|epoll_wait$|\] __schedule$|KmsCaller as|TokenSigner::verify$|routes::actions::run|Kms>::unwrap|Http1Transaction>::parse$|Http1Transaction>::encode$|serde_json::de::from_trait|poll_read_head$|HeaderMap<T>::try_append'
+            else
+                frames='syscall.write$|syscall.read$|epoll|\] __schedule$|\(\*Core\).CheckToken$|\(\*Core\).handleRequest$|routeCommon$|MeasureSince$|runtime.mallocgc$|gcBgMarkWorker$|transit.*pathDecryptWrite$|\(\*Router\).ServeHTTP|finishRequest$|readRequest$|parseJSONRequest|json.Unmarshal$|audit'
+            fi
+            grep -E "$frames" "$WORK/children-$target.txt" | grep -E '^ +[0-9.]+%' | head -n 40 || true
             echo "## by symbol (self time, top 60)"
-            perf report --no-inline -i "$WORK/perf-$target.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null |
-                grep -v '^#' | grep -E '^ +[0-9]' | head -n 60 || true
+            grep -E '^ +[0-9.]+%' "$WORK/self-$target.txt" | head -n 60 || true
             echo "## inclusive (children), top 80"
-            perf report --no-inline -i "$WORK/perf-$target.data" --children --sort sym --stdio -g none 2>/dev/null |
-                grep -v '^#' | grep -E '^ +[0-9]' | head -n 80 || true
+            grep -E '^ +[0-9.]+%' "$WORK/children-$target.txt" | head -n 80 || true
         } >"$rep" 2>&1
         log "perf report: $rep"
     done

@@ -149,7 +149,7 @@ pub async fn reencrypt(
         if start.elapsed() > Duration::from_secs(600) {
             return Err("the re-encryption did not finish within 10 minutes".into());
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let took = start.elapsed();
     let (done, total) = {

@@ -206,7 +206,8 @@ impl SecretStore for Store {
         limit: u32,
     ) -> Result<Vec<SealedField>, SecretsError> {
         let rows: Vec<FieldRow> = with_pool!(self, pool => sqlx::query_as(&format!(
-            "SELECT {FIELD_COLUMNS} FROM secret_fields WHERE tenant_id = $1 AND generation_id <> $2 LIMIT {limit}"
+            "SELECT {FIELD_COLUMNS} FROM secret_fields WHERE tenant_id = $1 AND generation_id IN \
+             (SELECT id FROM secret_generations WHERE tenant_id = $1 AND id <> $2) LIMIT {limit}"
         ))
         .bind(tenant.to_string())
         .bind(generation.to_string())
@@ -221,24 +222,34 @@ impl SecretStore for Store {
             return Ok(0);
         }
         let applied: Result<u64, sqlx::Error> = match &self.db {
-            // SQLite runs in process: one prepared UPDATE per field inside one transaction.
+            // SQLite: every query is a round trip to sqlx's SQLite worker thread, so each
+            // round trip carries a chunk of primary-key UPDATEs (numbered parameters bind each
+            // statement to its own values).
             Db::Sqlite(pool) => async {
                 let mut tx = pool.begin().await?;
                 let mut n = 0;
-                for r in batch {
-                    n += sqlx::query(
-                        "UPDATE secret_fields SET generation_id = $1, ciphertext = $2 \
-                         WHERE tenant_id = $3 AND secret_id = $4 AND field = $5 AND generation_id = $6",
-                    )
-                    .bind(r.sealed.generation.to_string())
-                    .bind(&r.sealed.ciphertext)
-                    .bind(r.sealed.tenant.to_string())
-                    .bind(r.sealed.secret.to_string())
-                    .bind(&r.sealed.field)
-                    .bind(r.old_generation.to_string())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                for chunk in batch.chunks(500) {
+                    let sql: String = (0..chunk.len())
+                        .map(|i| {
+                            let b = i * 6;
+                            format!(
+                                "UPDATE secret_fields SET generation_id = ${}, ciphertext = ${} \
+                                 WHERE tenant_id = ${} AND secret_id = ${} AND field = ${} AND generation_id = ${};",
+                                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6
+                            )
+                        })
+                        .collect();
+                    let mut q = sqlx::query(&sql);
+                    for r in chunk {
+                        q = q
+                            .bind(r.sealed.generation.to_string())
+                            .bind(&r.sealed.ciphertext)
+                            .bind(r.sealed.tenant.to_string())
+                            .bind(r.sealed.secret.to_string())
+                            .bind(&r.sealed.field)
+                            .bind(r.old_generation.to_string());
+                    }
+                    n += q.execute(&mut *tx).await?.rows_affected();
                 }
                 tx.commit().await?;
                 Ok(n)
