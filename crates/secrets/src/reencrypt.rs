@@ -100,10 +100,25 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
         }
         let me = Arc::clone(self);
         tokio::spawn(async move {
-            let result = me.run_job(tenant).await;
-            me.release(tenant);
-            if let Err(e) = result {
-                tracing::warn!(%tenant, error = %e, "re-encryption stopped; it resumes on the next switch request or restart");
+            loop {
+                let result = me.run_job(tenant).await;
+                me.release(tenant);
+                if let Err(e) = result {
+                    tracing::warn!(%tenant, error = %e, "re-encryption stopped; it resumes on the next switch request or restart");
+                    return;
+                }
+                // A switch that began while this job was finishing saw it still running and
+                // left the work to it: pick that work up.
+                let pending = match me.generations(tenant).await {
+                    Ok(gens) => gens.pending.is_some(),
+                    Err(e) => {
+                        tracing::warn!(%tenant, error = %e, "cannot read the generations after a re-encryption");
+                        return;
+                    }
+                };
+                if !pending || !me.claim(tenant) {
+                    return;
+                }
             }
         });
     }

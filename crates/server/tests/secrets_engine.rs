@@ -452,3 +452,38 @@ async fn a_rotated_customer_key_rewraps_the_stored_dek() {
     let node_c = build(&settings(&dir, 64)).await.unwrap();
     assert_all_decrypt(&node_c, tenant, &ids).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_to_back_switches_all_finish() {
+    // A switch requested the moment the previous one completes must not be left pending
+    // because the previous job had not yet marked itself finished.
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir, 64).await;
+    let tenant = TenantId(Uuid::new_v4());
+    let ids = fill(&app, tenant, 3).await;
+    let (_, a) = customer_key(&app).await;
+    let (_, b) = customer_key(&app).await;
+    authorize(&app).await;
+    let targets = [RootKey::Customer(a), RootKey::Customer(b), RootKey::Global];
+    for round in 0..30 {
+        let target = targets[round % targets.len()].clone();
+        app.state
+            .secrets
+            .switch_root_key(tenant, target.clone())
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let p = app.state.secrets.protection(tenant).await.unwrap();
+            if p.switching_to.is_none() && p.current == target {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "switch {round} was left pending"
+            );
+            tokio::task::yield_now().await;
+        }
+    }
+    assert_all_decrypt(&app, tenant, &ids).await;
+}
