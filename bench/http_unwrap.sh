@@ -18,6 +18,7 @@
 #   PERF          1: after the rounds, profile each server at PERF_CONNS connections with
 #                 `perf stat` and `perf record` (separate runs; not in the table)   (default 0)
 #   PERF_CONNS    connections for the profiling runs (default 16)
+#                 (ROUNDS=0 PERF=1 profiles without the measured rounds)
 #   RESULTS_DIR   where the CSV, table and perf reports go (default bench/results)
 #   QUIET_WAIT_S  before each warm-up, wait up to this many seconds for no cargo/rustc process
 #                 and under 0.25 busy cores machine-wide (default 0: do not wait; the CSV
@@ -346,7 +347,7 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
-{
+((ROUNDS > 0)) && {
     echo "Run $STAMP: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), $ROUNDS rounds, ${DURATION}s per run after a ${WARMUP}s warm-up, wrk --latency --timeout 5s"
     if want keyward; then
         echo
@@ -366,6 +367,7 @@ if [[ $PERF == 1 ]]; then
         log "perf: $target at $PERF_CONNS connections (perf stat, then perf record; not in the table)"
         {
             echo "# $target (pid $pid), wrk -t$threads -c$PERF_CONNS, build: $(build_procs)"
+            [[ $target == keyward ]] && echo "# binary: $KW_IDENT (at start)"
             # 1) counting: software events and syscalls over DURATION s of load.
             wrk -t"$threads" -c"$PERF_CONNS" -d"$((DURATION + 2))s" --timeout 5s \
                 -s "${LUA[$target]}" "${URL[$target]}" >"$WORK/perf-wrk1.txt" 2>&1 &
@@ -373,6 +375,9 @@ if [[ $PERF == 1 ]]; then
             sleep 1
             perf stat -x, -o "$WORK/perf-stat.csv" \
                 -e task-clock,context-switches,cpu-migrations,page-faults,raw_syscalls:sys_enter \
+                -e syscalls:sys_enter_recvfrom,syscalls:sys_enter_read,syscalls:sys_enter_writev \
+                -e syscalls:sys_enter_write,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait \
+                -e syscalls:sys_enter_futex,syscalls:sys_enter_nanosleep,syscalls:sys_enter_sched_yield \
                 -p "$pid" -- sleep "$DURATION"
             wait "$wpid"
             echo "## perf stat over ${DURATION}s (per request = count / (wrk req/s x ${DURATION}s))"
@@ -431,4 +436,4 @@ PY
     done
 fi
 
-log "raw results: $CSV; table: $TABLE"
+if ((ROUNDS > 0)); then log "raw results: $CSV; table: $TABLE"; else rm -f "$CSV"; fi

@@ -2,7 +2,9 @@
 """Markdown summary of a bench/http_unwrap.sh CSV: medians over rounds per server and
 connection count, and the Keyward / OpenBao ratios.
 
-Usage: python3 bench/summarize.py bench/results/<stamp>.csv
+Usage: python3 bench/summarize.py [--clean MAX_OTHER_CORES] bench/results/<stamp>.csv
+With --clean, only runs during which no cargo/rustc process was seen and the other processes on
+the machine used at most MAX_OTHER_CORES cores are kept.
 """
 
 import csv
@@ -17,8 +19,11 @@ def fmt(x, digits=0):
     return f"{x:,.{digits}f}".replace(",", " ") if digits == 0 else f"{x:.{digits}f}"
 
 
-def main(path):
+def main(path, max_other=None):
     rows = list(csv.DictReader(open(path, newline="")))
+    if max_other is not None:
+        rows = [r for r in rows if float(r["other_cores"]) <= max_other
+                and r["build_before"] == "-" and r["build_after"] == "-"]
     by = defaultdict(list)
     for r in rows:
         by[(r["target"], int(r["conns"]))].append(r)
@@ -65,4 +70,8 @@ def main(path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    args = sys.argv[1:]
+    if args[:1] == ["--clean"]:
+        main(args[2], float(args[1]))
+    else:
+        main(args[0])

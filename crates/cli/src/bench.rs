@@ -45,20 +45,7 @@ pub async fn envelope(iterations: u32, rounds: u32) -> Result<(), String> {
     );
     let instance = InstanceId::new_random();
     let created = kms
-        .create_key(
-            &Everything,
-            instance,
-            NewKey {
-                name: "bench".into(),
-                description: None,
-                tags: vec![],
-                extractable: false,
-                payload: None,
-                expiration: None,
-                aliases: vec![],
-                key_ring: KeyRingId::default_ring(),
-            },
-        )
+        .create_key(&Everything, instance, NewKey::root("bench"))
         .await
         .map_err(|e| e.to_string())?;
     let key = KeyRef::Id(created.key.id);

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use keyward_crypto::SecretBytes;
-use keyward_iam::{AccountId, IamStore, Policy, Resource, Role, ServiceKind, Subject};
+use keyward_iam::{AccountId, Role, ServiceKind};
 use keyward_kms::{Access, InstanceId, KeyRingId, KmsConfig, NewKey, Permission};
 use keyward_secrets::{RootKey, SecretId, SecretStore, SecretsConfig, TenantId};
 use keyward_server::{App, ServeSettings, build};
@@ -94,38 +94,20 @@ pub async fn reencrypt(
         .create_key(
             &Everything,
             InstanceId::from_uuid(kms_instance),
-            NewKey {
-                name: "bench-customer".into(),
-                description: None,
-                tags: vec![],
-                extractable: false,
-                payload: None,
-                expiration: None,
-                aliases: vec![],
-                key_ring: KeyRingId::default_ring(),
-            },
+            NewKey::root("bench-customer"),
         )
         .await
         .map_err(|e| e.to_string())?;
     let account: AccountId = app.info.account_id.parse().map_err(|_| "bootstrap")?;
-    app.store
-        .create_policy(&Policy {
-            id: Uuid::new_v4(),
-            account,
-            subject: Subject::Service {
-                service: ServiceKind::ConfigSvc,
-                instance: None,
-            },
-            roles: vec![Role::Reader],
-            resource: Resource {
-                service: ServiceKind::Kms,
-                instance: Some(kms_instance),
-                key_ring: None,
-            },
-            created_at: time::OffsetDateTime::now_utc(),
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+    keyward_server::iam_admin::authorize_service(
+        &app.store,
+        &account,
+        ServiceKind::ConfigSvc,
+        kms_instance,
+        Role::Reader,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let crn = app.state.crn.key_crn(
         &app.info.account_id,
         InstanceId::from_uuid(kms_instance),

@@ -35,6 +35,22 @@ pub struct NewKey {
     pub key_ring: KeyRingId,
 }
 
+impl NewKey {
+    /// A generated root key named `name` in the `default` ring, with nothing else set.
+    pub fn root(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            description: None,
+            tags: vec![],
+            extractable: false,
+            payload: None,
+            expiration: None,
+            aliases: vec![],
+            key_ring: KeyRingId::default_ring(),
+        }
+    }
+}
+
 /// A key together with the material a reader may see (standard keys only).
 pub struct KeyWithPayload {
     /// The key.

@@ -290,14 +290,8 @@ pub async fn provision_configsvc(
             &Bootstrapper(&service.iam_id),
             keyward_kms::InstanceId::from_uuid(internal.id),
             keyward_kms::NewKey {
-                name: "configsvc-global-key".into(),
                 description: Some("The configuration service's global key".into()),
-                tags: vec![],
-                extractable: false,
-                payload: None,
-                expiration: None,
-                aliases: vec![],
-                key_ring: keyward_kms::KeyRingId::default_ring(),
+                ..keyward_kms::NewKey::root("configsvc-global-key")
             },
         )
         .await

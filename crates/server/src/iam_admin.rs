@@ -267,6 +267,34 @@ pub async fn provision_instance(
     Ok(instance)
 }
 
+/// Grants `service` (e.g. the configuration service) `role` on a KMS instance of `account`:
+/// the customer's service-to-service authorization.
+pub async fn authorize_service(
+    store: &Store,
+    account: &AccountId,
+    service: ServiceKind,
+    kms_instance: Uuid,
+    role: Role,
+) -> Result<Policy, ApiError> {
+    let policy = Policy {
+        id: Uuid::new_v4(),
+        account: account.clone(),
+        subject: Subject::Service {
+            service,
+            instance: None,
+        },
+        roles: vec![role],
+        resource: Resource {
+            service: ServiceKind::Kms,
+            instance: Some(kms_instance),
+            key_ring: None,
+        },
+        created_at: OffsetDateTime::now_utc(),
+    };
+    store.create_policy(&policy).await?;
+    Ok(policy)
+}
+
 /// Opens the store of a data directory (or PostgreSQL) and reads the bootstrap account, for the
 /// `keyward iam` commands.
 pub async fn open_account(

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use keyward_crypto::SecretBytes;
-use keyward_iam::{AccountId, IamStore, Policy, Resource, Role, ServiceKind, Subject};
+use keyward_iam::{AccountId, Role, ServiceKind};
 use keyward_kms::{Access, InstanceId, KeyRef, KeyRingId, KmsConfig, NewKey, Permission};
 use keyward_secrets::{
     ProviderError, RootKey, RootKeyCrn, SecretId, SecretsConfig, SecretsError, TenantId,
@@ -68,20 +68,7 @@ async fn customer_key(app: &App) -> (keyward_kms::KeyId, RootKeyCrn) {
     let key = app
         .state
         .kms
-        .create_key(
-            &Everything,
-            instance,
-            NewKey {
-                name: "byok".into(),
-                description: None,
-                tags: vec![],
-                extractable: false,
-                payload: None,
-                expiration: None,
-                aliases: vec![],
-                key_ring: KeyRingId::default_ring(),
-            },
-        )
+        .create_key(&Everything, instance, NewKey::root("byok"))
         .await
         .unwrap();
     let crn = app
@@ -93,24 +80,16 @@ async fn customer_key(app: &App) -> (keyward_kms::KeyId, RootKeyCrn) {
 
 async fn authorize(app: &App) {
     let account: AccountId = app.info.account_id.parse().unwrap();
-    app.store
-        .create_policy(&Policy {
-            id: Uuid::new_v4(),
-            account,
-            subject: Subject::Service {
-                service: ServiceKind::ConfigSvc,
-                instance: None,
-            },
-            roles: vec![Role::Reader],
-            resource: Resource {
-                service: ServiceKind::Kms,
-                instance: Some(app.info.kms_instance_id.parse().unwrap()),
-                key_ring: None,
-            },
-            created_at: time::OffsetDateTime::now_utc(),
-        })
-        .await
-        .unwrap();
+    let kms = app.info.kms_instance_id.parse().unwrap();
+    keyward_server::iam_admin::authorize_service(
+        &app.store,
+        &account,
+        ServiceKind::ConfigSvc,
+        kms,
+        Role::Reader,
+    )
+    .await
+    .unwrap();
 }
 
 async fn wait_for(app: &App, tenant: TenantId, root: &RootKey) {

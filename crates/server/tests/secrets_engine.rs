@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyward_crypto::SecretBytes;
-use keyward_iam::{AccountId, IamStore, Policy, Resource, Role, ServiceKind, Subject};
+use keyward_iam::{AccountId, Role, ServiceKind};
 use keyward_kms::{Access, InstanceId, KeyId, KeyRef, KeyRingId, KmsConfig, NewKey, Permission};
 use keyward_secrets::{
     GenerationStatus, ProviderError, RootKey, RootKeyCrn, SecretId, SecretStore, SecretsConfig,
@@ -57,16 +57,7 @@ async fn customer_key(app: &App) -> (KeyId, RootKeyCrn) {
         .create_key(
             &Everything,
             InstanceId::from_uuid(instance),
-            NewKey {
-                name: "customer-root".into(),
-                description: None,
-                tags: vec![],
-                extractable: false,
-                payload: None,
-                expiration: None,
-                aliases: vec![],
-                key_ring: KeyRingId::default_ring(),
-            },
+            NewKey::root("customer-root"),
         )
         .await
         .unwrap();
@@ -81,24 +72,16 @@ async fn customer_key(app: &App) -> (KeyId, RootKeyCrn) {
 /// The customer's service-to-service authorization for `configsvc` on its KMS instance.
 async fn authorize(app: &App) {
     let account: AccountId = app.info.account_id.parse().unwrap();
-    app.store
-        .create_policy(&Policy {
-            id: Uuid::new_v4(),
-            account,
-            subject: Subject::Service {
-                service: ServiceKind::ConfigSvc,
-                instance: None,
-            },
-            roles: vec![Role::Reader],
-            resource: Resource {
-                service: ServiceKind::Kms,
-                instance: Some(app.info.kms_instance_id.parse().unwrap()),
-                key_ring: None,
-            },
-            created_at: time::OffsetDateTime::now_utc(),
-        })
-        .await
-        .unwrap();
+    let kms = app.info.kms_instance_id.parse().unwrap();
+    keyward_server::iam_admin::authorize_service(
+        &app.store,
+        &account,
+        ServiceKind::ConfigSvc,
+        kms,
+        Role::Reader,
+    )
+    .await
+    .unwrap();
 }
 
 fn value(n: usize) -> SecretBytes {
