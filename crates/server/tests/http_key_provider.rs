@@ -4,27 +4,18 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::time::Duration;
 
+use common::byok::{Everything, authorize, customer_key, wait_switched};
 use keyward_crypto::SecretBytes;
-use keyward_iam::{AccountId, Role, ServiceKind};
-use keyward_kms::{Access, InstanceId, KeyRef, KeyRingId, KmsConfig, NewKey, Permission};
+use keyward_kms::{InstanceId, KeyRef, KmsConfig};
 use keyward_secrets::{
     ProviderError, RootKey, RootKeyCrn, SecretId, SecretsConfig, SecretsError, TenantId,
 };
 use keyward_server::{App, KmsEndpoint, ServeSettings, build};
 use uuid::Uuid;
-
-struct Everything;
-
-impl Access for Everything {
-    fn allows(&self, _: Permission, _: &KeyRingId) -> bool {
-        true
-    }
-    fn principal(&self) -> &str {
-        "IBMid-test-admin"
-    }
-}
 
 /// A server listening on a real port whose configuration service reaches its KMS over HTTP
 /// for `keyward:local` keys, and over a closed port for `keyward:elsewhere` keys.
@@ -63,46 +54,6 @@ async fn serve() -> (App, tempfile::TempDir) {
     (app, dir)
 }
 
-async fn customer_key(app: &App) -> (keyward_kms::KeyId, RootKeyCrn) {
-    let instance = InstanceId::from_uuid(app.info.kms_instance_id.parse().unwrap());
-    let key = app
-        .state
-        .kms
-        .create_key(&Everything, instance, NewKey::root("byok"))
-        .await
-        .unwrap();
-    let crn = app
-        .state
-        .crn
-        .key_crn(&app.info.account_id, instance, key.key.id);
-    (key.key.id, crn.parse().unwrap())
-}
-
-async fn authorize(app: &App) {
-    let account: AccountId = app.info.account_id.parse().unwrap();
-    let kms = app.info.kms_instance_id.parse().unwrap();
-    keyward_server::iam_admin::authorize_service(
-        &app.store,
-        &account,
-        ServiceKind::ConfigSvc,
-        kms,
-        Role::Reader,
-    )
-    .await
-    .unwrap();
-}
-
-async fn wait_for(app: &App, tenant: TenantId, root: &RootKey) {
-    for _ in 0..500 {
-        let p = app.state.secrets.protection(tenant).await.unwrap();
-        if p.switching_to.is_none() && &p.current == root {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the switch did not finish");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customer_keys_are_used_over_http_only_with_an_authorization() {
     let (app, _dir) = serve().await;
@@ -137,7 +88,7 @@ async fn customer_keys_are_used_over_http_only_with_an_authorization() {
         .switch_root_key(tenant, customer.clone())
         .await
         .unwrap();
-    wait_for(&app, tenant, &customer).await;
+    wait_switched(&app, tenant, &customer).await;
     assert!(
         app.state
             .secrets

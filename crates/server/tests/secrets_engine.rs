@@ -3,12 +3,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::byok::{Everything, authorize, customer_key, wait_switched};
 use keyward_crypto::SecretBytes;
-use keyward_iam::{AccountId, Role, ServiceKind};
-use keyward_kms::{Access, InstanceId, KeyId, KeyRef, KeyRingId, KmsConfig, NewKey, Permission};
+use keyward_kms::{InstanceId, KeyRef, KmsConfig};
 use keyward_secrets::{
     GenerationStatus, ProviderError, RootKey, RootKeyCrn, SecretId, SecretStore, SecretsConfig,
     SecretsError, TenantId,
@@ -16,17 +18,6 @@ use keyward_secrets::{
 use keyward_server::{App, ServeSettings, build};
 use tempfile::TempDir;
 use uuid::Uuid;
-
-struct Everything;
-
-impl Access for Everything {
-    fn allows(&self, _: Permission, _: &KeyRingId) -> bool {
-        true
-    }
-    fn principal(&self) -> &str {
-        "IBMid-test-admin"
-    }
-}
 
 fn settings(dir: &TempDir, batch_size: u32) -> ServeSettings {
     ServeSettings {
@@ -46,42 +37,6 @@ fn settings(dir: &TempDir, batch_size: u32) -> ServeSettings {
 
 async fn app(dir: &TempDir, batch_size: u32) -> App {
     build(&settings(dir, batch_size)).await.unwrap()
-}
-
-/// A customer root key in the bootstrap KMS instance, and its CRN.
-async fn customer_key(app: &App) -> (KeyId, RootKeyCrn) {
-    let instance: Uuid = app.info.kms_instance_id.parse().unwrap();
-    let created = app
-        .state
-        .kms
-        .create_key(
-            &Everything,
-            InstanceId::from_uuid(instance),
-            NewKey::root("customer-root"),
-        )
-        .await
-        .unwrap();
-    let crn = app.state.crn.key_crn(
-        &app.info.account_id,
-        InstanceId::from_uuid(instance),
-        created.key.id,
-    );
-    (created.key.id, crn.parse().unwrap())
-}
-
-/// The customer's service-to-service authorization for `configsvc` on its KMS instance.
-async fn authorize(app: &App) {
-    let account: AccountId = app.info.account_id.parse().unwrap();
-    let kms = app.info.kms_instance_id.parse().unwrap();
-    keyward_server::iam_admin::authorize_service(
-        &app.store,
-        &account,
-        ServiceKind::ConfigSvc,
-        kms,
-        Role::Reader,
-    )
-    .await
-    .unwrap();
 }
 
 fn value(n: usize) -> SecretBytes {
@@ -117,17 +72,6 @@ async fn assert_all_decrypt(app: &App, tenant: TenantId, ids: &[SecretId]) {
             "secret {i} decrypts to its value"
         );
     }
-}
-
-async fn wait_switched(app: &App, tenant: TenantId, target: &RootKey) {
-    for _ in 0..600 {
-        let p = app.state.secrets.protection(tenant).await.unwrap();
-        if p.switching_to.is_none() && &p.current == target {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the re-encryption did not finish");
 }
 
 async fn generations(app: &App, tenant: TenantId) -> Vec<(GenerationStatus, RootKey)> {

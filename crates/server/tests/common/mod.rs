@@ -22,6 +22,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+pub mod byok;
 mod request;
 
 pub use request::{Call, Reply};

@@ -1,0 +1,78 @@
+//! Shared steps of the BYOK tests that drive the services directly: a customer root key, the
+//! customer's authorization for the configuration service, and waiting for a switch.
+
+use std::time::Duration;
+
+use keyward_iam::{AccountId, Role, ServiceKind};
+use keyward_kms::{Access, InstanceId, KeyId, KeyRingId, NewKey, Permission};
+use keyward_secrets::{RootKey, RootKeyCrn, TenantId};
+use keyward_server::App;
+
+/// Access that allows everything (tests act as the KMS owner).
+pub struct Everything;
+
+impl Access for Everything {
+    fn allows(&self, _: Permission, _: &KeyRingId) -> bool {
+        true
+    }
+    fn principal(&self) -> &str {
+        "IBMid-test-admin"
+    }
+}
+
+/// The bootstrap KMS instance.
+pub fn kms_instance(app: &App) -> InstanceId {
+    InstanceId::from_uuid(
+        app.info
+            .kms_instance_id
+            .parse()
+            .expect("bootstrap instance id"),
+    )
+}
+
+/// A customer root key in the bootstrap KMS instance, and its CRN.
+pub async fn customer_key(app: &App) -> (KeyId, RootKeyCrn) {
+    let instance = kms_instance(app);
+    let key = app
+        .state
+        .kms
+        .create_key(&Everything, instance, NewKey::root("customer-root"))
+        .await
+        .expect("create the customer key");
+    let crn = app
+        .state
+        .crn
+        .key_crn(&app.info.account_id, instance, key.key.id);
+    (key.key.id, crn.parse().expect("our own CRN parses"))
+}
+
+/// The customer's service-to-service authorization for `configsvc` on its KMS instance.
+pub async fn authorize(app: &App) {
+    let account: AccountId = app.info.account_id.parse().expect("bootstrap account");
+    keyward_server::iam_admin::authorize_service(
+        &app.store,
+        &account,
+        ServiceKind::ConfigSvc,
+        kms_instance(app).as_uuid(),
+        Role::Reader,
+    )
+    .await
+    .expect("create the authorization");
+}
+
+/// Waits (up to 12 s) until the tenant is under `target` with no switch running.
+pub async fn wait_switched(app: &App, tenant: TenantId, target: &RootKey) {
+    for _ in 0..600 {
+        let p = app
+            .state
+            .secrets
+            .protection(tenant)
+            .await
+            .expect("protection");
+        if p.switching_to.is_none() && &p.current == target {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the re-encryption did not finish");
+}
