@@ -11,6 +11,9 @@ pub struct TokenForm {
     /// The API key.
     #[serde(default)]
     pub apikey: Option<String>,
+    /// For Keyward's own services only: the instance of the service the token acts for.
+    #[serde(default)]
+    pub source_instance: Option<String>,
 }
 
 /// Response of `POST /identity/token`.
@@ -69,8 +72,33 @@ pub struct Identity {
 pub struct CreateApiKey {
     /// Display name.
     pub name: String,
+    /// Owner (the caller when absent).
+    #[serde(default)]
+    pub iam_id: Option<String>,
+}
+
+/// An API key as listed: never the key itself.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApiKeyInfo {
+    /// Key id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
     /// Owner.
     pub iam_id: String,
+    /// Owner's account.
+    pub account_id: String,
+    /// Whether it is locked (no tokens until unlocked).
+    pub locked: bool,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// `GET /v1/apikeys`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApiKeyList {
+    /// The keys.
+    pub apikeys: Vec<ApiKeyInfo>,
 }
 
 /// A new API key: the only time the key is shown.
@@ -105,7 +133,8 @@ pub struct Attributes {
 /// A role reference.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoleRef {
-    /// `crn:v1:bluemix:public:iam::::serviceRole:<Name>` or the bare name.
+    /// `crn:v1:bluemix:public:iam::::serviceRole:<Name>` (service roles),
+    /// `crn:v1:bluemix:public:iam::::role:<Name>` (platform roles) or the bare name.
     pub role_id: String,
 }
 

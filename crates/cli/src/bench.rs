@@ -5,18 +5,22 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use keyward_crypto::{AeadKey, SecretBytes, encode_aad, open, random_secret, seal};
+use keyward_iam::{Action, Rings};
 use keyward_kms::{
-    Access, InstanceId, KeyRef, KeyRingId, Kms, KmsConfig, NewKey, Permission, SoftwareMasterKey,
-    SystemClock,
+    Access, InstanceId, KeyRef, KeyRingId, Kms, KmsConfig, NewKey, SoftwareMasterKey, SystemClock,
 };
 use keyward_store::Store;
 
-/// Allows everything: the benchmark measures the envelope path, not the decision.
+/// Allows everything: this benchmark measures the KMS domain's envelope path alone, without
+/// IAM (the HTTP benchmark measures the whole request, decision included).
 struct Everything;
 
 impl Access for Everything {
-    fn allows(&self, _: Permission, _: &KeyRingId) -> bool {
+    fn allows(&self, _: Action, _: Option<&KeyRingId>) -> bool {
         true
+    }
+    fn rings(&self, _: Action) -> Rings {
+        Rings::All
     }
     fn principal(&self) -> &str {
         "bench"

@@ -6,21 +6,10 @@ use std::time::{Duration, Instant};
 
 use keyward_crypto::SecretBytes;
 use keyward_iam::{AccountId, Role, ServiceKind};
-use keyward_kms::{Access, InstanceId, KeyRingId, KmsConfig, NewKey, Permission};
+use keyward_kms::{InstanceId, NewKey};
 use keyward_secrets::{RootKey, SecretId, SecretStore, SecretsConfig, TenantId};
 use keyward_server::{App, ServeSettings, build};
 use uuid::Uuid;
-
-struct Everything;
-
-impl Access for Everything {
-    fn allows(&self, _: Permission, _: &KeyRingId) -> bool {
-        true
-    }
-    fn principal(&self) -> &str {
-        "bench"
-    }
-}
 
 /// Peak resident set size of this process so far, in MiB (`VmHWM`).
 fn peak_rss_mib() -> f64 {
@@ -41,17 +30,12 @@ async fn app(
 ) -> Result<(App, std::path::PathBuf), String> {
     let dir = std::env::temp_dir().join(format!("keyward-bench-{}", Uuid::new_v4().simple()));
     let settings = ServeSettings {
-        data_dir: dir.clone(),
-        listen: "127.0.0.1:0".parse().map_err(|_| "listen address")?,
         database_url,
-        unsafe_test_clock: false,
-        crn: Default::default(),
-        kms: KmsConfig::default(),
         secrets: SecretsConfig {
             batch_size,
             ..SecretsConfig::default()
         },
-        kms_endpoints: vec![],
+        ..ServeSettings::new(&dir)
     };
     let app = build(&settings).await.map_err(|e| e.to_string())?;
     Ok((app, dir))
@@ -69,7 +53,11 @@ pub async fn reencrypt(
         "SQLite"
     };
     let (app, dir) = app(database_url, batch_size).await?;
-    let tenant = TenantId(Uuid::new_v4());
+    let tenant = TenantId(
+        app.create_tenant("bench")
+            .await
+            .map_err(|e| e.to_string())?,
+    );
     let secrets = &app.state.secrets;
     let fill_start = Instant::now();
     let user = SecretBytes::new(b"datamart-user".to_vec());
@@ -88,11 +76,15 @@ pub async fn reencrypt(
     let rss_before = peak_rss_mib();
 
     let kms_instance: Uuid = app.info.kms_instance_id.parse().map_err(|_| "bootstrap")?;
+    let access = app
+        .admin_access(kms_instance)
+        .await
+        .map_err(|e| e.to_string())?;
     let key = app
         .state
         .kms
         .create_key(
-            &Everything,
+            &access,
             InstanceId::from_uuid(kms_instance),
             NewKey::root("bench-customer"),
         )
@@ -103,11 +95,13 @@ pub async fn reencrypt(
         &app.store,
         &account,
         ServiceKind::ConfigSvc,
+        None,
         kms_instance,
         Role::Reader,
     )
     .await
     .map_err(|e| e.to_string())?;
+    app.state.iam.invalidate();
     let crn = app.state.crn.key_crn(
         &app.info.account_id,
         InstanceId::from_uuid(kms_instance),

@@ -1,14 +1,21 @@
-//! `keyward iam …`: manage users, service ids, API keys and access policies of the bootstrap
-//! account directly in the data directory's database (the same checks as the `/v1/` API).
+//! `keyward iam …`: manage users, service ids, API keys, policies and instances of the bootstrap
+//! account directly in the data directory's database, for bootstrap and recovery. Every command
+//! acts as the bootstrap admin and goes through the same decision and checks as the `/v1/` API;
+//! `restore-admin` is the one break-glass command that writes without asking (it needs the
+//! database, which is all the power there is).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Subcommand;
 use keyward_api::iam::{Attribute, Attributes, PolicyBody, RoleRef};
-use keyward_iam::{IamStore, PrincipalKind};
-use keyward_server::iam_admin::{
-    create_api_key, create_identity, open_account, policy_body, policy_from_body,
+use keyward_iam::{
+    AccountId, Authorizer, Caller, IamStore, Policy, PolicyResource, PrincipalKind, Role,
+    ServiceKind, Subject,
 };
+use keyward_server::iam_admin::{Admin, api_key_info, identity, open_account, policy_body};
+use keyward_server::iam_service::IAM_CACHE_MAX_AGE;
+use keyward_store::Store;
 
 /// Where the database is.
 #[derive(clap::Args)]
@@ -45,6 +52,22 @@ pub enum IamCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Delete a user with its API keys and policies.
+    DeleteUser {
+        #[command(flatten)]
+        target: Target,
+        /// The user's IAM id.
+        #[arg(long)]
+        iam_id: String,
+    },
+    /// Delete a service id with its API keys and policies.
+    DeleteServiceId {
+        #[command(flatten)]
+        target: Target,
+        /// The service id's IAM id.
+        #[arg(long)]
+        iam_id: String,
+    },
     /// Create an API key; it is printed once on standard output.
     CreateApiKey {
         #[command(flatten)]
@@ -56,27 +79,86 @@ pub enum IamCommand {
         #[arg(long)]
         name: String,
     },
-    /// Grant roles on a KMS instance (optionally one key ring).
+    /// List the API keys of an identity (never the keys themselves).
+    ApiKeys {
+        #[command(flatten)]
+        target: Target,
+        /// Owner's IAM id.
+        #[arg(long)]
+        iam_id: String,
+    },
+    /// Delete an API key: it gets no more tokens and its tokens are refused within 2 s.
+    DeleteApiKey {
+        #[command(flatten)]
+        target: Target,
+        /// API key id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Lock an API key: no tokens, and its tokens are refused, until it is unlocked.
+    LockApiKey {
+        #[command(flatten)]
+        target: Target,
+        /// API key id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Unlock an API key.
+    UnlockApiKey {
+        #[command(flatten)]
+        target: Target,
+        /// API key id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Grant roles: service roles on a KMS or configsvc instance (optionally one key ring), or
+    /// platform roles (Viewer, Operator, Editor, Administrator) on iam.
     Grant {
         #[command(flatten)]
         target: Target,
         /// Grantee's IAM id.
         #[arg(long)]
         iam_id: String,
-        /// Role: Reader, ReaderPlus, Writer, Manager or KeyPurge (repeatable).
+        /// Role (repeatable).
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
-        /// KMS instance GUID (default: every KMS instance of the account).
+        /// `kms`, `configsvc` or `iam`.
+        #[arg(long, default_value = "kms")]
+        service: String,
+        /// Instance GUID (default: every instance of the service in the account).
         #[arg(long)]
         instance: Option<String>,
         /// Limit the grant to one key ring.
         #[arg(long)]
         key_ring: Option<String>,
     },
+    /// Authorize the configuration service to use keys of a KMS instance (a service-to-service
+    /// authorization): every configsvc instance of the account, or only `--source-instance`.
+    AuthorizeService {
+        #[command(flatten)]
+        target: Target,
+        /// The KMS instance GUID.
+        #[arg(long)]
+        kms_instance: String,
+        /// One configsvc instance GUID (of any account).
+        #[arg(long)]
+        source_instance: Option<String>,
+        /// Role (Reader is enough to use keys and register).
+        #[arg(long, default_value = "Reader")]
+        role: String,
+    },
     /// List policies.
     Policies {
         #[command(flatten)]
         target: Target,
+    },
+    /// Delete a policy.
+    Revoke {
+        #[command(flatten)]
+        target: Target,
+        /// Policy id.
+        #[arg(long)]
+        policy_id: String,
     },
     /// Provision a service instance (`kms` or `configsvc`); the bootstrap admin gets Manager.
     CreateInstance {
@@ -102,13 +184,20 @@ pub enum IamCommand {
         #[arg(long)]
         guid: String,
     },
-    /// Delete a policy.
-    Revoke {
+    /// Break glass: give the bootstrap admin the Administrator role on IAM again (when every
+    /// administrator was removed). Writes directly to the database.
+    RestoreAdmin {
         #[command(flatten)]
         target: Target,
-        /// Policy id.
+    },
+    /// Make a new token signing key now; with `--revoke-tokens`, drop every other key, so that
+    /// every token issued so far is refused (each node within 10 s).
+    RotateSigningKey {
+        #[command(flatten)]
+        target: Target,
+        /// Drop the old keys too.
         #[arg(long)]
-        policy_id: String,
+        revoke_tokens: bool,
     },
 }
 
@@ -119,65 +208,144 @@ fn attr(name: &str, value: &str) -> Attribute {
     }
 }
 
+fn text<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+/// The bootstrap account's store, its admin as the acting caller, and the decision.
+struct Session {
+    store: Store,
+    account: AccountId,
+    caller: Caller,
+    authorizer: Arc<Authorizer<Store>>,
+}
+
+impl Session {
+    async fn open(target: &Target) -> Result<Self, String> {
+        let (store, info) = open_account(&target.data_dir, target.database_url.as_deref())
+            .await
+            .map_err(text)?;
+        let admin = store
+            .find_principal(&info.admin_iam_id)
+            .await
+            .map_err(text)?
+            .ok_or("the bootstrap admin no longer exists")?;
+        Ok(Self {
+            account: admin.account.clone(),
+            caller: Caller::principal(&admin),
+            authorizer: Arc::new(Authorizer::new(store.clone(), IAM_CACHE_MAX_AGE)),
+            store,
+        })
+    }
+
+    fn admin(&self) -> Admin<'_> {
+        Admin {
+            store: &self.store,
+            authorizer: &self.authorizer,
+            caller: &self.caller,
+        }
+    }
+}
+
 /// Runs one command.
 pub async fn run(command: IamCommand) -> Result<(), String> {
-    let open = |t: &Target| {
-        let dir = t.data_dir.clone();
-        let url = t.database_url.clone();
-        async move {
-            open_account(&dir, url.as_deref())
-                .await
-                .map_err(|e| e.to_string())
-        }
-    };
     match command {
         IamCommand::CreateUser { target, name } => {
-            let (store, account) = open(&target).await?;
-            let p = create_identity(&store, &account, PrincipalKind::User, &name)
+            let s = Session::open(&target).await?;
+            let p = s
+                .admin()
+                .create_identity(PrincipalKind::User, &name)
                 .await
-                .map_err(|e| e.to_string())?;
-            json(&keyward_server::iam_admin::identity(&p));
+                .map_err(text)?;
+            json(&identity(&p));
         }
         IamCommand::CreateServiceId { target, name } => {
-            let (store, account) = open(&target).await?;
-            let p = create_identity(&store, &account, PrincipalKind::ServiceId, &name)
+            let s = Session::open(&target).await?;
+            let p = s
+                .admin()
+                .create_identity(PrincipalKind::ServiceId, &name)
                 .await
-                .map_err(|e| e.to_string())?;
-            json(&keyward_server::iam_admin::identity(&p));
+                .map_err(text)?;
+            json(&identity(&p));
         }
         IamCommand::List { target } => {
-            let (store, account) = open(&target).await?;
-            let all = store
-                .list_principals(&account)
-                .await
-                .map_err(|e| e.to_string())?;
-            let items: Vec<_> = all
-                .iter()
-                .map(keyward_server::iam_admin::identity)
-                .collect();
+            let s = Session::open(&target).await?;
+            let mut items = Vec::new();
+            for kind in [PrincipalKind::User, PrincipalKind::ServiceId] {
+                let all = s.admin().list_identities(kind).await.map_err(text)?;
+                items.extend(all.iter().map(identity));
+            }
             json(&items);
+        }
+        IamCommand::DeleteUser { target, iam_id } => {
+            let s = Session::open(&target).await?;
+            s.admin()
+                .delete_identity(PrincipalKind::User, &iam_id)
+                .await
+                .map_err(text)?;
+            eprintln!("deleted user {iam_id} with its API keys and policies");
+        }
+        IamCommand::DeleteServiceId { target, iam_id } => {
+            let s = Session::open(&target).await?;
+            s.admin()
+                .delete_identity(PrincipalKind::ServiceId, &iam_id)
+                .await
+                .map_err(text)?;
+            eprintln!("deleted service id {iam_id} with its API keys and policies");
         }
         IamCommand::CreateApiKey {
             target,
             iam_id,
             name,
         } => {
-            let (store, account) = open(&target).await?;
-            let (record, secret) = create_api_key(&store, &account, &iam_id, &name)
+            let s = Session::open(&target).await?;
+            let (record, secret) = s
+                .admin()
+                .create_api_key(Some(&iam_id), &name)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(text)?;
             eprintln!("API key {} for {} (shown once):", record.id, record.iam_id);
             println!("{}", secret.expose_secret());
+        }
+        IamCommand::ApiKeys { target, iam_id } => {
+            let s = Session::open(&target).await?;
+            let keys = s.admin().list_api_keys(Some(&iam_id)).await.map_err(text)?;
+            let items: Vec<_> = keys.iter().map(|k| api_key_info(k, &s.account)).collect();
+            json(&items);
+        }
+        IamCommand::DeleteApiKey { target, id } => {
+            let s = Session::open(&target).await?;
+            s.admin().delete_api_key(&id).await.map_err(text)?;
+            eprintln!("deleted API key {id}; its tokens are refused within 2 s");
+        }
+        IamCommand::LockApiKey { target, id } => {
+            let s = Session::open(&target).await?;
+            let key = s
+                .admin()
+                .set_api_key_locked(&id, true)
+                .await
+                .map_err(text)?;
+            json(&api_key_info(&key, &s.account));
+        }
+        IamCommand::UnlockApiKey { target, id } => {
+            let s = Session::open(&target).await?;
+            let key = s
+                .admin()
+                .set_api_key_locked(&id, false)
+                .await
+                .map_err(text)?;
+            json(&api_key_info(&key, &s.account));
         }
         IamCommand::Grant {
             target,
             iam_id,
             roles,
+            service,
             instance,
             key_ring,
         } => {
-            let (store, account) = open(&target).await?;
-            let mut resource = vec![attr("serviceName", "kms")];
+            let s = Session::open(&target).await?;
+            let mut resource = vec![attr("serviceName", &service)];
             resource.extend(instance.as_deref().map(|i| attr("serviceInstance", i)));
             resource.extend(key_ring.as_deref().map(|r| attr("keyRing", r)));
             let body = PolicyBody {
@@ -195,76 +363,120 @@ pub async fn run(command: IamCommand) -> Result<(), String> {
                 }],
                 created_at: None,
             };
-            let policy = policy_from_body(&store, &account, &body)
-                .await
-                .map_err(|e| e.to_string())?;
-            store
-                .create_policy(&policy)
-                .await
-                .map_err(|e| e.to_string())?;
+            let policy = s.admin().create_policy(&body).await.map_err(text)?;
+            json(&policy_body(&policy));
+        }
+        IamCommand::AuthorizeService {
+            target,
+            kms_instance,
+            source_instance,
+            role,
+        } => {
+            let s = Session::open(&target).await?;
+            let mut subject = vec![attr("serviceName", "configsvc")];
+            subject.extend(
+                source_instance
+                    .as_deref()
+                    .map(|i| attr("serviceInstance", i)),
+            );
+            let body = PolicyBody {
+                id: None,
+                kind: "authorization".into(),
+                subjects: vec![Attributes {
+                    attributes: subject,
+                }],
+                roles: vec![RoleRef { role_id: role }],
+                resources: vec![Attributes {
+                    attributes: vec![
+                        attr("serviceName", "kms"),
+                        attr("serviceInstance", &kms_instance),
+                    ],
+                }],
+                created_at: None,
+            };
+            let policy = s.admin().create_policy(&body).await.map_err(text)?;
             json(&policy_body(&policy));
         }
         IamCommand::Policies { target } => {
-            let (store, account) = open(&target).await?;
-            let policies = store
-                .list_policies(&account)
-                .await
-                .map_err(|e| e.to_string())?;
+            let s = Session::open(&target).await?;
+            let policies = s.admin().list_policies().await.map_err(text)?;
             let bodies: Vec<_> = policies.iter().map(policy_body).collect();
             json(&bodies);
+        }
+        IamCommand::Revoke { target, policy_id } => {
+            let s = Session::open(&target).await?;
+            s.admin().delete_policy(&policy_id).await.map_err(text)?;
+            eprintln!("deleted policy {policy_id}");
         }
         IamCommand::CreateInstance {
             target,
             name,
             service,
         } => {
-            let (store, account) = open(&target).await?;
-            let service = match keyward_iam::ServiceKind::parse(&service) {
-                Some(s @ (keyward_iam::ServiceKind::Kms | keyward_iam::ServiceKind::ConfigSvc)) => {
-                    s
-                }
+            let s = Session::open(&target).await?;
+            let service = match ServiceKind::parse(&service) {
+                Some(s @ (ServiceKind::Kms | ServiceKind::ConfigSvc)) => s,
                 _ => return Err("--service is kms or configsvc".into()),
             };
-            let admin = bootstrap_admin(&store).await?;
-            let instance = keyward_server::iam_admin::provision_instance(
-                &store, &account, service, &name, &admin,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+            let instance = s
+                .admin()
+                .create_instance(service, &name)
+                .await
+                .map_err(text)?;
             json(&instance_row(&instance));
         }
         IamCommand::Instances { target } => {
-            let (store, account) = open(&target).await?;
-            let all = store
-                .list_instances(&account)
-                .await
-                .map_err(|e| e.to_string())?;
+            let s = Session::open(&target).await?;
+            let all = s.admin().list_instances().await.map_err(text)?;
             let rows: Vec<_> = all.iter().map(instance_row).collect();
             json(&rows);
         }
         IamCommand::DeleteInstance { target, guid } => {
-            let (store, account) = open(&target).await?;
-            let id = uuid::Uuid::parse_str(&guid)
-                .map_err(|_| "the instance GUID is a UUID".to_owned())?;
-            let found = store.find_instance(id).await.map_err(|e| e.to_string())?;
-            if found.is_none_or(|i| i.account != account) {
-                return Err(format!("no instance {id} in this account"));
-            }
-            store.delete_instance(id).await.map_err(|e| e.to_string())?;
-            eprintln!("deleted instance {id}");
+            let s = Session::open(&target).await?;
+            s.admin().delete_instance(&guid).await.map_err(text)?;
+            eprintln!("deleted instance {guid}");
         }
-        IamCommand::Revoke { target, policy_id } => {
-            let (store, account) = open(&target).await?;
-            let id = uuid::Uuid::parse_str(&policy_id)
-                .map_err(|_| "the policy id is a UUID".to_owned())?;
-            if !store
-                .delete_policy(&account, id)
+        IamCommand::RestoreAdmin { target } => {
+            let s = Session::open(&target).await?;
+            let policy = Policy {
+                id: uuid::Uuid::new_v4(),
+                account: s.account.clone(),
+                subject: Subject::Principal(s.caller.iam_id.clone()),
+                roles: vec![Role::Administrator],
+                resource: PolicyResource {
+                    service: ServiceKind::Iam,
+                    instance: None,
+                    key_ring: None,
+                },
+                created_at: time::OffsetDateTime::now_utc(),
+            };
+            s.store.create_policy(&policy).await.map_err(text)?;
+            json(&policy_body(&policy));
+        }
+        IamCommand::RotateSigningKey {
+            target,
+            revoke_tokens,
+        } => {
+            let s = Session::open(&target).await?;
+            let master = keyward_server::bootstrap::load_or_create_master_key(&target.data_dir)
+                .map_err(text)?;
+            keyward_server::bootstrap::check_master_key(&s.store, &master, &target.data_dir)
                 .await
-                .map_err(|e| e.to_string())?
-            {
-                return Err(format!("no policy {id} in this account"));
+                .map_err(text)?;
+            let now = time::OffsetDateTime::now_utc();
+            if revoke_tokens {
+                keyward_server::signing_keys::replace_all(&s.store, &master, now)
+                    .await
+                    .map_err(text)?;
+                eprintln!(
+                    "new signing key; every earlier token is refused (each node within 10 s)"
+                );
+            } else {
+                keyward_server::signing_keys::create(&s.store, &master, now)
+                    .await
+                    .map_err(text)?;
+                eprintln!("new signing key; earlier tokens verify until they expire");
             }
-            eprintln!("deleted policy {id}");
         }
     }
     Ok(())
@@ -272,18 +484,6 @@ pub async fn run(command: IamCommand) -> Result<(), String> {
 
 fn instance_row(i: &keyward_iam::Instance) -> serde_json::Value {
     serde_json::json!({"guid": i.id.to_string(), "name": i.name, "service": i.service.as_str(), "account_id": i.account.as_str()})
-}
-
-/// The bootstrap admin's IAM id (new instances are granted to it).
-async fn bootstrap_admin(store: &keyward_store::Store) -> Result<String, String> {
-    let raw = store
-        .setting("bootstrap")
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("the database has not been bootstrapped")?;
-    let info: keyward_server::BootstrapInfo =
-        serde_json::from_slice(&raw).map_err(|e| e.to_string())?;
-    Ok(info.admin_iam_id)
 }
 
 /// Pretty-prints a result on standard output.

@@ -117,7 +117,7 @@ struct ServeArgs {
 impl ServeArgs {
     fn into_settings(self) -> ServeSettings {
         ServeSettings {
-            data_dir: self.data_dir,
+            data_dir: self.data_dir.clone(),
             listen: self.listen,
             database_url: self.database_url.filter(|u| !u.is_empty()),
             unsafe_test_clock: self.unsafe_test_clock,
@@ -132,6 +132,7 @@ impl ServeArgs {
                 ..Default::default()
             },
             kms_endpoints: self.kms_endpoints,
+            ..ServeSettings::new(self.data_dir.clone())
         }
     }
 }

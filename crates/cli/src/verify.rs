@@ -10,8 +10,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use keyward_kms::KmsConfig;
-use keyward_secrets::{GenerationStatus, SecretId, SecretStore, SecretsConfig, TenantId};
+use keyward_secrets::{GenerationStatus, SecretId, SecretStore, TenantId};
 use keyward_server::{ServeSettings, build};
 use serde_json::Value;
 use uuid::Uuid;
@@ -71,14 +70,8 @@ pub async fn run(args: VerifyArgs) -> Result<(), String> {
         .map(parse)
         .collect::<Result<Vec<_>, _>>()?;
     let settings = ServeSettings {
-        data_dir: args.data_dir,
-        listen: "127.0.0.1:0".parse().map_err(|_| "listen address")?,
         database_url: args.database_url.filter(|u| !u.is_empty()),
-        unsafe_test_clock: false,
-        crn: Default::default(),
-        kms: KmsConfig::default(),
-        secrets: SecretsConfig::default(),
-        kms_endpoints: vec![],
+        ..ServeSettings::new(args.data_dir)
     };
     let app = build(&settings).await.map_err(|e| e.to_string())?;
     let tenants: BTreeSet<TenantId> = expected.iter().map(|e| e.tenant).collect();

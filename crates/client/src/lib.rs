@@ -1,6 +1,7 @@
 //! A small Rust client for Keyward's (and IBM's) IAM and JSON APIs: API-key → bearer token with
 //! refresh, timeouts, and retries with backoff on connection errors, 429 and 5xx.
 
+use std::collections::HashMap;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
@@ -56,9 +57,15 @@ pub struct Client {
     base: String,
     iam: String,
     apikey: Zeroizing<String>,
-    token: Mutex<Option<(Zeroizing<String>, Instant)>>,
+    tokens: Mutex<HashMap<Option<String>, CachedToken>>,
     retry: RetryPolicy,
 }
+
+/// A token and when to fetch a new one.
+type CachedToken = (Zeroizing<String>, Instant);
+
+/// Most cached tokens (one per source instance a service acts for).
+const MAX_CACHED_TOKENS: usize = 10_000;
 
 static CRYPTO: Once = Once::new();
 
@@ -85,23 +92,36 @@ impl Client {
             base: base_url.trim_end_matches('/').to_owned(),
             iam: iam_url.trim_end_matches('/').to_owned(),
             apikey: Zeroizing::new(apikey),
-            token: Mutex::new(None),
+            tokens: Mutex::new(HashMap::new()),
             retry,
         })
     }
 
     /// A bearer token, fetched again 5 minutes before it expires.
     pub async fn token(&self) -> Result<Zeroizing<String>, ClientError> {
-        let mut cached = self.token.lock().await;
-        if let Some((token, until)) = cached.as_ref()
+        self.token_for(None).await
+    }
+
+    /// A bearer token for a service acting for `source_instance` (Keyward's own services only:
+    /// the KMS then applies the service-to-service authorizations that name that instance).
+    pub async fn token_for(
+        &self,
+        source_instance: Option<&str>,
+    ) -> Result<Zeroizing<String>, ClientError> {
+        let mut cached = self.tokens.lock().await;
+        let slot = source_instance.map(str::to_owned);
+        if let Some((token, until)) = cached.get(&slot)
             && Instant::now() < *until
         {
             return Ok(token.clone());
         }
-        let form = [
+        let mut form = vec![
             ("grant_type", "urn:ibm:params:oauth:grant-type:apikey"),
             ("apikey", self.apikey.as_str()),
         ];
+        if let Some(source) = source_instance {
+            form.push(("source_instance", source));
+        }
         let url = format!("{}/identity/token", self.iam);
         let mut last = String::new();
         for attempt in 0..self.retry.attempts {
@@ -137,7 +157,14 @@ impl Client {
                 .unwrap_or(3600);
             let until = Instant::now() + Duration::from_secs(lifetime.saturating_sub(300).max(30));
             let token = Zeroizing::new(token.to_owned());
-            *cached = Some((token.clone(), until));
+            if cached.len() >= MAX_CACHED_TOKENS {
+                let now = Instant::now();
+                cached.retain(|_, (_, until)| *until > now);
+                if cached.len() >= MAX_CACHED_TOKENS {
+                    cached.clear();
+                }
+            }
+            cached.insert(slot, (token.clone(), until));
             return Ok(token);
         }
         Err(ClientError::Unreachable(last))
@@ -152,6 +179,18 @@ impl Client {
         headers: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Reply, ClientError> {
+        self.send_for(None, method, path, headers, body).await
+    }
+
+    /// [`Client::send`] with a token for `source_instance` (see [`Client::token_for`]).
+    pub async fn send_for(
+        &self,
+        source_instance: Option<&str>,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Reply, ClientError> {
         let url = format!("{}{}", self.base, path);
         let mut last = String::new();
         let mut refreshed = false;
@@ -161,7 +200,7 @@ impl Client {
                 tokio::time::sleep(self.retry.backoff * 2u32.pow(attempt - 1)).await;
             }
             attempt += 1;
-            let token = self.token().await?;
+            let token = self.token_for(source_instance).await?;
             let mut request = self
                 .http
                 .request(method.clone(), &url)
@@ -182,7 +221,10 @@ impl Client {
             let status = response.status().as_u16();
             if status == 401 && !refreshed {
                 refreshed = true;
-                *self.token.lock().await = None;
+                self.tokens
+                    .lock()
+                    .await
+                    .remove(&source_instance.map(str::to_owned));
                 attempt -= 1;
                 continue;
             }

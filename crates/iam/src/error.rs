@@ -14,6 +14,13 @@ pub enum TokenError {
     /// Past `exp`.
     #[error("token expired")]
     Expired,
+    /// Signed by a key this node does not hold (rotated away, or made by another node since
+    /// this node last read the keys).
+    #[error("token signed by an unknown key")]
+    UnknownKey,
+    /// `iat` or `nbf` in the future, or a lifetime longer than we issue.
+    #[error("token not valid yet")]
+    NotYetValid,
 }
 
 /// IAM failures.

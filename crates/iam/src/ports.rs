@@ -22,6 +22,19 @@ pub struct ApiKeyRecord {
     pub hash: ApiKeyHash,
     /// Creation time.
     pub created_at: time::OffsetDateTime,
+    /// A locked key gets no token, and tokens issued from it are refused.
+    pub locked: bool,
+}
+
+/// A token signing key, sealed under the master key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// Key id (the JWT header's `kid`).
+    pub kid: String,
+    /// The secret, sealed.
+    pub sealed: Vec<u8>,
+    /// When it was made.
+    pub created_at: time::OffsetDateTime,
 }
 
 /// Accounts, principals, API keys, policies, instances and named settings.
@@ -49,11 +62,33 @@ pub trait IamStore: Send + Sync + 'static {
         &self,
         key: &ApiKeyRecord,
     ) -> impl Future<Output = Result<(), IamError>> + Send;
-    /// The owner of a presented key, by hash.
-    fn principal_by_api_key(
+    /// A presented key and its owner, by hash.
+    fn api_key_by_hash(
         &self,
         hash: &ApiKeyHash,
-    ) -> impl Future<Output = Result<Option<Principal>, IamError>> + Send;
+    ) -> impl Future<Output = Result<Option<(ApiKeyRecord, Principal)>, IamError>> + Send;
+    /// One API key, by id.
+    fn find_api_key(
+        &self,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Option<ApiKeyRecord>, IamError>> + Send;
+    /// The API keys of a principal, oldest first.
+    fn list_api_keys(
+        &self,
+        iam_id: &str,
+    ) -> impl Future<Output = Result<Vec<ApiKeyRecord>, IamError>> + Send;
+    /// Deletes an API key; `Ok(false)` if absent.
+    fn delete_api_key(&self, id: Uuid) -> impl Future<Output = Result<bool, IamError>> + Send;
+    /// Locks or unlocks an API key; `Ok(false)` if absent.
+    fn set_api_key_locked(
+        &self,
+        id: Uuid,
+        locked: bool,
+    ) -> impl Future<Output = Result<bool, IamError>> + Send;
+    /// Deletes a principal with its API keys and every policy that names it, in one
+    /// transaction; `Ok(false)` if absent.
+    fn delete_principal(&self, iam_id: &str)
+    -> impl Future<Output = Result<bool, IamError>> + Send;
     /// Stores a policy.
     fn create_policy(&self, p: &Policy) -> impl Future<Output = Result<(), IamError>> + Send;
     /// Policies of an account.
@@ -81,6 +116,15 @@ pub trait IamStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Instance>, IamError>> + Send;
     /// Deletes an instance; `Ok(false)` if absent.
     fn delete_instance(&self, id: Uuid) -> impl Future<Output = Result<bool, IamError>> + Send;
+    /// Every token signing key, newest first.
+    fn signing_keys(&self) -> impl Future<Output = Result<Vec<SigningKeyRecord>, IamError>> + Send;
+    /// Stores a new signing key.
+    fn insert_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+    ) -> impl Future<Output = Result<(), IamError>> + Send;
+    /// Deletes a signing key (its tokens stop verifying); `Ok(false)` if absent.
+    fn delete_signing_key(&self, kid: &str) -> impl Future<Output = Result<bool, IamError>> + Send;
     /// Reads a named setting.
     fn setting(&self, name: &str)
     -> impl Future<Output = Result<Option<Vec<u8>>, IamError>> + Send;

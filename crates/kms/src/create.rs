@@ -6,9 +6,10 @@ use time::OffsetDateTime;
 use crate::error::KmsError;
 use crate::ids::{Alias, InstanceId, KeyId, KeyRef, KeyRingId};
 use crate::key::{Key, MAX_ALIASES_PER_KEY, VersionInfo};
-use crate::ports::{Access, KeyQuery, KeyStore, MasterKey, Permission};
+use crate::ports::{Access, KeyQuery, KeyStore, MasterKey};
 use crate::service::Kms;
 use crate::state::{Action, KeyState};
+use keyward_iam::Action as Op;
 
 /// Largest standard-key payload.
 pub const MAX_STANDARD_PAYLOAD: usize = 7_500;
@@ -113,8 +114,8 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         instance: InstanceId,
         new: NewKey,
     ) -> Result<KeyWithPayload, KmsError> {
-        if !access.allows(Permission::CreateKey, &new.key_ring) {
-            return Err(KmsError::Forbidden);
+        if !access.allows(Op::KmsKeysCreate, Some(&new.key_ring)) {
+            return Err(KmsError::Forbidden(Op::KmsKeysCreate));
         }
         let now = self.now();
         validate(&new, now)?;
@@ -169,11 +170,12 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         key_ref: &KeyRef,
         with_payload: bool,
     ) -> Result<KeyWithPayload, KmsError> {
+        Self::require_somewhere(access, Op::KmsKeysReadMetadata)?;
         let key = self.fetch(instance, key_ref).await?;
-        Self::authorize(access, Permission::ReadMetadata, &key)?;
+        Self::authorize(access, Op::KmsKeysReadMetadata, &key)?;
         key.check(Action::Get, self.now())?;
         let payload = if with_payload && key.extractable && key.state != KeyState::Destroyed {
-            Self::authorize(access, Permission::ReadPayload, &key)?;
+            Self::authorize(access, Op::KmsKeysRead, &key)?;
             let versions = self.store.versions(key.id).await?;
             let current = versions.first().ok_or(KmsError::Internal)?;
             Some(self.open_version(current)?)
@@ -183,14 +185,15 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         Ok(KeyWithPayload { key, payload })
     }
 
-    /// The query narrowed to the rings the caller may read; `Forbidden` when there are none.
+    /// The query narrowed to the rings the caller may list; `Forbidden` when there are none.
     fn visible(access: &dyn Access, query: &KeyQuery) -> Result<KeyQuery, KmsError> {
         let mut query = query.clone();
-        if let Some(rings) = access.readable_rings() {
+        if let keyward_iam::Rings::Only(rings) = access.rings(Op::KmsKeysList) {
             if rings.is_empty() {
-                return Err(KmsError::Forbidden);
+                return Err(KmsError::Forbidden(Op::KmsKeysList));
             }
-            query.rings = Some(rings);
+            // A ring name that is not a valid id cannot hold keys; it is simply not listed.
+            query.rings = Some(rings.iter().filter_map(|r| r.parse().ok()).collect());
         }
         Ok(query)
     }
@@ -225,8 +228,9 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         key_ref: &KeyRef,
         all_key_states: bool,
     ) -> Result<Vec<VersionInfo>, KmsError> {
+        Self::require_somewhere(access, Op::KmsKeyVersionsList)?;
         let key = self.fetch(instance, key_ref).await?;
-        Self::authorize(access, Permission::ReadMetadata, &key)?;
+        Self::authorize(access, Op::KmsKeyVersionsList, &key)?;
         let state = key.effective_state(self.now());
         if !all_key_states && state != KeyState::Active {
             return Err(KmsError::InvalidState {

@@ -7,9 +7,10 @@ use crate::create::GENERATED_KEY_BYTES;
 use crate::error::KmsError;
 use crate::ids::{InstanceId, KeyRef, KeyVersionId};
 use crate::key::{Key, VersionInfo};
-use crate::ports::{Access, KeyStore, MasterKey, Permission};
+use crate::ports::{Access, KeyStore, MasterKey};
 use crate::service::Kms;
 use crate::state::Action;
+use keyward_iam::Action as Op;
 
 /// AAD domain of DEKs wrapped by root keys.
 const WRAP_AAD: &str = "keyward.kms.wrap.v1";
@@ -123,8 +124,15 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         key_ref: &KeyRef,
         action: Action,
     ) -> Result<std::sync::Arc<Entry>, KmsError> {
+        let operation = match action {
+            Action::Wrap => Op::KmsKeysWrap,
+            Action::Unwrap => Op::KmsKeysUnwrap,
+            Action::Rewrap => Op::KmsKeysRewrap,
+            _ => return Err(KmsError::Internal),
+        };
+        Self::require_somewhere(access, operation)?;
         let entry = self.loaded(instance, key_ref).await?;
-        Self::authorize(access, Permission::UseKey, &entry.key)?;
+        Self::authorize(access, operation, &entry.key)?;
         entry.key.require_root()?;
         entry.key.check(action, self.now())?;
         Ok(entry)
@@ -262,8 +270,9 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         key_ref: &KeyRef,
         payload: Option<SecretBytes>,
     ) -> Result<Key, KmsError> {
+        Self::require_somewhere(access, Op::KmsKeysRotate)?;
         let key = self.fetch(instance, key_ref).await?;
-        Self::authorize(access, Permission::RotateKey, &key)?;
+        Self::authorize(access, Op::KmsKeysRotate, &key)?;
         self.rotate_inner(instance, key_ref, payload, true).await
     }
 

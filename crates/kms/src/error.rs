@@ -105,9 +105,9 @@ pub enum KmsError {
     /// An instance holds at most 50 key rings.
     #[error("an instance can have at most 50 key rings")]
     KeyRingQuota,
-    /// The caller's roles do not allow this on this key or ring.
-    #[error("the caller is not allowed to perform this action")]
-    Forbidden,
+    /// The caller's roles do not allow this action on this key or ring.
+    #[error("the caller is not allowed to perform {0}")]
+    Forbidden(keyward_iam::Action),
     /// The encryption budget of the current version is spent and the key cannot be rotated
     /// automatically (imported material).
     #[error("the key has reached its encryption limit and must be rotated with new material")]

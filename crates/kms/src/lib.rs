@@ -23,8 +23,7 @@ pub use ids::{Alias, CrnScheme, InstanceId, KeyId, KeyRef, KeyRingId, KeyVersion
 pub use key::{Key, VersionInfo};
 pub use master_key::SoftwareMasterKey;
 pub use ports::{
-    Access, AliasLimits, KeyQuery, KeyRing, KeyStore, MasterKey, Permission, Registration,
-    StoredVersion,
+    Access, AliasLimits, KeyQuery, KeyRing, KeyStore, MasterKey, Registration, StoredVersion,
 };
 pub use service::{Kms, KmsConfig};
 pub use state::{Action, KeyState};

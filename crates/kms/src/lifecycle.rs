@@ -3,9 +3,10 @@
 use crate::error::KmsError;
 use crate::ids::{Alias, InstanceId, KeyRef, KeyRingId};
 use crate::key::{Key, MAX_ALIASES_PER_INSTANCE, MAX_ALIASES_PER_KEY};
-use crate::ports::{Access, AliasLimits, KeyRing, KeyStore, MasterKey, Permission};
+use crate::ports::{Access, AliasLimits, KeyRing, KeyStore, MasterKey};
 use crate::service::Kms;
 use crate::state::Action;
+use keyward_iam::Action as Op;
 
 impl<S: KeyStore, M: MasterKey> Kms<S, M> {
     /// Active → Suspended.
@@ -15,7 +16,7 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         instance: InstanceId,
         key: &KeyRef,
     ) -> Result<Key, KmsError> {
-        self.modify(access, instance, key, Permission::DisableKey, |k, now| {
+        self.modify(access, instance, key, Op::KmsKeysDisable, |k, now| {
             k.disable(now)
         })
         .await
@@ -28,7 +29,7 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         instance: InstanceId,
         key: &KeyRef,
     ) -> Result<Key, KmsError> {
-        self.modify(access, instance, key, Permission::DisableKey, |k, now| {
+        self.modify(access, instance, key, Op::KmsKeysEnable, |k, now| {
             k.enable(now)
         })
         .await
@@ -43,18 +44,15 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         key: &KeyRef,
         force: bool,
     ) -> Result<Key, KmsError> {
+        Self::require_somewhere(access, Op::KmsKeysDelete)?;
         let found = self.fetch(instance, key).await?;
-        Self::authorize(access, Permission::DeleteKey, &found)?;
+        Self::authorize(access, Op::KmsKeysDelete, &found)?;
         found.check(crate::state::Action::Delete, self.now())?;
         self.release_registrations(instance, key, force).await?;
         let by = access.principal().to_owned();
-        self.modify(
-            access,
-            instance,
-            key,
-            Permission::DeleteKey,
-            move |k, now| k.delete(now, &by),
-        )
+        self.modify(access, instance, key, Op::KmsKeysDelete, move |k, now| {
+            k.delete(now, &by)
+        })
         .await
     }
 
@@ -65,7 +63,7 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         instance: InstanceId,
         key: &KeyRef,
     ) -> Result<Key, KmsError> {
-        self.modify(access, instance, key, Permission::DeleteKey, |k, now| {
+        self.modify(access, instance, key, Op::KmsKeysRestore, |k, now| {
             k.restore(now)
         })
         .await
@@ -78,9 +76,10 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         instance: InstanceId,
         key_ref: &KeyRef,
     ) -> Result<Key, KmsError> {
+        Self::require_somewhere(access, Op::KmsKeysPurge)?;
         for _ in 0..8 {
             let key = self.fetch(instance, key_ref).await?;
-            Self::authorize(access, Permission::PurgeKey, &key)?;
+            Self::authorize(access, Op::KmsKeysPurge, &key)?;
             key.check_purge(self.now())?;
             // Only if nothing (a restore, say) changed the key since it was checked.
             if self.store.purge_key(key.id, key.revision).await? {
@@ -99,19 +98,15 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         key: &KeyRef,
         ring: KeyRingId,
     ) -> Result<Key, KmsError> {
-        if !access.allows(Permission::ManageKey, &ring) {
-            return Err(KmsError::Forbidden);
+        if !access.allows(Op::KmsKeysMove, Some(&ring)) {
+            return Err(KmsError::Forbidden(Op::KmsKeysMove));
         }
         if !ring.is_default() && !self.store.key_ring_exists(instance, &ring).await? {
             return Err(KmsError::KeyRingNotFound);
         }
-        self.modify(
-            access,
-            instance,
-            key,
-            Permission::ManageKey,
-            move |k, now| k.move_to(ring.clone(), now),
-        )
+        self.modify(access, instance, key, Op::KmsKeysMove, move |k, now| {
+            k.move_to(ring.clone(), now)
+        })
         .await
     }
 
@@ -123,8 +118,9 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         key_ref: &KeyRef,
         alias: &Alias,
     ) -> Result<Key, KmsError> {
+        Self::require_somewhere(access, Op::KmsAliasesCreate)?;
         let key = self.fetch(instance, key_ref).await?;
-        Self::authorize(access, Permission::ManageKey, &key)?;
+        Self::authorize(access, Op::KmsAliasesCreate, &key)?;
         let now = self.now();
         key.check(Action::Manage, now)?;
         if key.aliases.contains(alias) {
@@ -152,8 +148,9 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         key_ref: &KeyRef,
         alias: &Alias,
     ) -> Result<(), KmsError> {
+        Self::require_somewhere(access, Op::KmsAliasesDelete)?;
         let key = self.fetch(instance, key_ref).await?;
-        Self::authorize(access, Permission::ManageKey, &key)?;
+        Self::authorize(access, Op::KmsAliasesDelete, &key)?;
         if !self.store.remove_alias(instance, key.id, alias).await? {
             return Err(KmsError::AliasNotFound);
         }
@@ -168,8 +165,8 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         instance: InstanceId,
         ring: KeyRingId,
     ) -> Result<KeyRing, KmsError> {
-        if !access.allows(Permission::ManageKeyRings, &ring) {
-            return Err(KmsError::Forbidden);
+        if !access.allows(Op::KmsKeyRingsCreate, Some(&ring)) {
+            return Err(KmsError::Forbidden(Op::KmsKeyRingsCreate));
         }
         if ring.is_default() {
             return Err(KmsError::KeyRingReserved);
@@ -191,10 +188,8 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         access: &dyn Access,
         instance: InstanceId,
     ) -> Result<Vec<KeyRing>, KmsError> {
+        Self::require_instance(access, Op::KmsKeyRingsList)?;
         let default = KeyRingId::default_ring();
-        if !access.allows(Permission::ReadMetadata, &default) {
-            return Err(KmsError::Forbidden);
-        }
         let mut rings = vec![KeyRing {
             id: default,
             created_at: time::OffsetDateTime::UNIX_EPOCH,
@@ -212,8 +207,8 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         ring: &KeyRingId,
         force: bool,
     ) -> Result<(), KmsError> {
-        if !access.allows(Permission::ManageKeyRings, ring) {
-            return Err(KmsError::Forbidden);
+        if !access.allows(Op::KmsKeyRingsDelete, Some(ring)) {
+            return Err(KmsError::Forbidden(Op::KmsKeyRingsDelete));
         }
         if ring.is_default() {
             return Err(KmsError::KeyRingReserved);

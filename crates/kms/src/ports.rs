@@ -4,6 +4,7 @@
 use std::future::Future;
 
 use keyward_crypto::SecretBytes;
+use keyward_iam as iam;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -242,39 +243,27 @@ pub trait MasterKey: Send + Sync + 'static {
     fn unwrap(&self, aad: &[u8], wrapped: &[u8]) -> Result<SecretBytes, KmsError>;
 }
 
-/// What a KMS operation may need permission for; the server decides from the caller's roles.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Permission {
-    /// List keys and read metadata.
-    ReadMetadata,
-    /// Read a standard key's payload.
-    ReadPayload,
-    /// Wrap, unwrap, rewrap.
-    UseKey,
-    /// Create or import keys.
-    CreateKey,
-    /// Rotate.
-    RotateKey,
-    /// Disable and enable.
-    DisableKey,
-    /// Delete and restore.
-    DeleteKey,
-    /// Purge.
-    PurgeKey,
-    /// Create aliases, move between rings.
-    ManageKey,
-    /// Create and delete rings.
-    ManageKeyRings,
-}
-
-/// The caller's permissions within one instance, possibly narrower in some rings.
+/// The caller's permissions within one instance, possibly narrower in some rings. The server
+/// implements it over IAM's decision; the KMS only names what it is about to do.
 pub trait Access: Send + Sync {
-    /// Whether the caller may do `permission` on keys in `ring`.
-    fn allows(&self, permission: Permission, ring: &KeyRingId) -> bool;
-    /// The rings whose keys the caller may read: `None` for every ring.
-    fn readable_rings(&self) -> Option<Vec<KeyRingId>> {
-        None
-    }
+    /// Whether the caller may perform `action` on keys in `ring` (or, for instance-wide actions
+    /// such as key-ring management, on the whole instance when `ring` is `None`).
+    fn allows(&self, action: iam::Action, ring: Option<&KeyRingId>) -> bool;
+    /// Where in the instance the caller may perform `action`.
+    fn rings(&self, action: iam::Action) -> iam::Rings;
     /// The caller's IAM id, recorded as creator/deleter.
     fn principal(&self) -> &str;
+}
+
+/// A shared master key (the KMS and IAM's token signing keys use the same one).
+impl<M: MasterKey + ?Sized> MasterKey for std::sync::Arc<M> {
+    fn id(&self) -> Uuid {
+        (**self).id()
+    }
+    fn wrap(&self, aad: &[u8], material: &SecretBytes) -> Result<Vec<u8>, KmsError> {
+        (**self).wrap(aad, material)
+    }
+    fn unwrap(&self, aad: &[u8], wrapped: &[u8]) -> Result<SecretBytes, KmsError> {
+        (**self).unwrap(aad, wrapped)
+    }
 }

@@ -3,9 +3,10 @@
 
 use crate::error::KmsError;
 use crate::ids::{InstanceId, KeyRef};
-use crate::ports::{Access, KeyStore, MasterKey, Permission, Registration};
+use crate::ports::{Access, KeyStore, MasterKey, Registration};
 use crate::service::Kms;
 use crate::state::KeyState;
+use keyward_iam::Action as Op;
 
 impl<S: KeyStore, M: MasterKey> Kms<S, M> {
     /// Registers `resource_crn` on an active root key (or updates the registration).
@@ -18,8 +19,9 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         description: Option<String>,
         prevent_key_deletion: bool,
     ) -> Result<Registration, KmsError> {
+        Self::require_somewhere(access, Op::KmsRegistrationsCreate)?;
         let key = self.fetch(instance, key_ref).await?;
-        Self::authorize(access, Permission::UseKey, &key)?;
+        Self::authorize(access, Op::KmsRegistrationsCreate, &key)?;
         if key.extractable || key.effective_state(self.now()) != KeyState::Active {
             return Err(KmsError::RegistrationInvalidState);
         }
@@ -59,8 +61,9 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         key_ref: &KeyRef,
         resource_crn: &str,
     ) -> Result<(), KmsError> {
+        Self::require_somewhere(access, Op::KmsRegistrationsDelete)?;
         let key = self.fetch(instance, key_ref).await?;
-        Self::authorize(access, Permission::UseKey, &key)?;
+        Self::authorize(access, Op::KmsRegistrationsDelete, &key)?;
         if self.store.remove_registration(key.id, resource_crn).await? {
             Ok(())
         } else {
@@ -75,10 +78,11 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         instance: InstanceId,
         key_ref: Option<&KeyRef>,
     ) -> Result<Vec<Registration>, KmsError> {
+        Self::require_somewhere(access, Op::KmsRegistrationsList)?;
         let key = match key_ref {
             Some(r) => {
                 let key = self.fetch(instance, r).await?;
-                Self::authorize(access, Permission::ReadMetadata, &key)?;
+                Self::authorize(access, Op::KmsRegistrationsList, &key)?;
                 Some(key.id)
             }
             None => None,
@@ -90,7 +94,7 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         let mut visible = Vec::with_capacity(all.len());
         for r in all {
             let k = self.fetch(instance, &KeyRef::Id(r.key_id)).await?;
-            if access.allows(Permission::ReadMetadata, &k.key_ring) {
+            if access.allows(Op::KmsRegistrationsList, Some(&k.key_ring)) {
                 visible.push(r);
             }
         }

@@ -12,7 +12,8 @@ use crate::clock::Clock;
 use crate::error::KmsError;
 use crate::ids::{InstanceId, KeyId, KeyRef, KeyVersionId};
 use crate::key::Key;
-use crate::ports::{Access, KeyStore, MasterKey, Permission, StoredVersion};
+use crate::ports::{Access, KeyStore, MasterKey, StoredVersion};
+use keyward_iam as iam;
 
 /// Tunables of the KMS service.
 #[derive(Clone, Debug)]
@@ -175,16 +176,41 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         Ok(Versions { list })
     }
 
-    /// Refuses unless the caller has `permission` in the key's ring.
+    /// Refuses unless the caller may perform `action` in the key's ring.
     pub(crate) fn authorize(
         access: &dyn Access,
-        permission: Permission,
+        action: iam::Action,
         key: &Key,
     ) -> Result<(), KmsError> {
-        if access.allows(permission, &key.key_ring) {
+        if access.allows(action, Some(&key.key_ring)) {
             Ok(())
         } else {
-            Err(KmsError::Forbidden)
+            Err(KmsError::Forbidden(action))
+        }
+    }
+
+    /// Refuses, before any key is looked up, unless the caller may perform `action` somewhere
+    /// in the instance: a caller without permission learns nothing about which keys exist.
+    pub(crate) fn require_somewhere(
+        access: &dyn Access,
+        action: iam::Action,
+    ) -> Result<(), KmsError> {
+        if access.rings(action).any() {
+            Ok(())
+        } else {
+            Err(KmsError::Forbidden(action))
+        }
+    }
+
+    /// Refuses unless the caller may perform the instance-wide `action`.
+    pub(crate) fn require_instance(
+        access: &dyn Access,
+        action: iam::Action,
+    ) -> Result<(), KmsError> {
+        if access.allows(action, None) {
+            Ok(())
+        } else {
+            Err(KmsError::Forbidden(action))
         }
     }
 
@@ -194,15 +220,16 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         access: &dyn Access,
         instance: InstanceId,
         key_ref: &KeyRef,
-        permission: Permission,
+        action: iam::Action,
         change: F,
     ) -> Result<Key, KmsError>
     where
         F: Fn(&mut Key, OffsetDateTime) -> Result<(), KmsError> + Send + Sync,
     {
+        Self::require_somewhere(access, action)?;
         for _ in 0..8 {
             let mut key = self.fetch(instance, key_ref).await?;
-            Self::authorize(access, permission, &key)?;
+            Self::authorize(access, action, &key)?;
             let expected = key.revision;
             change(&mut key, self.now())?;
             if self.store.save_key(&key, expected).await? {

@@ -9,8 +9,11 @@ pub enum ProviderError {
     #[error("the key management service is unreachable")]
     Unreachable,
     /// The service is not authorized to use the key (no service-to-service authorization).
-    #[error("the service is not authorized to use this root key")]
-    NotAuthorized,
+    #[error("the service is not authorized to use this root key: {missing}")]
+    NotAuthorized {
+        /// What is missing (which authorization), as the KMS explains it.
+        missing: String,
+    },
     /// The key does not exist (or was purged).
     #[error("the root key does not exist")]
     KeyNotFound,

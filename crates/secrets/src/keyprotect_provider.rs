@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::crn::RootKeyCrn;
 use crate::error::ProviderError;
 use crate::model::{RootKey, TenantId};
-use crate::provider::{KeyProvider, NewDek, OpenedDek};
+use crate::provider::{KeyProvider, NewDek, OpenedDek, WrappedDek, dek_aad};
 
 /// One Key Protect endpoint.
 pub struct Endpoint {
@@ -32,6 +32,32 @@ pub struct Endpoint {
 pub struct KeyProtectProvider {
     clients: HashMap<(String, String), Client>,
     resource_crn: Box<dyn Fn(TenantId) -> String + Send + Sync>,
+}
+
+/// The KMS's explanation of a refusal.
+fn explanation(reply: &Reply) -> String {
+    let message = &reply.body["resources"][0]["reasons"][0]["message"];
+    message
+        .as_str()
+        .unwrap_or("the KMS refused the service's credentials")
+        .chars()
+        .take(512)
+        .collect()
+}
+
+/// A refusal, with what the service is missing: the KMS does not tell a service whether an
+/// instance it has no access to exists, but the service knows which key it asked for.
+fn not_authorized(root: &RootKey, tenant: TenantId, reply: &Reply) -> ProviderError {
+    let missing = match root {
+        RootKey::Customer(crn) => format!(
+            "no service-to-service authorization lets configsvc instance {tenant} use KMS instance {} of account {} (the KMS said: {})",
+            crn.instance,
+            crn.account,
+            explanation(reply)
+        ),
+        RootKey::Global => explanation(reply),
+    };
+    ProviderError::NotAuthorized { missing }
 }
 
 fn reason(reply: &Reply) -> String {
@@ -74,9 +100,11 @@ impl KeyProtectProvider {
             .contains_key(&(crn.cname.clone(), crn.region.clone()))
     }
 
+    /// One call for `tenant`, with a token that names it as the source instance.
     async fn call(
         &self,
         root: &RootKey,
+        tenant: TenantId,
         method: Method,
         path: &str,
         body: Option<Value>,
@@ -89,8 +117,10 @@ impl KeyProtectProvider {
             .get(&(crn.cname.clone(), crn.region.clone()))
             .ok_or(ProviderError::UnknownEndpoint)?;
         let instance = crn.instance.to_string();
+        let source = tenant.to_string();
         let reply = client
-            .send(
+            .send_for(
+                Some(&source),
                 method,
                 &format!("/api/v2/keys/{}{path}", crn.key),
                 &[("bluemix-instance", instance.as_str())],
@@ -98,7 +128,9 @@ impl KeyProtectProvider {
             )
             .await
             .map_err(|e| match e {
-                keyward_client::ClientError::Unauthorized(_) => ProviderError::NotAuthorized,
+                keyward_client::ClientError::Unauthorized(status) => ProviderError::NotAuthorized {
+                    missing: format!("the KMS's IAM refused the service's API key (HTTP {status})"),
+                },
                 keyward_client::ClientError::Unreachable(_) => ProviderError::Unreachable,
                 keyward_client::ClientError::Protocol(detail) => ProviderError::Other(detail),
             })?;
@@ -106,14 +138,14 @@ impl KeyProtectProvider {
     }
 
     /// Maps a refusal; a 409 asks the key's metadata whether it is disabled or expired.
-    async fn refusal(&self, root: &RootKey, reply: &Reply) -> ProviderError {
+    async fn refusal(&self, root: &RootKey, tenant: TenantId, reply: &Reply) -> ProviderError {
         match reply.status {
-            401 | 403 => ProviderError::NotAuthorized,
+            401 | 403 => not_authorized(root, tenant, reply),
             404 => ProviderError::KeyNotFound,
             410 => ProviderError::KeyDeleted,
             422 => ProviderError::UnwrapFailed,
             400 if reason(reply) == "KEY_ROOT_REQ_ERR" => ProviderError::NotRootKey,
-            409 => match self.check_key(root).await {
+            409 => match self.check_key(root, tenant).await {
                 Err(e) => e,
                 Ok(()) => ProviderError::KeyExpired,
             },
@@ -132,10 +164,17 @@ fn decode(value: &Value, field: &str) -> Result<Vec<u8>, ProviderError> {
 }
 
 impl KeyProvider for KeyProtectProvider {
-    async fn generate_dek(&self, root: &RootKey) -> Result<NewDek, ProviderError> {
-        let reply = self.call(root, Method::POST, "/actions/wrap", None).await?;
+    async fn generate_dek(
+        &self,
+        root: &RootKey,
+        tenant: TenantId,
+    ) -> Result<NewDek, ProviderError> {
+        let body = json!({"aad": dek_aad(tenant)});
+        let reply = self
+            .call(root, tenant, Method::POST, "/actions/wrap", Some(body))
+            .await?;
         if reply.status != 200 {
-            return Err(self.refusal(root, &reply).await);
+            return Err(self.refusal(root, tenant, &reply).await);
         }
         Ok(NewDek {
             dek: SecretBytes::new(decode(&reply.body, "plaintext")?),
@@ -143,13 +182,21 @@ impl KeyProvider for KeyProtectProvider {
         })
     }
 
-    async fn unwrap_dek(&self, root: &RootKey, wrapped: &[u8]) -> Result<OpenedDek, ProviderError> {
-        let body = json!({"ciphertext": STANDARD.encode(wrapped)});
+    async fn unwrap_dek(
+        &self,
+        root: &RootKey,
+        tenant: TenantId,
+        wrapped: WrappedDek<'_>,
+    ) -> Result<OpenedDek, ProviderError> {
+        let mut body = json!({"ciphertext": STANDARD.encode(wrapped.ciphertext)});
+        if wrapped.tenant_bound {
+            body["aad"] = json!(dek_aad(tenant));
+        }
         let reply = self
-            .call(root, Method::POST, "/actions/unwrap", Some(body))
+            .call(root, tenant, Method::POST, "/actions/unwrap", Some(body))
             .await?;
         if reply.status != 200 {
-            return Err(self.refusal(root, &reply).await);
+            return Err(self.refusal(root, tenant, &reply).await);
         }
         let rewrapped = if reply.body.get("rewrappedKeyVersion").is_some() {
             Some(decode(&reply.body, "ciphertext")?)
@@ -162,11 +209,13 @@ impl KeyProvider for KeyProtectProvider {
         })
     }
 
-    async fn check_key(&self, root: &RootKey) -> Result<(), ProviderError> {
-        let reply = self.call(root, Method::GET, "/metadata", None).await?;
+    async fn check_key(&self, root: &RootKey, tenant: TenantId) -> Result<(), ProviderError> {
+        let reply = self
+            .call(root, tenant, Method::GET, "/metadata", None)
+            .await?;
         match reply.status {
             200 => {}
-            401 | 403 => return Err(ProviderError::NotAuthorized),
+            401 | 403 => return Err(not_authorized(root, tenant, &reply)),
             404 => return Err(ProviderError::KeyNotFound),
             410 => return Err(ProviderError::KeyDeleted),
             status => {
@@ -196,6 +245,7 @@ impl KeyProvider for KeyProtectProvider {
         let reply = self
             .call(
                 root,
+                tenant,
                 Method::POST,
                 &format!("/registrations/{crn}"),
                 Some(body),
@@ -204,18 +254,24 @@ impl KeyProvider for KeyProtectProvider {
         if (200..300).contains(&reply.status) {
             Ok(())
         } else {
-            Err(self.refusal(root, &reply).await)
+            Err(self.refusal(root, tenant, &reply).await)
         }
     }
 
     async fn deregister(&self, root: &RootKey, tenant: TenantId) -> Result<(), ProviderError> {
         let crn = (self.resource_crn)(tenant).replace('/', "%2F");
         let reply = self
-            .call(root, Method::DELETE, &format!("/registrations/{crn}"), None)
+            .call(
+                root,
+                tenant,
+                Method::DELETE,
+                &format!("/registrations/{crn}"),
+                None,
+            )
             .await?;
         match reply.status {
             200..=299 | 404 | 410 => Ok(()),
-            _ => Err(self.refusal(root, &reply).await),
+            _ => Err(self.refusal(root, tenant, &reply).await),
         }
     }
 }

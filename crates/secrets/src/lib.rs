@@ -23,5 +23,5 @@ pub use model::{
     SecretId, TenantId,
 };
 pub use ports::{Reencrypted, SecretStore};
-pub use provider::{KeyProvider, NewDek, OpenedDek};
+pub use provider::{KeyProvider, NewDek, OpenedDek, WrappedDek, dek_aad};
 pub use service::{Secrets, SecretsConfig};

@@ -100,6 +100,9 @@ pub struct Generation {
     pub status: GenerationStatus,
     /// Creation time.
     pub created_at: OffsetDateTime,
+    /// Whether the DEK was wrapped with the tenant id as `aad`, so that it cannot be unwrapped
+    /// for another tenant (every generation made since this existed is).
+    pub tenant_bound: bool,
 }
 
 /// One sealed field of one secret.

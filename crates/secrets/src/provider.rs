@@ -23,24 +23,48 @@ pub struct OpenedDek {
     pub rewrapped: Option<Vec<u8>>,
 }
 
+/// A wrapped DEK as stored.
+#[derive(Clone, Copy, Debug)]
+pub struct WrappedDek<'a> {
+    /// The ciphertext the KMS returned.
+    pub ciphertext: &'a [u8],
+    /// Whether it was wrapped with the tenant id as `aad` (see [`dek_aad`]).
+    pub tenant_bound: bool,
+}
+
+/// The `aad` every DEK of `tenant` is wrapped with, so that a wrapped DEK copied to another
+/// tenant does not unwrap.
+pub fn dek_aad(tenant: TenantId) -> Vec<String> {
+    vec![tenant.to_string()]
+}
+
 /// A KMS that holds root keys: ours over HTTP, a real Key Protect, or the service's global key.
+/// Every call is made for one tenant: the KMS decides with the authorizations that name it.
 pub trait KeyProvider: Send + Sync + 'static {
-    /// Asks the root key for a new DEK (Key Protect: wrap with no plaintext).
+    /// Asks the root key for a new DEK (Key Protect: wrap with no plaintext), wrapped with
+    /// [`dek_aad`] of `tenant`.
     fn generate_dek(
         &self,
         root: &RootKey,
+        tenant: TenantId,
     ) -> impl Future<Output = Result<NewDek, ProviderError>> + Send;
 
-    /// Unwraps a DEK.
+    /// Unwraps a DEK of `tenant`.
     fn unwrap_dek(
         &self,
         root: &RootKey,
-        wrapped: &[u8],
+        tenant: TenantId,
+        wrapped: WrappedDek<'_>,
     ) -> impl Future<Output = Result<OpenedDek, ProviderError>> + Send;
 
-    /// Checks that the root key can still unwrap (exists, not disabled, not deleted): used
-    /// before work that must not run on a revoked key even while its DEK is cached.
-    fn check_key(&self, root: &RootKey) -> impl Future<Output = Result<(), ProviderError>> + Send;
+    /// Checks that the root key can still unwrap for `tenant` (authorized, exists, not
+    /// disabled, not deleted): used before work that must not run on a revoked key even while
+    /// its DEK is cached.
+    fn check_key(
+        &self,
+        root: &RootKey,
+        tenant: TenantId,
+    ) -> impl Future<Output = Result<(), ProviderError>> + Send;
 
     /// Records on the key that the tenant's resource is protected by it (Key Protect
     /// registrations).

@@ -16,7 +16,7 @@ use crate::model::{
     Generation, GenerationId, GenerationStatus, RootKey, SealedField, SecretId, TenantId,
 };
 use crate::ports::SecretStore;
-use crate::provider::KeyProvider;
+use crate::provider::{KeyProvider, WrappedDek};
 
 /// Tunables.
 #[derive(Clone, Debug)]
@@ -113,7 +113,7 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
         root: &RootKey,
         status: GenerationStatus,
     ) -> Result<Generation, SecretsError> {
-        let fresh = self.provider.generate_dek(root).await?;
+        let fresh = self.provider.generate_dek(root, tenant).await?;
         let generation = Generation {
             id: GenerationId(Uuid::new_v4()),
             tenant,
@@ -121,6 +121,7 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
             wrapped_dek: fresh.wrapped,
             status,
             created_at: OffsetDateTime::now_utc(),
+            tenant_bound: true,
         };
         let key = AeadKey::new(fresh.dek.expose_secret()).map_err(|_| SecretsError::Crypto)?;
         self.cache.insert(generation.id, root.clone(), key);
@@ -133,7 +134,11 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
         if let Some(key) = self.cache.get(g.id) {
             return Ok(key);
         }
-        let opened = match self.provider.unwrap_dek(&g.root, &g.wrapped_dek).await {
+        let wrapped = WrappedDek {
+            ciphertext: &g.wrapped_dek,
+            tenant_bound: g.tenant_bound,
+        };
+        let opened = match self.provider.unwrap_dek(&g.root, g.tenant, wrapped).await {
             Ok(opened) => opened,
             Err(e) => {
                 if matches!(
@@ -295,7 +300,7 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
             .into_iter()
             .flatten()
         {
-            if let Err(e) = self.provider.check_key(&g.root).await {
+            if let Err(e) = self.provider.check_key(&g.root, tenant).await {
                 if matches!(
                     e,
                     ProviderError::KeyDisabled

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use keyward_iam::TokenSigner;
-use keyward_kms::{Clock, CrnScheme, Kms, KmsConfig, OffsetClock, SystemClock};
+use keyward_iam::{IamStore, TokenSigner};
+use keyward_kms::{Clock, CrnScheme, Kms, KmsConfig, MasterKey, OffsetClock, SystemClock};
 use keyward_store::Store;
+use time::OffsetDateTime;
 use tokio::net::TcpListener;
 
 use crate::bootstrap::{self, BootstrapError, BootstrapInfo};
@@ -15,6 +16,7 @@ use crate::configsvc_provider::ConfigsvcKeyProvider;
 use crate::iam_service::IamService;
 use crate::key_provider::{GlobalKey, LocalKmsProvider, resource_crn_scheme};
 use crate::routes;
+use crate::signing_keys;
 use crate::state::AppState;
 use keyward_configsvc::ConfigService;
 use keyward_secrets::{Endpoint, KeyProtectProvider, Secrets, SecretsConfig};
@@ -41,6 +43,25 @@ pub struct ServeSettings {
     /// their CRN cname and region (`url` `self` = this server); other keys of this server's own
     /// KMS are used in process.
     pub kms_endpoints: Vec<KmsEndpoint>,
+    /// How often the token signing key changes.
+    pub token_key_rotation: std::time::Duration,
+}
+
+impl ServeSettings {
+    /// The defaults of `keyward serve` on `data_dir`, listening on a free loopback port.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: None,
+            unsafe_test_clock: false,
+            crn: CrnScheme::default(),
+            kms: KmsConfig::default(),
+            secrets: SecretsConfig::default(),
+            kms_endpoints: Vec::new(),
+            token_key_rotation: signing_keys::DEFAULT_ROTATION,
+        }
+    }
 }
 
 /// One Key Protect endpoint for customer keys.
@@ -87,16 +108,72 @@ pub struct App {
     pub state: crate::state::SharedState,
 }
 
+impl App {
+    /// The bootstrap admin as a caller.
+    pub async fn admin(&self) -> Result<keyward_iam::Caller, BootstrapError> {
+        let admin = self
+            .store
+            .find_principal(&self.info.admin_iam_id)
+            .await?
+            .ok_or_else(|| BootstrapError::Setup("the bootstrap admin is missing".into()))?;
+        Ok(keyward_iam::Caller::principal(&admin))
+    }
+
+    /// The bootstrap admin's access to a KMS instance, decided as for any request (for tests,
+    /// the demo and benchmarks that drive the KMS directly).
+    pub async fn admin_access(
+        &self,
+        instance: uuid::Uuid,
+    ) -> Result<crate::authz::InstanceAccess, BootstrapError> {
+        let caller = self.admin().await?;
+        let authorizer = self.state.iam.authorizer();
+        let found = authorizer
+            .instance(instance)
+            .await?
+            .ok_or_else(|| BootstrapError::Setup(format!("no instance {instance}")))?;
+        let grants = authorizer
+            .grants(&caller, keyward_iam::Target::Instance(&found))
+            .await?;
+        Ok(crate::authz::InstanceAccess {
+            iam_id: caller.iam_id,
+            grants,
+        })
+    }
+
+    /// A new configuration-service instance (a tenant) of the bootstrap account.
+    pub async fn create_tenant(&self, name: &str) -> Result<uuid::Uuid, BootstrapError> {
+        let account: keyward_iam::AccountId = self.info.account_id.parse()?;
+        let instance = crate::iam_admin::provision_instance(
+            &self.store,
+            &account,
+            keyward_iam::ServiceKind::ConfigSvc,
+            name,
+            &self.info.admin_iam_id,
+        )
+        .await?;
+        self.state.iam.invalidate();
+        Ok(instance.id)
+    }
+}
+
 /// Opens everything and builds the router.
 pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
     bootstrap::ensure_data_dir(&settings.data_dir)?;
-    let master = bootstrap::load_or_create_master_key(&settings.data_dir)?;
+    let master = Arc::new(bootstrap::load_or_create_master_key(&settings.data_dir)?);
     let store = match &settings.database_url {
         Some(url) => Store::open_postgres(url, None).await?,
         None => Store::open_sqlite(&settings.data_dir.join("keyward.db")).await?,
     };
     bootstrap::check_master_key(&store, &master, &settings.data_dir).await?;
-    let signer = TokenSigner::new(&bootstrap::signing_secret(&store, &master).await?)?;
+    let signer = TokenSigner::new(
+        signing_keys::ensure(
+            &store,
+            master.as_ref(),
+            settings.token_key_rotation,
+            OffsetDateTime::now_utc(),
+        )
+        .await?,
+    )?;
     let (mut info, new_admin_key) = bootstrap::provision(&store).await?;
 
     let test_clock = settings
@@ -108,14 +185,24 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
     };
     // Token lifetimes follow real time even under the test clock, so that clients' token
     // caches stay valid when a test moves KMS time forward.
-    let iam = IamService::new(store.clone(), signer, Arc::new(SystemClock));
+    let iam = IamService::new(
+        store.clone(),
+        signer,
+        Arc::new(SystemClock),
+        Arc::clone(&master) as Arc<dyn MasterKey>,
+        settings.token_key_rotation,
+    );
     let kms = Arc::new(Kms::new(
         store.clone(),
         master,
         kms_clock,
         settings.kms.clone(),
     ));
-    let configsvc = bootstrap::provision_configsvc(&store, &kms, &info).await?;
+    let configsvc = bootstrap::provision_configsvc(&store, &kms, iam.authorizer(), &info).await?;
+    let service = store
+        .find_principal(&configsvc.service_iam_id)
+        .await?
+        .ok_or_else(|| BootstrapError::Setup("the configsvc service id is missing".into()))?;
     info.config_instance_id = configsvc.config_instance_id.clone();
     let global = GlobalKey {
         instance: parse_uuid(&configsvc.internal_kms_instance_id)?,
@@ -124,9 +211,9 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
     let resource_crn = resource_crn_scheme(&settings.crn, &info.account_id);
     let local = LocalKmsProvider::new(
         Arc::clone(&kms),
-        store.clone(),
+        Arc::clone(iam.authorizer()),
         settings.crn.clone(),
-        configsvc.service_iam_id.clone(),
+        service,
         global,
         Arc::clone(&resource_crn),
     );
@@ -190,6 +277,7 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
         crn: settings.crn.clone(),
         test_clock: test_clock.clone(),
     });
+    spawn_signing_key_refresh(&state);
     Ok(App {
         router: routes::router(Arc::clone(&state)),
         state,
@@ -252,6 +340,23 @@ pub async fn serve(settings: ServeSettings) -> Result<(), BootstrapError> {
     app.store.close().await;
     println!("Keyward stopped.");
     Ok(())
+}
+
+/// Every 10 s: rotate the signing key when due, drop expired keys, take up other nodes' keys.
+/// Stops when the application is dropped.
+fn spawn_signing_key_refresh(state: &crate::state::SharedState) {
+    let weak = Arc::downgrade(state);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(state) = weak.upgrade() else { return };
+            if let Err(e) = state.iam.refresh_signing_keys().await {
+                tracing::warn!(error = %e, "cannot refresh the token signing keys");
+            }
+        }
+    });
 }
 
 fn parse_uuid(s: &str) -> Result<uuid::Uuid, BootstrapError> {

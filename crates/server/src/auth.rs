@@ -3,16 +3,16 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use keyward_iam::{Claims, ServiceKind};
+use keyward_iam::{Caller, ServiceKind, Target};
 use keyward_kms::InstanceId;
 use uuid::Uuid;
 
-use crate::authz::GrantsAccess;
+use crate::authz::InstanceAccess;
 use crate::error::ApiError;
 use crate::state::SharedState;
 
-/// A caller with a valid bearer token.
-pub struct Caller(pub Claims);
+/// A caller with a valid bearer token, whose principal and API key are still in force.
+pub struct Authenticated(pub Caller);
 
 pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts
@@ -24,12 +24,12 @@ pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-impl FromRequestParts<SharedState> for Caller {
+impl FromRequestParts<SharedState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
-        state.iam.verify(token).map(Caller)
+        state.iam.authenticate(token).await.map(Authenticated)
     }
 }
 
@@ -40,14 +40,14 @@ pub struct KmsCaller {
     /// The instance's account (for CRNs).
     pub account: String,
     /// The caller's access in it.
-    pub access: GrantsAccess,
+    pub access: InstanceAccess,
 }
 
 impl FromRequestParts<SharedState> for KmsCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
-        let Caller(claims) = Caller::from_request_parts(parts, state).await?;
+        let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
         let instance_id = parts
             .headers
             .get("bluemix-instance")
@@ -56,32 +56,25 @@ impl FromRequestParts<SharedState> for KmsCaller {
             .filter(|v| v.len() == 36)
             .and_then(|v| Uuid::parse_str(v).ok())
             .ok_or(ApiError::InstanceHeader)?;
-        let instance = state
-            .iam
+        let authorizer = state.iam.authorizer();
+        let instance = authorizer
             .instance(instance_id)
             .await?
             .filter(|i| i.service == ServiceKind::Kms)
             .ok_or(ApiError::NoInstanceAccess)?;
-        let grants = if instance.account.as_str() == claims.account.bss {
-            state.iam.grants(&claims, &instance).await?
-        } else {
-            std::sync::Arc::new(keyward_iam::Grants::default())
-        };
-        // One of our services acting for a customer: the customer's service-to-service
-        // authorization on this instance decides, in the instance's account.
-        let grants = if grants.is_empty() {
-            state.iam.service_grants(&claims, &instance).await?
-        } else {
-            grants
-        };
+        let grants = authorizer
+            .grants(&caller, Target::Instance(&instance))
+            .await?;
+        // Nothing at all on the instance: the same answer as for an instance that does not
+        // exist, before any key is looked up.
         if grants.is_empty() {
             return Err(ApiError::NoInstanceAccess);
         }
         Ok(Self {
             instance: InstanceId::from_uuid(instance.id),
             account: instance.account.as_str().to_owned(),
-            access: GrantsAccess {
-                iam_id: claims.iam_id,
+            access: InstanceAccess {
+                iam_id: caller.iam_id,
                 grants,
             },
         })

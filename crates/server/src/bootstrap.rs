@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use keyward_crypto::{SecretBytes, random_secret};
 use keyward_iam::{
-    AccountId, ApiKeyRecord, ApiKeySecret, IamStore, Instance, Policy, Principal, PrincipalKind,
-    Resource, Role, ServiceKind, Subject,
+    AccountId, ApiKeyRecord, ApiKeySecret, Authorizer, Caller, IamStore, Instance, Policy,
+    PolicyResource, Principal, PrincipalKind, Role, ServiceKind, Subject, Target,
 };
 use keyward_kms::{MasterKey, SoftwareMasterKey};
 use keyward_store::Store;
@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::authz::InstanceAccess;
 use crate::error::ApiError;
 
 /// Non-secret facts written to `<data-dir>/bootstrap.json`.
@@ -146,24 +147,6 @@ pub async fn check_master_key(
     Ok(())
 }
 
-/// The token signing secret: generated once, stored sealed under the master key.
-pub async fn signing_secret(
-    store: &Store,
-    master: &SoftwareMasterKey,
-) -> Result<SecretBytes, BootstrapError> {
-    const AAD: &[u8] = b"keyward.iam.token-signing-key.v1";
-    let fresh = random_secret(32).map_err(|e| BootstrapError::Setup(e.to_string()))?;
-    let sealed = master
-        .wrap(AAD, &fresh)
-        .map_err(|e| BootstrapError::Setup(e.to_string()))?;
-    let in_force = store
-        .setting_insert_if_absent("token_signing_key", &sealed)
-        .await?;
-    master
-        .unwrap(AAD, &in_force)
-        .map_err(|e| BootstrapError::Setup(e.to_string()))
-}
-
 /// Creates the account, admin, API key and KMS instance on first start; returns the facts and,
 /// on first start only, the admin API key.
 pub async fn provision(
@@ -187,6 +170,7 @@ pub async fn provision(
             name: "admin bootstrap key".into(),
             hash: apikey.hash(),
             created_at: now,
+            locked: false,
         })
         .await?;
     let instance = Instance {
@@ -203,7 +187,7 @@ pub async fn provision(
             Some(instance.id),
             vec![Role::Manager, Role::KeyPurge],
         ),
-        (ServiceKind::Iam, None, vec![Role::Manager]),
+        (ServiceKind::Iam, None, vec![Role::Administrator]),
     ] {
         store
             .create_policy(&Policy {
@@ -211,7 +195,7 @@ pub async fn provision(
                 account: account.clone(),
                 subject: Subject::Principal(admin.iam_id.clone()),
                 roles,
-                resource: Resource {
+                resource: PolicyResource {
                     service,
                     instance,
                     key_ring: None,
@@ -253,15 +237,19 @@ pub struct ConfigsvcBootstrap {
 
 /// Creates the configuration service's service id, internal KMS instance, global key and one
 /// configuration-service instance for the bootstrap account (once; also on databases
-/// bootstrapped before the configuration service existed).
+/// bootstrapped before the configuration service existed). The service uses its internal
+/// instance through an access policy (Writer), decided like any other caller.
 pub async fn provision_configsvc(
     store: &Store,
     kms: &crate::state::KmsService,
+    authorizer: &Authorizer<Store>,
     info: &BootstrapInfo,
 ) -> Result<ConfigsvcBootstrap, BootstrapError> {
     if let Some(raw) = store.setting("configsvc").await? {
-        return serde_json::from_slice(&raw)
-            .map_err(|e| BootstrapError::Setup(format!("configsvc record: {e}")));
+        let record: ConfigsvcBootstrap = serde_json::from_slice(&raw)
+            .map_err(|e| BootstrapError::Setup(format!("configsvc record: {e}")))?;
+        ensure_internal_access(store, info, &record).await?;
+        return Ok(record);
     }
     let now = OffsetDateTime::now_utc();
     let account: AccountId = info.account_id.parse()?;
@@ -276,18 +264,20 @@ pub async fn provision_configsvc(
         created_at: now,
     };
     store.create_instance(&internal).await?;
-    struct Bootstrapper<'a>(&'a str);
-    impl keyward_kms::Access for Bootstrapper<'_> {
-        fn allows(&self, permission: keyward_kms::Permission, _: &keyward_kms::KeyRingId) -> bool {
-            matches!(permission, keyward_kms::Permission::CreateKey)
-        }
-        fn principal(&self) -> &str {
-            self.0
-        }
-    }
+    store
+        .create_policy(&internal_access(&account, &service.iam_id, internal.id))
+        .await?;
+    authorizer.invalidate();
+    let grants = authorizer
+        .grants(&Caller::principal(&service), Target::Instance(&internal))
+        .await?;
+    let access = InstanceAccess {
+        iam_id: service.iam_id.clone(),
+        grants,
+    };
     let global = kms
         .create_key(
-            &Bootstrapper(&service.iam_id),
+            &access,
             keyward_kms::InstanceId::from_uuid(internal.id),
             keyward_kms::NewKey {
                 description: Some("The configuration service's global key".into()),
@@ -310,7 +300,7 @@ pub async fn provision_configsvc(
             account: account.clone(),
             subject: Subject::Principal(info.admin_iam_id.clone()),
             roles: vec![Role::Manager],
-            resource: Resource {
+            resource: PolicyResource {
                 service: ServiceKind::ConfigSvc,
                 instance: None,
                 key_ring: None,
@@ -326,7 +316,58 @@ pub async fn provision_configsvc(
     };
     let raw = serde_json::to_vec(&record).map_err(|e| BootstrapError::Setup(e.to_string()))?;
     let in_force = store.setting_insert_if_absent("configsvc", &raw).await?;
+    authorizer.invalidate();
     serde_json::from_slice(&in_force).map_err(|e| BootstrapError::Setup(e.to_string()))
+}
+
+/// The configuration service's access policy on its internal KMS instance.
+fn internal_access(account: &AccountId, service_iam_id: &str, internal: Uuid) -> Policy {
+    Policy {
+        id: Uuid::new_v4(),
+        account: account.clone(),
+        subject: Subject::Principal(service_iam_id.to_owned()),
+        roles: vec![Role::Writer],
+        resource: PolicyResource {
+            service: ServiceKind::Kms,
+            instance: Some(internal),
+            key_ring: None,
+        },
+        created_at: OffsetDateTime::now_utc(),
+    }
+}
+
+/// Databases made before the service's access went through IAM lack the policy: add it.
+async fn ensure_internal_access(
+    store: &Store,
+    info: &BootstrapInfo,
+    record: &ConfigsvcBootstrap,
+) -> Result<(), BootstrapError> {
+    let account: AccountId = info.account_id.parse()?;
+    let internal = Uuid::parse_str(&record.internal_kms_instance_id).map_err(|_| {
+        BootstrapError::Setup("corrupt internal instance id in the configsvc record".into())
+    })?;
+    let present = store.list_policies(&account).await?.iter().any(|p| {
+        p.subject == Subject::Principal(record.service_iam_id.clone())
+            && p.resource.instance == Some(internal)
+    });
+    if !present {
+        store
+            .create_policy(&internal_access(&account, &record.service_iam_id, internal))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Instances Keyward's own services use (never deleted through the API).
+pub async fn system_instances(store: &Store) -> Result<Vec<Uuid>, ApiError> {
+    let Some(raw) = store.setting("configsvc").await? else {
+        return Ok(Vec::new());
+    };
+    let record: ConfigsvcBootstrap = serde_json::from_slice(&raw)
+        .map_err(|e| ApiError::Internal(format!("configsvc record: {e}")))?;
+    Ok(Uuid::parse_str(&record.internal_kms_instance_id)
+        .into_iter()
+        .collect())
 }
 
 /// The configuration service's API key (for calling a KMS over HTTP as its service id): made
@@ -356,6 +397,7 @@ pub async fn configsvc_apikey(
             name: "configsvc service key".into(),
             hash: apikey.hash(),
             created_at: OffsetDateTime::now_utc(),
+            locked: false,
         })
         .await?;
     let sealed = master

@@ -4,6 +4,7 @@
 
 use keyward_secrets::{
     KeyProtectProvider, KeyProvider, NewDek, OpenedDek, ProviderError, RootKey, TenantId,
+    WrappedDek,
 };
 
 use crate::key_provider::LocalKmsProvider;
@@ -29,24 +30,33 @@ impl ConfigsvcKeyProvider {
 }
 
 impl KeyProvider for ConfigsvcKeyProvider {
-    async fn generate_dek(&self, root: &RootKey) -> Result<NewDek, ProviderError> {
+    async fn generate_dek(
+        &self,
+        root: &RootKey,
+        tenant: TenantId,
+    ) -> Result<NewDek, ProviderError> {
         match self.http_for(root) {
-            Some(http) => http.generate_dek(root).await,
-            None => self.local.generate_dek(root).await,
+            Some(http) => http.generate_dek(root, tenant).await,
+            None => self.local.generate_dek(root, tenant).await,
         }
     }
 
-    async fn unwrap_dek(&self, root: &RootKey, wrapped: &[u8]) -> Result<OpenedDek, ProviderError> {
+    async fn unwrap_dek(
+        &self,
+        root: &RootKey,
+        tenant: TenantId,
+        wrapped: WrappedDek<'_>,
+    ) -> Result<OpenedDek, ProviderError> {
         match self.http_for(root) {
-            Some(http) => http.unwrap_dek(root, wrapped).await,
-            None => self.local.unwrap_dek(root, wrapped).await,
+            Some(http) => http.unwrap_dek(root, tenant, wrapped).await,
+            None => self.local.unwrap_dek(root, tenant, wrapped).await,
         }
     }
 
-    async fn check_key(&self, root: &RootKey) -> Result<(), ProviderError> {
+    async fn check_key(&self, root: &RootKey, tenant: TenantId) -> Result<(), ProviderError> {
         match self.http_for(root) {
-            Some(http) => http.check_key(root).await,
-            None => self.local.check_key(root).await,
+            Some(http) => http.check_key(root, tenant).await,
+            None => self.local.check_key(root, tenant).await,
         }
     }
 

@@ -47,6 +47,9 @@ pub enum ApiError {
     /// A feature this server does not offer yet.
     #[error("unsupported: {0}")]
     Unsupported(&'static str),
+    /// The authorization decision refused; the denial says what is missing.
+    #[error("forbidden: {0}")]
+    Denied(keyward_iam::Denial),
     /// A server-side failure; the detail goes to the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -117,6 +120,11 @@ impl ApiError {
                 S::BAD_REQUEST,
                 "FEATURE_UNSUPPORTED_ERR",
                 format!("Not supported by this server: {what}"),
+            ),
+            Self::Denied(denial) => wire(
+                S::FORBIDDEN,
+                "FORBIDDEN_ERR",
+                format!("The user is not allowed to perform this action: {denial}"),
             ),
             Self::Internal(_) => wire(
                 S::INTERNAL_SERVER_ERROR,
@@ -219,10 +227,13 @@ fn kms_wire(e: &KmsError) -> Wire {
             "KEY_RING_QUOTA_ERR",
             "An instance can have at most 50 key rings",
         ),
-        KmsError::Forbidden => wire(
+        KmsError::Forbidden(action) => wire(
             S::FORBIDDEN,
             "FORBIDDEN_ERR",
-            "The user is not allowed to perform this action on the key",
+            format!(
+                "The user is not allowed to perform this action on the key: {}",
+                keyward_iam::Denial::MissingRole(*action)
+            ),
         ),
         KmsError::EncryptionLimitReached => wire(
             S::CONFLICT,

@@ -1,10 +1,14 @@
-//! Managing identities, API keys and policies of one account: shared by the `/v1/...` API and
-//! the `keyward iam` commands, so both apply the same checks.
+//! Managing identities, API keys, policies and instances of an account: shared by the `/v1/`
+//! and `/v2/resource_instances` APIs and the `keyward iam` commands, so that every one of them
+//! goes through the same authorization decision and the same checks.
 
-use keyward_api::iam::{Attribute, Attributes, Identity, PolicyBody, RoleRef};
+use std::collections::HashSet;
+
+use keyward_api::iam::{ApiKeyInfo, Attribute, Attributes, Identity, PolicyBody, RoleRef};
 use keyward_iam::{
-    AccountId, ApiKeyRecord, ApiKeySecret, IamError, IamStore, Policy, Principal, PrincipalKind,
-    Resource, Role, ServiceKind, Subject,
+    AccountId, Action, ApiKeyRecord, ApiKeySecret, Authorizer, Caller, Decision, Denial, IamError,
+    IamStore, IdentityRef, Instance, Policy, PolicyResource, Principal, PrincipalKind, Resource,
+    Role, ServiceKind, Subject, Target,
 };
 use keyward_store::Store;
 use time::OffsetDateTime;
@@ -17,16 +21,11 @@ fn invalid(field: &'static str, requirement: &'static str) -> ApiError {
     ApiError::InvalidField { field, requirement }
 }
 
-/// Creates a user or service id in `account`.
-pub async fn create_identity(
-    store: &Store,
-    account: &AccountId,
-    kind: PrincipalKind,
-    name: &str,
-) -> Result<Principal, ApiError> {
-    let p = Principal::new(account.clone(), kind, name, OffsetDateTime::now_utc())?;
-    store.create_principal(&p).await?;
-    Ok(p)
+fn valid_name(name: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() || name.chars().count() > 128 {
+        return Err(invalid("name", "1 to 128 characters"));
+    }
+    Ok(())
 }
 
 /// The wire form of a principal.
@@ -41,34 +40,367 @@ pub fn identity(p: &Principal) -> Identity {
     }
 }
 
-/// Creates an API key for a principal of `account`; the secret is returned once.
-pub async fn create_api_key(
-    store: &Store,
-    account: &AccountId,
-    iam_id: &str,
-    name: &str,
-) -> Result<(ApiKeyRecord, ApiKeySecret), ApiError> {
-    let owner = store
-        .find_principal(iam_id)
-        .await?
-        .filter(|p| &p.account == account)
-        .ok_or(invalid(
-            "iam_id",
-            "the IAM id of a user or service id of this account",
-        ))?;
-    if name.trim().is_empty() || name.chars().count() > 128 {
-        return Err(invalid("name", "1 to 128 characters"));
+/// The wire form of an API key (never the key itself).
+pub fn api_key_info(k: &ApiKeyRecord, account: &AccountId) -> ApiKeyInfo {
+    ApiKeyInfo {
+        id: k.id.to_string(),
+        name: k.name.clone(),
+        iam_id: k.iam_id.clone(),
+        account_id: account.to_string(),
+        locked: k.locked,
+        created_at: date(k.created_at),
     }
-    let secret = ApiKeySecret::generate()?;
-    let record = ApiKeyRecord {
-        id: Uuid::new_v4(),
-        iam_id: owner.iam_id,
-        name: name.to_owned(),
-        hash: secret.hash(),
-        created_at: OffsetDateTime::now_utc(),
-    };
-    store.create_api_key(&record).await?;
-    Ok((record, secret))
+}
+
+/// What is done to an API key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyOp {
+    /// Create.
+    Create,
+    /// List.
+    List,
+    /// Read.
+    Read,
+    /// Delete.
+    Delete,
+    /// Lock.
+    Lock,
+    /// Unlock.
+    Unlock,
+}
+
+/// The action of `op` on an API key owned by a principal of `kind`.
+pub fn api_key_action(kind: PrincipalKind, op: KeyOp) -> Action {
+    use Action::*;
+    match (kind, op) {
+        (PrincipalKind::User, KeyOp::Create) => IamUserApiKeysCreate,
+        (PrincipalKind::User, KeyOp::List) => IamUserApiKeysList,
+        (PrincipalKind::User, KeyOp::Read) => IamUserApiKeysRead,
+        (PrincipalKind::User, KeyOp::Delete) => IamUserApiKeysDelete,
+        (PrincipalKind::User, KeyOp::Lock) => IamUserApiKeysLock,
+        (PrincipalKind::User, KeyOp::Unlock) => IamUserApiKeysUnlock,
+        (PrincipalKind::ServiceId, KeyOp::Create) => IamServiceIdApiKeysCreate,
+        (PrincipalKind::ServiceId, KeyOp::List) => IamServiceIdApiKeysList,
+        (PrincipalKind::ServiceId, KeyOp::Read) => IamServiceIdApiKeysRead,
+        (PrincipalKind::ServiceId, KeyOp::Delete) => IamServiceIdApiKeysDelete,
+        (PrincipalKind::ServiceId, KeyOp::Lock) => IamServiceIdApiKeysLock,
+        (PrincipalKind::ServiceId, KeyOp::Unlock) => IamServiceIdApiKeysUnlock,
+    }
+}
+
+/// One caller administering its account. Every operation is decided by the authorizer first.
+pub struct Admin<'a> {
+    /// The store.
+    pub store: &'a Store,
+    /// The decision.
+    pub authorizer: &'a Authorizer<Store>,
+    /// Who acts.
+    pub caller: &'a Caller,
+}
+
+impl Admin<'_> {
+    async fn allow(&self, action: Action, resource: Resource<'_>) -> Result<(), ApiError> {
+        match self
+            .authorizer
+            .authorize(self.caller, action, resource)
+            .await?
+        {
+            Decision::Allow(_) => Ok(()),
+            Decision::Deny(denial) => Err(ApiError::Denied(denial)),
+        }
+    }
+
+    /// For a target that does not exist (or is not the caller's account's): not found when the
+    /// caller may perform the action on identities of its account at all, refused otherwise,
+    /// so that a caller without the role learns nothing about which ids exist.
+    async fn absent(&self, action: Action) -> ApiError {
+        match self.authorizer.grants(self.caller, Target::Account).await {
+            Ok(grants) if grants.allows(action, None) => ApiError::NotFound,
+            Ok(_) => ApiError::Denied(Denial::MissingRole(action)),
+            Err(e) => e.into(),
+        }
+    }
+
+    fn account(&self) -> &AccountId {
+        &self.caller.account
+    }
+
+    /// A principal of the caller's account.
+    async fn principal(&self, iam_id: &str) -> Result<Option<Principal>, ApiError> {
+        Ok(self
+            .store
+            .find_principal(iam_id)
+            .await?
+            .filter(|p| p.account == *self.account()))
+    }
+
+    /// Creates a user or service id.
+    pub async fn create_identity(
+        &self,
+        kind: PrincipalKind,
+        name: &str,
+    ) -> Result<Principal, ApiError> {
+        let action = match kind {
+            PrincipalKind::User => Action::IamUsersCreate,
+            PrincipalKind::ServiceId => Action::IamServiceIdsCreate,
+        };
+        self.allow(action, Resource::Account(self.account()))
+            .await?;
+        valid_name(name)?;
+        let p = Principal::new(
+            self.account().clone(),
+            kind,
+            name,
+            OffsetDateTime::now_utc(),
+        )?;
+        self.store.create_principal(&p).await?;
+        Ok(p)
+    }
+
+    /// Users or service ids of the account, without the service ids Keyward runs under.
+    pub async fn list_identities(&self, kind: PrincipalKind) -> Result<Vec<Principal>, ApiError> {
+        let action = match kind {
+            PrincipalKind::User => Action::IamUsersList,
+            PrincipalKind::ServiceId => Action::IamServiceIdsList,
+        };
+        self.allow(action, Resource::Account(self.account()))
+            .await?;
+        Ok(self
+            .store
+            .list_principals(self.account())
+            .await?
+            .into_iter()
+            .filter(|p| p.kind == kind && p.service_name.is_none())
+            .collect())
+    }
+
+    /// Deletes a user or service id with its API keys and policies; its tokens stop working.
+    pub async fn delete_identity(&self, kind: PrincipalKind, iam_id: &str) -> Result<(), ApiError> {
+        let action = match kind {
+            PrincipalKind::User => Action::IamUsersDelete,
+            PrincipalKind::ServiceId => Action::IamServiceIdsDelete,
+        };
+        let Some(target) = self.principal(iam_id).await?.filter(|p| p.kind == kind) else {
+            return Err(self.absent(action).await);
+        };
+        self.allow(action, Resource::Identity(&IdentityRef::of(&target)))
+            .await?;
+        if !self.store.delete_principal(iam_id).await? {
+            return Err(ApiError::NotFound);
+        }
+        self.authorizer.invalidate();
+        Ok(())
+    }
+
+    /// The owner of API keys an operation names: `iam_id`, or the caller.
+    async fn key_owner(&self, iam_id: Option<&str>, op: KeyOp) -> Result<Principal, ApiError> {
+        let iam_id = iam_id.unwrap_or(&self.caller.iam_id);
+        match self.principal(iam_id).await? {
+            Some(owner) => {
+                let action = api_key_action(owner.kind, op);
+                self.allow(action, Resource::Identity(&IdentityRef::of(&owner)))
+                    .await?;
+                Ok(owner)
+            }
+            None => Err(self.absent(api_key_action(PrincipalKind::User, op)).await),
+        }
+    }
+
+    /// Creates an API key for `iam_id` (or the caller); the secret is returned once.
+    pub async fn create_api_key(
+        &self,
+        iam_id: Option<&str>,
+        name: &str,
+    ) -> Result<(ApiKeyRecord, ApiKeySecret), ApiError> {
+        let owner = self.key_owner(iam_id, KeyOp::Create).await?;
+        valid_name(name)?;
+        let secret = ApiKeySecret::generate()?;
+        let record = ApiKeyRecord {
+            id: Uuid::new_v4(),
+            iam_id: owner.iam_id,
+            name: name.to_owned(),
+            hash: secret.hash(),
+            created_at: OffsetDateTime::now_utc(),
+            locked: false,
+        };
+        self.store.create_api_key(&record).await?;
+        Ok((record, secret))
+    }
+
+    /// The API keys of `iam_id` (or the caller).
+    pub async fn list_api_keys(&self, iam_id: Option<&str>) -> Result<Vec<ApiKeyRecord>, ApiError> {
+        let owner = self.key_owner(iam_id, KeyOp::List).await?;
+        Ok(self.store.list_api_keys(&owner.iam_id).await?)
+    }
+
+    /// One API key, after deciding `op` on its owner.
+    async fn api_key_for(&self, id: &str, op: KeyOp) -> Result<ApiKeyRecord, ApiError> {
+        let absent = api_key_action(PrincipalKind::User, op);
+        let Ok(id) = Uuid::parse_str(id) else {
+            return Err(self.absent(absent).await);
+        };
+        let Some(key) = self.store.find_api_key(id).await? else {
+            return Err(self.absent(absent).await);
+        };
+        let Some(owner) = self.principal(&key.iam_id).await? else {
+            return Err(self.absent(absent).await);
+        };
+        self.allow(
+            api_key_action(owner.kind, op),
+            Resource::Identity(&IdentityRef::of(&owner)),
+        )
+        .await?;
+        Ok(key)
+    }
+
+    /// One API key.
+    pub async fn api_key(&self, id: &str) -> Result<ApiKeyRecord, ApiError> {
+        self.api_key_for(id, KeyOp::Read).await
+    }
+
+    /// Deletes an API key: it gets no more tokens and its tokens are refused.
+    pub async fn delete_api_key(&self, id: &str) -> Result<(), ApiError> {
+        let key = self.api_key_for(id, KeyOp::Delete).await?;
+        if !self.store.delete_api_key(key.id).await? {
+            return Err(ApiError::NotFound);
+        }
+        self.authorizer.invalidate();
+        Ok(())
+    }
+
+    /// Locks or unlocks an API key; a locked key gets no tokens and its tokens are refused.
+    pub async fn set_api_key_locked(
+        &self,
+        id: &str,
+        locked: bool,
+    ) -> Result<ApiKeyRecord, ApiError> {
+        let op = if locked { KeyOp::Lock } else { KeyOp::Unlock };
+        let mut key = self.api_key_for(id, op).await?;
+        if !self.store.set_api_key_locked(key.id, locked).await? {
+            return Err(ApiError::NotFound);
+        }
+        self.authorizer.invalidate();
+        key.locked = locked;
+        Ok(key)
+    }
+
+    /// The IAM ids Keyward's own services run under in the caller's account.
+    async fn system_identities(&self) -> Result<HashSet<String>, ApiError> {
+        Ok(self
+            .store
+            .list_principals(self.account())
+            .await?
+            .into_iter()
+            .filter(|p| p.service_name.is_some())
+            .map(|p| p.iam_id)
+            .collect())
+    }
+
+    /// Creates a policy from its wire form.
+    pub async fn create_policy(&self, body: &PolicyBody) -> Result<Policy, ApiError> {
+        self.allow(Action::IamPoliciesCreate, Resource::Account(self.account()))
+            .await?;
+        let policy = policy_from_body(self.store, self.account(), body).await?;
+        self.store.create_policy(&policy).await?;
+        self.authorizer.invalidate();
+        Ok(policy)
+    }
+
+    /// The account's policies, without those of Keyward's own service ids.
+    pub async fn list_policies(&self) -> Result<Vec<Policy>, ApiError> {
+        self.allow(Action::IamPoliciesList, Resource::Account(self.account()))
+            .await?;
+        let hidden = self.system_identities().await?;
+        Ok(self
+            .store
+            .list_policies(self.account())
+            .await?
+            .into_iter()
+            .filter(|p| !matches!(&p.subject, Subject::Principal(id) if hidden.contains(id)))
+            .collect())
+    }
+
+    /// Deletes a policy (not one of Keyward's own service ids).
+    pub async fn delete_policy(&self, id: &str) -> Result<(), ApiError> {
+        self.allow(Action::IamPoliciesDelete, Resource::Account(self.account()))
+            .await?;
+        let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound)?;
+        let hidden = self.system_identities().await?;
+        let found = self
+            .store
+            .list_policies(self.account())
+            .await?
+            .into_iter()
+            .find(|p| p.id == id)
+            .ok_or(ApiError::NotFound)?;
+        if matches!(&found.subject, Subject::Principal(iam_id) if hidden.contains(iam_id)) {
+            return Err(ApiError::NotFound);
+        }
+        if !self.store.delete_policy(self.account(), id).await? {
+            return Err(ApiError::NotFound);
+        }
+        self.authorizer.invalidate();
+        Ok(())
+    }
+
+    /// Provisions an instance; its creator gets Manager (and KeyPurge on a KMS).
+    pub async fn create_instance(
+        &self,
+        service: ServiceKind,
+        name: &str,
+    ) -> Result<Instance, ApiError> {
+        self.allow(Action::InstancesCreate, Resource::Account(self.account()))
+            .await?;
+        let instance = provision_instance(
+            self.store,
+            self.account(),
+            service,
+            name,
+            &self.caller.iam_id,
+        )
+        .await?;
+        self.authorizer.invalidate();
+        Ok(instance)
+    }
+
+    /// The account's instances.
+    pub async fn list_instances(&self) -> Result<Vec<Instance>, ApiError> {
+        self.allow(Action::InstancesList, Resource::Account(self.account()))
+            .await?;
+        Ok(self.store.list_instances(self.account()).await?)
+    }
+
+    async fn own_instance(&self, guid: &str) -> Result<Instance, ApiError> {
+        let id = Uuid::parse_str(guid).map_err(|_| ApiError::NotFound)?;
+        self.store
+            .find_instance(id)
+            .await?
+            .filter(|i| i.account == *self.account())
+            .ok_or(ApiError::NotFound)
+    }
+
+    /// One instance of the account.
+    pub async fn instance(&self, guid: &str) -> Result<Instance, ApiError> {
+        self.allow(Action::InstancesRead, Resource::Account(self.account()))
+            .await?;
+        self.own_instance(guid).await
+    }
+
+    /// Deletes an instance of the account (not one Keyward's own services use).
+    pub async fn delete_instance(&self, guid: &str) -> Result<(), ApiError> {
+        self.allow(Action::InstancesDelete, Resource::Account(self.account()))
+            .await?;
+        let instance = self.own_instance(guid).await?;
+        if crate::bootstrap::system_instances(self.store)
+            .await?
+            .contains(&instance.id)
+        {
+            return Err(ApiError::Denied(Denial::SystemResource));
+        }
+        self.store.delete_instance(instance.id).await?;
+        self.authorizer.invalidate();
+        Ok(())
+    }
 }
 
 fn attr<'a>(attrs: &'a Attributes, name: &str) -> Option<&'a str> {
@@ -102,6 +434,11 @@ fn instance(value: Option<&str>) -> Result<Option<Uuid>, ApiError> {
 }
 
 /// Checks a policy body against the account and turns it into a policy.
+///
+/// Access policies name a user or service id of the account (never one Keyward's services run
+/// under); authorizations name the configuration service (optionally one source instance,
+/// which may belong to another account) and grant on KMS instances. Roles must be grantable
+/// on the resource's service: platform roles on IAM, service roles on services.
 pub async fn policy_from_body(
     store: &Store,
     account: &AccountId,
@@ -116,27 +453,56 @@ pub async fn policy_from_body(
         "access" => {
             let iam_id =
                 attr(subject_attrs, "iam_id").ok_or(invalid("subjects", "an iam_id attribute"))?;
-            store
+            let grantee = store
                 .find_principal(iam_id)
                 .await?
-                .filter(|p| &p.account == account)
+                .filter(|p| &p.account == account && p.service_name.is_none())
                 .ok_or(invalid(
                     "iam_id",
                     "the IAM id of a user or service id of this account",
                 ))?;
-            Subject::Principal(iam_id.to_owned())
+            Subject::Principal(grantee.iam_id)
         }
-        "authorization" => Subject::Service {
-            service: service(attr(subject_attrs, "serviceName"), "subjects")?,
-            instance: instance(attr(subject_attrs, "serviceInstance"))?,
-        },
+        "authorization" => {
+            let source = service(attr(subject_attrs, "serviceName"), "subjects")?;
+            if source != ServiceKind::ConfigSvc {
+                return Err(invalid(
+                    "subjects",
+                    "serviceName configsvc: the only service that acts for its instances",
+                ));
+            }
+            let source_instance = instance(attr(subject_attrs, "serviceInstance"))?;
+            if let Some(id) = source_instance {
+                store
+                    .find_instance(id)
+                    .await?
+                    .filter(|i| i.service == source)
+                    .ok_or(invalid(
+                        "serviceInstance",
+                        "a configsvc instance GUID (of any account)",
+                    ))?;
+            }
+            Subject::Service {
+                service: source,
+                instance: source_instance,
+            }
+        }
         _ => return Err(invalid("type", "access or authorization")),
     };
-    let resource = Resource {
+    let resource = PolicyResource {
         service: service(attr(resource_attrs, "serviceName"), "resources")?,
         instance: instance(attr(resource_attrs, "serviceInstance"))?,
         key_ring: attr(resource_attrs, "keyRing").map(str::to_owned),
     };
+    if matches!(subject, Subject::Service { .. }) && resource.service != ServiceKind::Kms {
+        return Err(invalid(
+            "resources",
+            "serviceName kms: services are authorized on KMS instances",
+        ));
+    }
+    if resource.service == ServiceKind::Iam && resource.instance.is_some() {
+        return Err(invalid("serviceInstance", "absent on iam resources"));
+    }
     if let Some(id) = resource.instance {
         store
             .find_instance(id)
@@ -157,6 +523,12 @@ pub async fn policy_from_body(
         .collect::<Result<Vec<_>, IamError>>()?;
     if roles.is_empty() {
         return Err(invalid("roles", "at least one role"));
+    }
+    if roles.iter().any(|r| !r.grantable_on(resource.service)) {
+        return Err(invalid(
+            "roles",
+            "platform roles (Viewer, Operator, Editor, Administrator) on iam; Reader, ReaderPlus, Writer, Manager, KeyPurge on kms; Reader, Writer, Manager on configsvc",
+        ));
     }
     Ok(Policy {
         id: Uuid::new_v4(),
@@ -204,26 +576,13 @@ pub fn policy_body(p: &Policy) -> PolicyBody {
         roles: p
             .roles
             .iter()
-            .map(|r| RoleRef {
-                role_id: format!("crn:v1:bluemix:public:iam::::serviceRole:{}", r.as_str()),
-            })
+            .map(|r| RoleRef { role_id: r.crn() })
             .collect(),
         resources: vec![Attributes {
             attributes: resource,
         }],
         created_at: Some(date(p.created_at)),
     }
-}
-
-/// The caller's account, if the caller administers it (holds a role on `iam`).
-pub async fn admin_account(
-    state: &crate::state::SharedState,
-    claims: &keyward_iam::Claims,
-) -> Result<AccountId, ApiError> {
-    if !state.iam.is_account_admin(claims).await? {
-        return Err(ApiError::Kms(keyward_kms::KmsError::Forbidden));
-    }
-    Ok(claims.account.bss.parse()?)
 }
 
 /// Creates a service instance and grants its creator Manager (and KeyPurge on a KMS).
@@ -233,12 +592,10 @@ pub async fn provision_instance(
     service: ServiceKind,
     name: &str,
     creator: &str,
-) -> Result<keyward_iam::Instance, ApiError> {
-    if name.trim().is_empty() || name.chars().count() > 128 {
-        return Err(invalid("name", "1 to 128 characters"));
-    }
+) -> Result<Instance, ApiError> {
+    valid_name(name)?;
     let now = OffsetDateTime::now_utc();
-    let instance = keyward_iam::Instance {
+    let instance = Instance {
         id: Uuid::new_v4(),
         account: account.clone(),
         service,
@@ -256,7 +613,7 @@ pub async fn provision_instance(
             account: account.clone(),
             subject: Subject::Principal(creator.to_owned()),
             roles,
-            resource: Resource {
+            resource: PolicyResource {
                 service,
                 instance: Some(instance.id),
                 key_ring: None,
@@ -267,12 +624,13 @@ pub async fn provision_instance(
     Ok(instance)
 }
 
-/// Grants `service` (e.g. the configuration service) `role` on a KMS instance of `account`:
-/// the customer's service-to-service authorization.
+/// The customer's service-to-service authorization: `service` (every instance of it in
+/// `account`, or only `source`) gets `role` on a KMS instance of `account`.
 pub async fn authorize_service(
     store: &Store,
     account: &AccountId,
     service: ServiceKind,
+    source: Option<Uuid>,
     kms_instance: Uuid,
     role: Role,
 ) -> Result<Policy, ApiError> {
@@ -281,10 +639,10 @@ pub async fn authorize_service(
         account: account.clone(),
         subject: Subject::Service {
             service,
-            instance: None,
+            instance: source,
         },
         roles: vec![role],
-        resource: Resource {
+        resource: PolicyResource {
             service: ServiceKind::Kms,
             instance: Some(kms_instance),
             key_ring: None,
@@ -295,12 +653,12 @@ pub async fn authorize_service(
     Ok(policy)
 }
 
-/// Opens the store of a data directory (or PostgreSQL) and reads the bootstrap account, for the
+/// Opens the store of a data directory (or PostgreSQL) and reads the bootstrap facts, for the
 /// `keyward iam` commands.
 pub async fn open_account(
     data_dir: &std::path::Path,
     database_url: Option<&str>,
-) -> Result<(Store, AccountId), crate::BootstrapError> {
+) -> Result<(Store, crate::BootstrapInfo), crate::BootstrapError> {
     let store = match database_url {
         Some(url) => Store::open_postgres(url, None).await?,
         None => {
@@ -321,6 +679,5 @@ pub async fn open_account(
     })?;
     let info: crate::BootstrapInfo =
         serde_json::from_slice(&raw).map_err(|e| crate::BootstrapError::Setup(e.to_string()))?;
-    let account = info.account_id.parse()?;
-    Ok((store, account))
+    Ok((store, info))
 }

@@ -1,55 +1,113 @@
-//! IAM as the server uses it: token issue and verification, and cached instance and grant
-//! lookups for the authorization decision.
+//! IAM as the server uses it: token issue, authentication of every request (signature, claims,
+//! and whether the principal and its API key still exist and are unlocked), and the one
+//! authorization decision with its cached lookups.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use keyward_api::iam::TokenResponse;
 use keyward_iam::{
-    AccountId, ApiKeySecret, Claims, Grants, IamStore, Instance, ServiceKind, Subject,
-    TOKEN_LIFETIME_SECONDS, TokenSigner,
+    Action, ApiKeySecret, Authorizer, Caller, Claims, Decision, IamStore, Resource, ServiceKind,
+    TOKEN_LIFETIME_SECONDS, TokenError, TokenSigner,
 };
-use keyward_kms::Clock;
+use keyward_kms::{Clock, MasterKey};
 use keyward_store::Store;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::ttl_cache::TtlCache;
+use crate::signing_keys;
 
-/// How long instance and policy lookups are reused.
-const IAM_CACHE_TTL: Duration = Duration::from_secs(2);
+/// How long lookups behind a decision (instances, policies, principals, API keys) are reused:
+/// the bound within which a change made on another node is seen.
+pub const IAM_CACHE_MAX_AGE: Duration = Duration::from_secs(2);
+
+/// Why `/identity/token` refused.
+#[derive(Debug)]
+pub enum TokenRefusal {
+    /// No such API key (or its owner is gone).
+    UnknownKey,
+    /// The key is locked.
+    LockedKey,
+    /// `source_instance` was given by a principal that is not one of our services, or names
+    /// no instance of its service.
+    BadSource,
+    /// A server failure.
+    Failed(ApiError),
+}
 
 /// IAM service of the server.
 pub struct IamService {
     store: Store,
     signer: TokenSigner,
     clock: Arc<dyn Clock>,
-    instances: TtlCache<Uuid, Option<Instance>>,
-    grants: TtlCache<(String, Uuid), Arc<Grants>>,
+    authorizer: Arc<Authorizer<Store>>,
+    master: Arc<dyn MasterKey>,
+    rotation: Duration,
+    last_key_reload: Mutex<Instant>,
 }
 
 impl IamService {
-    /// Builds the service.
-    pub fn new(store: Store, signer: TokenSigner, clock: Arc<dyn Clock>) -> Self {
+    /// Builds the service over the signing keys in force.
+    pub fn new(
+        store: Store,
+        signer: TokenSigner,
+        clock: Arc<dyn Clock>,
+        master: Arc<dyn MasterKey>,
+        rotation: Duration,
+    ) -> Self {
         Self {
+            authorizer: Arc::new(Authorizer::new(store.clone(), IAM_CACHE_MAX_AGE)),
             store,
             signer,
             clock,
-            instances: TtlCache::new(IAM_CACHE_TTL, 10_000),
-            grants: TtlCache::new(IAM_CACHE_TTL, 100_000),
+            master,
+            rotation,
+            last_key_reload: Mutex::new(Instant::now()),
         }
     }
 
-    /// Exchanges an API key for an access token.
-    pub async fn issue_token(&self, apikey: String) -> Result<TokenResponse, ApiError> {
+    /// The authorizer (shared with the in-process key provider).
+    pub fn authorizer(&self) -> &Arc<Authorizer<Store>> {
+        &self.authorizer
+    }
+
+    /// Exchanges an API key for an access token; with `source_instance`, for one of our
+    /// services acting for that instance of its service.
+    pub async fn issue_token(
+        &self,
+        apikey: String,
+        source_instance: Option<&str>,
+    ) -> Result<TokenResponse, TokenRefusal> {
         let secret = ApiKeySecret::from_presented(apikey);
-        let principal = self
+        let (key, principal) = self
             .store
-            .principal_by_api_key(&secret.hash())
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        let claims = Claims::for_principal(&principal, self.clock.now());
-        let access_token = self.signer.issue(&claims)?;
+            .api_key_by_hash(&secret.hash())
+            .await
+            .map_err(|e| TokenRefusal::Failed(e.into()))?
+            .ok_or(TokenRefusal::UnknownKey)?;
+        if key.locked {
+            return Err(TokenRefusal::LockedKey);
+        }
+        let mut claims = Claims::for_principal(&principal, key.id, self.clock.now());
+        if let Some(source) = source_instance {
+            let service = principal
+                .service_name
+                .as_deref()
+                .and_then(ServiceKind::parse)
+                .ok_or(TokenRefusal::BadSource)?;
+            let id = Uuid::parse_str(source).map_err(|_| TokenRefusal::BadSource)?;
+            self.authorizer
+                .instance(id)
+                .await
+                .map_err(|e| TokenRefusal::Failed(e.into()))?
+                .filter(|i| i.service == service)
+                .ok_or(TokenRefusal::BadSource)?;
+            claims.source_instance = Some(id);
+        }
+        let access_token = self
+            .signer
+            .issue(&claims)
+            .map_err(|e| TokenRefusal::Failed(e.into()))?;
         Ok(TokenResponse {
             access_token,
             refresh_token: "not_supported".into(),
@@ -60,88 +118,98 @@ impl IamService {
         })
     }
 
-    /// Verifies a bearer token.
-    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        self.signer
-            .verify(token, self.clock.now())
-            .map_err(|_| ApiError::Unauthorized)
+    fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        self.signer.verify(token, self.clock.now())
     }
 
-    /// The instance, if it exists (cached briefly).
-    pub async fn instance(&self, id: Uuid) -> Result<Option<Instance>, ApiError> {
-        if let Some(found) = self.instances.get(&id) {
-            return Ok(found);
+    /// Authenticates a bearer token: a valid signature and claims, a principal that still
+    /// exists, an API key that still exists and is not locked. Anything else is 401.
+    pub async fn authenticate(&self, token: &str) -> Result<Caller, ApiError> {
+        let claims = match self.verify(token) {
+            Err(TokenError::UnknownKey) if self.reload_keys_if_quiet().await => self.verify(token),
+            other => other,
         }
-        let found = self.store.find_instance(id).await?;
-        self.instances.insert(id, found.clone());
-        Ok(found)
-    }
-
-    /// The caller's grants on `instance` (cached briefly).
-    pub async fn grants(
-        &self,
-        claims: &Claims,
-        instance: &Instance,
-    ) -> Result<Arc<Grants>, ApiError> {
-        let cache_key = (claims.iam_id.clone(), instance.id);
-        if let Some(g) = self.grants.get(&cache_key) {
-            return Ok(g);
-        }
-        let account: AccountId = claims.account.bss.parse()?;
-        let policies = self.store.list_policies(&account).await?;
-        let mine = policies
-            .iter()
-            .filter(|p| matches!(&p.subject, Subject::Principal(id) if *id == claims.iam_id));
-        let grants = Arc::new(Grants::collect(mine, instance.service, instance.id));
-        self.grants.insert(cache_key, Arc::clone(&grants));
-        Ok(grants)
-    }
-
-    /// Grants from service-to-service authorizations: when the caller is a service id of one of
-    /// our services, the authorizations in the instance's account that name that service.
-    pub async fn service_grants(
-        &self,
-        claims: &Claims,
-        instance: &Instance,
-    ) -> Result<Arc<Grants>, ApiError> {
-        let cache_key = (format!("service:{}", claims.iam_id), instance.id);
-        if let Some(g) = self.grants.get(&cache_key) {
-            return Ok(g);
-        }
-        let service = self
-            .store
-            .find_principal(&claims.iam_id)
+        .map_err(|_| ApiError::Unauthorized)?;
+        let key_id = Uuid::parse_str(&claims.apikey_id).map_err(|_| ApiError::Unauthorized)?;
+        let principal = self
+            .authorizer
+            .credential(&claims.iam_id, key_id)
             .await?
-            .and_then(|p| p.service_name)
-            .and_then(|name| ServiceKind::parse(&name));
-        let grants = match service {
-            None => Grants::default(),
-            Some(service) => {
-                let policies = self.store.list_policies(&instance.account).await?;
-                let authorizations = policies.iter().filter(
-                    |p| matches!(&p.subject, Subject::Service { service: s, .. } if *s == service),
-                );
-                Grants::collect(authorizations, instance.service, instance.id)
+            .filter(|p| p.account.as_str() == claims.account.bss)
+            .ok_or(ApiError::Unauthorized)?;
+        let caller = Caller::principal(&principal);
+        match claims.source_instance {
+            None => Ok(caller),
+            Some(id) => {
+                let instance = self
+                    .authorizer
+                    .instance(id)
+                    .await?
+                    .filter(|i| caller.service == Some(i.service))
+                    .ok_or(ApiError::Unauthorized)?;
+                Ok(caller.acting_for(instance))
             }
-        };
-        let grants = Arc::new(grants);
-        self.grants.insert(cache_key, Arc::clone(&grants));
-        Ok(grants)
+        }
     }
 
-    /// Whether the caller holds a role on IAM itself (manages identities and policies).
-    pub async fn is_account_admin(&self, claims: &Claims) -> Result<bool, ApiError> {
-        let account: AccountId = claims.account.bss.parse()?;
-        let policies = self.store.list_policies(&account).await?;
-        Ok(policies.iter().any(|p| {
-            matches!(&p.subject, Subject::Principal(id) if *id == claims.iam_id)
-                && p.resource.service == ServiceKind::Iam
-        }))
+    /// Reloads the signing keys unless that happened within the last second; `true` when it
+    /// reloaded (a token signed by a key made on another node since the last reload).
+    async fn reload_keys_if_quiet(&self) -> bool {
+        {
+            let mut last = self
+                .last_key_reload
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if last.elapsed() < Duration::from_secs(1) {
+                return false;
+            }
+            *last = Instant::now();
+        }
+        match signing_keys::load(&self.store, self.master.as_ref()).await {
+            Ok(keys) if !keys.is_empty() => self.signer.replace_keys(keys).is_ok(),
+            Ok(_) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reload the token signing keys");
+                false
+            }
+        }
     }
 
-    /// Drops cached decisions (after policies or instances change).
-    pub fn forget_decisions(&self) {
-        self.instances.clear();
-        self.grants.clear();
+    /// Rotates the signing key when due, drops expired ones, and takes up keys other nodes
+    /// made (run periodically).
+    pub async fn refresh_signing_keys(&self) -> Result<(), ApiError> {
+        let keys = signing_keys::ensure(
+            &self.store,
+            self.master.as_ref(),
+            self.rotation,
+            self.clock.now(),
+        )
+        .await?;
+        self.signer.replace_keys(keys)?;
+        *self
+            .last_key_reload
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        Ok(())
+    }
+
+    /// The decision for `caller` performing `action` on `resource`; a refusal is
+    /// [`ApiError::Denied`] with what is missing.
+    pub async fn authorize(
+        &self,
+        caller: &Caller,
+        action: Action,
+        resource: Resource<'_>,
+    ) -> Result<(), ApiError> {
+        match self.authorizer.authorize(caller, action, resource).await? {
+            Decision::Allow(_) => Ok(()),
+            Decision::Deny(denial) => Err(ApiError::Denied(denial)),
+        }
+    }
+
+    /// Forgets every cached lookup: call after any change to policies, principals, API keys or
+    /// instances.
+    pub fn invalidate(&self) {
+        self.authorizer.invalidate();
     }
 }

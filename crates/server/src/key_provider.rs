@@ -1,33 +1,22 @@
-//! The configuration service's `KeyProvider` over this process's own KMS: the global key lives in
-//! the service's internal KMS instance; a customer's key (named by CRN) is used only when the
-//! customer's account holds a service-to-service authorization for `configsvc` on that KMS
-//! instance.
+//! The configuration service's `KeyProvider` over this process's own KMS. Every call is made as
+//! the configuration service's service id acting for one tenant (a configuration-service
+//! instance), and IAM decides as it would for the same call over HTTP: the global key through
+//! the service's access policy on its internal KMS instance, a customer's key (named by CRN)
+//! through a service-to-service authorization in the key's account that names the tenant or
+//! every configuration-service instance of that account.
 
 use std::sync::Arc;
 
-use keyward_iam::{IamStore, Role, ServiceKind, Subject};
-use keyward_kms::{Access, CrnScheme, InstanceId, KeyId, KeyRef, KeyRingId, KmsError, Permission};
+use keyward_iam::{Action, Authorizer, Caller, Instance, Principal, ServiceKind, Target, refusal};
+use keyward_kms::{CrnScheme, InstanceId, KeyId, KeyRef, KmsError};
 use keyward_secrets::{
-    KeyProvider, NewDek, OpenedDek, ProviderError, RootKey, RootKeyCrn, TenantId,
+    KeyProvider, NewDek, OpenedDek, ProviderError, RootKey, TenantId, WrappedDek, dek_aad,
 };
 use keyward_store::Store;
 use uuid::Uuid;
 
+use crate::authz::InstanceAccess;
 use crate::state::KmsService;
-
-/// The service identity's permissions: use keys, nothing else.
-struct UseOnly<'a> {
-    iam_id: &'a str,
-}
-
-impl Access for UseOnly<'_> {
-    fn allows(&self, permission: Permission, _ring: &KeyRingId) -> bool {
-        matches!(permission, Permission::UseKey | Permission::ReadMetadata)
-    }
-    fn principal(&self) -> &str {
-        self.iam_id
-    }
-}
 
 /// Where the global key is.
 #[derive(Clone, Debug)]
@@ -41,9 +30,9 @@ pub struct GlobalKey {
 /// `KeyProvider` backed by the in-process KMS.
 pub struct LocalKmsProvider {
     kms: Arc<KmsService>,
-    store: Store,
+    authorizer: Arc<Authorizer<Store>>,
     crn: CrnScheme,
-    service_iam_id: String,
+    service: Principal,
     global: GlobalKey,
     resource_crn: ResourceCrn,
 }
@@ -73,104 +62,161 @@ fn provider_error(e: KmsError) -> ProviderError {
             _ => ProviderError::KeyDisabled,
         },
         KmsError::RootKeyRequired => ProviderError::NotRootKey,
-        KmsError::Forbidden => ProviderError::NotAuthorized,
         KmsError::CiphertextInvalid => ProviderError::UnwrapFailed,
         other => ProviderError::Other(other.to_string()),
     }
 }
 
+fn store_error(e: keyward_iam::IamError) -> ProviderError {
+    ProviderError::Other(e.to_string())
+}
+
+/// One call's caller, target and access, decided before any key is looked up.
+struct Decided {
+    caller: Caller,
+    instance: Instance,
+    key: KeyRef,
+    access: InstanceAccess,
+}
+
 impl LocalKmsProvider {
-    /// Builds the provider.
+    /// Builds the provider; `service` is the configuration service's service id.
     pub fn new(
         kms: Arc<KmsService>,
-        store: Store,
+        authorizer: Arc<Authorizer<Store>>,
         crn: CrnScheme,
-        service_iam_id: String,
+        service: Principal,
         global: GlobalKey,
         resource_crn: ResourceCrn,
     ) -> Self {
         Self {
             kms,
-            store,
+            authorizer,
             crn,
-            service_iam_id,
+            service,
             global,
             resource_crn,
         }
     }
 
-    /// The instance and key a root key names, after the authorization check.
-    async fn locate(&self, root: &RootKey) -> Result<(InstanceId, KeyRef), ProviderError> {
-        match root {
-            RootKey::Global => Ok((
-                InstanceId::from_uuid(self.global.instance),
-                KeyRef::Id(KeyId::from_uuid(self.global.key)),
-            )),
+    /// The service acting for `tenant` (when the tenant is a configuration-service instance).
+    async fn caller(&self, tenant: TenantId) -> Result<Caller, ProviderError> {
+        let caller = Caller::principal(&self.service);
+        let source = self
+            .authorizer
+            .instance(tenant.0)
+            .await
+            .map_err(store_error)?
+            .filter(|i| i.service == ServiceKind::ConfigSvc);
+        Ok(match source {
+            Some(instance) => caller.acting_for(instance),
+            None => caller,
+        })
+    }
+
+    /// Decides whether the service may perform `action` with `root` for `tenant`: the instance
+    /// the root key lives in must exist in the account its CRN names, and the caller must hold
+    /// a grant for `action` somewhere in it. The answer is the same whether or not the instance
+    /// exists.
+    async fn decide(
+        &self,
+        root: &RootKey,
+        tenant: TenantId,
+        action: Action,
+    ) -> Result<Decided, ProviderError> {
+        let caller = self.caller(tenant).await?;
+        let (instance_id, key_id, account) = match root {
+            RootKey::Global => (self.global.instance, self.global.key, None),
             RootKey::Customer(crn) => {
-                self.check_authorized(crn).await?;
-                Ok((
-                    InstanceId::from_uuid(crn.instance),
-                    KeyRef::Id(KeyId::from_uuid(crn.key)),
-                ))
+                if crn.cname != self.crn.cname
+                    || crn.ctype != self.crn.ctype
+                    || crn.region != self.crn.region
+                {
+                    return Err(ProviderError::UnknownEndpoint);
+                }
+                (crn.instance, crn.key, Some(crn.account.as_str()))
             }
+        };
+        let refused = |caller: &Caller| ProviderError::NotAuthorized {
+            missing: refusal(
+                caller,
+                action,
+                ServiceKind::Kms,
+                instance_id,
+                account.unwrap_or("of the service"),
+            )
+            .to_string(),
+        };
+        let instance = self
+            .authorizer
+            .instance(instance_id)
+            .await
+            .map_err(store_error)?
+            .filter(|i| i.service == ServiceKind::Kms)
+            .filter(|i| account.is_none_or(|a| a == i.account.as_str()));
+        let Some(instance) = instance else {
+            return Err(refused(&caller));
+        };
+        let grants = self
+            .authorizer
+            .grants(&caller, Target::Instance(&instance))
+            .await
+            .map_err(store_error)?;
+        if !grants.rings(action).any() {
+            return Err(refused(&caller));
+        }
+        Ok(Decided {
+            access: InstanceAccess {
+                iam_id: caller.iam_id.clone(),
+                grants,
+            },
+            caller,
+            instance,
+            key: KeyRef::Id(KeyId::from_uuid(key_id)),
+        })
+    }
+
+    /// A KMS refusal as the provider reports it: a forbidden action says which authorization
+    /// is missing.
+    fn kms_error(&self, d: &Decided, e: KmsError) -> ProviderError {
+        match e {
+            KmsError::Forbidden(action) => ProviderError::NotAuthorized {
+                missing: refusal(
+                    &d.caller,
+                    action,
+                    ServiceKind::Kms,
+                    d.instance.id,
+                    d.instance.account.as_str(),
+                )
+                .to_string(),
+            },
+            other => provider_error(other),
         }
     }
 
-    async fn check_authorized(&self, crn: &RootKeyCrn) -> Result<(), ProviderError> {
-        if crn.cname != self.crn.cname
-            || crn.ctype != self.crn.ctype
-            || crn.region != self.crn.region
-        {
-            return Err(ProviderError::UnknownEndpoint);
-        }
-        let store_err = |e: keyward_iam::IamError| ProviderError::Other(e.to_string());
-        let instance = self
-            .store
-            .find_instance(crn.instance)
-            .await
-            .map_err(store_err)?
-            .filter(|i| i.service == ServiceKind::Kms && i.account.as_str() == crn.account)
-            .ok_or(ProviderError::NotAuthorized)?;
-        let policies = self
-            .store
-            .list_policies(&instance.account)
-            .await
-            .map_err(store_err)?;
-        let authorized = policies.iter().any(|p| {
-            matches!(
-                p.subject,
-                Subject::Service {
-                    service: ServiceKind::ConfigSvc,
-                    ..
-                }
-            ) && p.resource.service == ServiceKind::Kms
-                && p.resource.instance.is_none_or(|i| i == instance.id)
-                && p.roles.iter().any(|r| {
-                    matches!(
-                        r,
-                        Role::Reader | Role::ReaderPlus | Role::Writer | Role::Manager
-                    )
-                })
-        });
-        if authorized {
-            Ok(())
-        } else {
-            Err(ProviderError::NotAuthorized)
-        }
+    fn instance(d: &Decided) -> InstanceId {
+        InstanceId::from_uuid(d.instance.id)
     }
 }
 
 impl KeyProvider for LocalKmsProvider {
-    async fn generate_dek(&self, root: &RootKey) -> Result<NewDek, ProviderError> {
-        let (instance, key) = self.locate(root).await?;
-        let access = UseOnly {
-            iam_id: &self.service_iam_id,
-        };
+    async fn generate_dek(
+        &self,
+        root: &RootKey,
+        tenant: TenantId,
+    ) -> Result<NewDek, ProviderError> {
+        let d = self.decide(root, tenant, Action::KmsKeysWrap).await?;
         let wrapped = self
             .kms
-            .wrap(&access, instance, &key, None, &[])
+            .wrap(
+                &d.access,
+                Self::instance(&d),
+                &d.key,
+                None,
+                &dek_aad(tenant),
+            )
             .await
-            .map_err(provider_error)?;
+            .map_err(|e| self.kms_error(&d, e))?;
         let dek = wrapped
             .generated
             .ok_or_else(|| ProviderError::Other("no DEK generated".into()))?;
@@ -180,32 +226,44 @@ impl KeyProvider for LocalKmsProvider {
         })
     }
 
-    async fn unwrap_dek(&self, root: &RootKey, wrapped: &[u8]) -> Result<OpenedDek, ProviderError> {
-        let (instance, key) = self.locate(root).await?;
-        let access = UseOnly {
-            iam_id: &self.service_iam_id,
+    async fn unwrap_dek(
+        &self,
+        root: &RootKey,
+        tenant: TenantId,
+        wrapped: WrappedDek<'_>,
+    ) -> Result<OpenedDek, ProviderError> {
+        let d = self.decide(root, tenant, Action::KmsKeysUnwrap).await?;
+        let aad = if wrapped.tenant_bound {
+            dek_aad(tenant)
+        } else {
+            Vec::new()
         };
         let opened = self
             .kms
-            .unwrap(&access, instance, &key, wrapped, &[])
+            .unwrap(
+                &d.access,
+                Self::instance(&d),
+                &d.key,
+                wrapped.ciphertext,
+                &aad,
+            )
             .await
-            .map_err(provider_error)?;
+            .map_err(|e| self.kms_error(&d, e))?;
         Ok(OpenedDek {
             dek: opened.plaintext,
             rewrapped: opened.rewrapped.map(|(ct, _)| ct),
         })
     }
 
-    async fn check_key(&self, root: &RootKey) -> Result<(), ProviderError> {
-        let (instance, key) = self.locate(root).await?;
-        let access = UseOnly {
-            iam_id: &self.service_iam_id,
-        };
+    async fn check_key(&self, root: &RootKey, tenant: TenantId) -> Result<(), ProviderError> {
+        let d = self
+            .decide(root, tenant, Action::KmsKeysReadMetadata)
+            .await?;
         let found = self
             .kms
-            .get_key(&access, instance, &key, false)
+            .get_key(&d.access, Self::instance(&d), &d.key, false)
             .await
-            .map_err(provider_error)?;
+            .map_err(|e| self.kms_error(&d, e))?;
         match found.key.effective_state(self.kms.now()) {
             keyward_kms::KeyState::Suspended => Err(ProviderError::KeyDisabled),
             keyward_kms::KeyState::Destroyed => Err(ProviderError::KeyDeleted),
@@ -218,42 +276,40 @@ impl KeyProvider for LocalKmsProvider {
         let RootKey::Customer(_) = root else {
             return Ok(());
         };
-        let (instance, key) = self.locate(root).await?;
+        let d = self
+            .decide(root, tenant, Action::KmsRegistrationsCreate)
+            .await?;
         let resource = (self.resource_crn)(tenant);
-        let access = UseOnly {
-            iam_id: &self.service_iam_id,
-        };
         self.kms
             .register(
-                &access,
-                instance,
-                &key,
+                &d.access,
+                Self::instance(&d),
+                &d.key,
                 &resource,
                 Some("configsvc instance secrets".into()),
                 false,
             )
             .await
             .map(|_| ())
-            .map_err(provider_error)
+            .map_err(|e| self.kms_error(&d, e))
     }
 
     async fn deregister(&self, root: &RootKey, tenant: TenantId) -> Result<(), ProviderError> {
         let RootKey::Customer(_) = root else {
             return Ok(());
         };
-        let (instance, key) = self.locate(root).await?;
+        let d = self
+            .decide(root, tenant, Action::KmsRegistrationsDelete)
+            .await?;
         let resource = (self.resource_crn)(tenant);
-        let access = UseOnly {
-            iam_id: &self.service_iam_id,
-        };
         match self
             .kms
-            .deregister(&access, instance, &key, &resource)
+            .deregister(&d.access, Self::instance(&d), &d.key, &resource)
             .await
         {
             // Already gone (or the key was purged): nothing to remove.
             Ok(()) | Err(KmsError::KeyNotFound) => Ok(()),
-            Err(e) => Err(provider_error(e)),
+            Err(e) => Err(self.kms_error(&d, e)),
         }
     }
 }

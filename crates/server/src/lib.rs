@@ -13,8 +13,8 @@ pub mod iam_service;
 pub mod key_provider;
 pub mod openscale_error;
 pub mod routes;
+pub mod signing_keys;
 pub mod state;
-pub mod ttl_cache;
 pub mod wire;
 
 pub use app::{App, KmsEndpoint, ServeSettings, build, serve};

@@ -17,9 +17,12 @@ pub enum OsError {
     /// No or bad token.
     #[error("unauthorized")]
     Unauthorized,
-    /// No access to the instance (or it does not exist).
-    #[error("forbidden")]
-    Forbidden,
+    /// The authorization decision refused (also for an instance that does not exist).
+    #[error("forbidden: {0}")]
+    Denied(keyward_iam::Denial),
+    /// A server failure; the detail goes to the log only.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// Bad request input outside the domain (ids, bodies).
     #[error("{0}")]
     BadRequest(&'static str),
@@ -31,6 +34,17 @@ pub enum OsError {
     Http(StatusCode, String),
 }
 
+impl From<crate::error::ApiError> for OsError {
+    /// Authentication failures of the shared extractor, in this API's shape.
+    fn from(e: crate::error::ApiError) -> Self {
+        match e {
+            crate::error::ApiError::Unauthorized => Self::Unauthorized,
+            crate::error::ApiError::Denied(denial) => Self::Denied(denial),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<SecretsError> for OsError {
     fn from(e: SecretsError) -> Self {
         Self::Config(ConfigError::Secrets(e))
@@ -39,7 +53,7 @@ impl From<SecretsError> for OsError {
 
 fn provider_status(e: &ProviderError) -> (StatusCode, &'static str) {
     match e {
-        ProviderError::NotAuthorized => (StatusCode::FORBIDDEN, "KMS_NOT_AUTHORIZED"),
+        ProviderError::NotAuthorized { .. } => (StatusCode::FORBIDDEN, "KMS_NOT_AUTHORIZED"),
         ProviderError::KeyNotFound => (StatusCode::NOT_FOUND, "ROOT_KEY_NOT_FOUND"),
         ProviderError::KeyDisabled => (StatusCode::CONFLICT, "ROOT_KEY_DISABLED"),
         ProviderError::KeyDeleted => (StatusCode::CONFLICT, "ROOT_KEY_DELETED"),
@@ -62,10 +76,15 @@ impl OsError {
                 "UNAUTHORIZED",
                 "a valid bearer token is required".into(),
             ),
-            Self::Forbidden => (
+            Self::Denied(denial) => (
                 S::FORBIDDEN,
                 "FORBIDDEN",
-                "the caller has no access to this service instance".into(),
+                format!("the caller may not do this on this service instance: {denial}"),
+            ),
+            Self::Internal(_) => (
+                S::INTERNAL_SERVER_ERROR,
+                "INTERNAL_ERROR",
+                "internal server error".into(),
             ),
             Self::BadRequest(m) => (S::BAD_REQUEST, "BAD_REQUEST", (*m).into()),
             Self::NotFound => (

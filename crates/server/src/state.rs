@@ -12,7 +12,7 @@ use crate::configsvc_provider::ConfigsvcKeyProvider;
 use crate::iam_service::IamService;
 
 /// The KMS service as composed here.
-pub type KmsService = Kms<Store, SoftwareMasterKey>;
+pub type KmsService = Kms<Store, Arc<SoftwareMasterKey>>;
 
 /// The secrets service of the configuration service, as composed here.
 pub type SecretsService = Secrets<Store, ConfigsvcKeyProvider>;

@@ -6,14 +6,10 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::byok::{Everything, authorize, customer_key, wait_switched};
+use common::byok::{authorize, customer_key, tenant, wait_switched};
 use keyward_crypto::SecretBytes;
-use keyward_kms::{InstanceId, KeyRef, KmsConfig};
-use keyward_secrets::{
-    ProviderError, RootKey, RootKeyCrn, SecretId, SecretsConfig, SecretsError, TenantId,
-};
+use keyward_kms::{InstanceId, KeyRef};
+use keyward_secrets::{ProviderError, RootKey, RootKeyCrn, SecretId, SecretsError};
 use keyward_server::{App, KmsEndpoint, ServeSettings, build};
 use uuid::Uuid;
 
@@ -28,13 +24,8 @@ async fn serve() -> (App, tempfile::TempDir) {
         .local_addr()
         .unwrap();
     let settings = ServeSettings {
-        data_dir: dir.path().to_owned(),
         listen: addr,
-        database_url: None,
         unsafe_test_clock: true,
-        crn: Default::default(),
-        kms: KmsConfig::default(),
-        secrets: SecretsConfig::default(),
         kms_endpoints: vec![
             KmsEndpoint {
                 cname: "keyward".into(),
@@ -47,6 +38,7 @@ async fn serve() -> (App, tempfile::TempDir) {
                 url: format!("http://{closed}"),
             },
         ],
+        ..ServeSettings::new(dir.path())
     };
     let app = build(&settings).await.unwrap();
     let router = app.router.clone();
@@ -57,7 +49,7 @@ async fn serve() -> (App, tempfile::TempDir) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customer_keys_are_used_over_http_only_with_an_authorization() {
     let (app, _dir) = serve().await;
-    let tenant = TenantId(Uuid::new_v4());
+    let tenant = tenant(&app).await;
     let secret = SecretId(Uuid::new_v4());
     let pw = SecretBytes::new(b"over-http".to_vec());
     app.state
@@ -68,7 +60,8 @@ async fn customer_keys_are_used_over_http_only_with_an_authorization() {
     let (key, crn) = customer_key(&app).await;
     let customer = RootKey::Customer(crn.clone());
 
-    // The service id has no access of its own: the KMS refuses it (403 → not authorized).
+    // The service id has no access of its own: the KMS refuses it (403 → not authorized), and
+    // the refusal names the authorization that is missing.
     let e = app
         .state
         .secrets
@@ -76,13 +69,20 @@ async fn customer_keys_are_used_over_http_only_with_an_authorization() {
         .await
         .unwrap_err();
     assert!(
-        matches!(e, SecretsError::Provider(ProviderError::NotAuthorized)),
+        matches!(
+            e,
+            SecretsError::Provider(ProviderError::NotAuthorized { .. })
+        ),
         "{e}"
     );
+    let text = e.to_string();
+    assert!(
+        text.contains(&tenant.to_string()) && text.contains("authorization"),
+        "{text}"
+    );
 
+    // Authorizing invalidates the decisions cached on this node at once.
     authorize(&app).await;
-    // The KMS caches decisions for 2 s.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
     app.state
         .secrets
         .switch_root_key(tenant, customer.clone())
@@ -99,10 +99,11 @@ async fn customer_keys_are_used_over_http_only_with_an_authorization() {
     );
 
     let instance = InstanceId::from_uuid(app.info.kms_instance_id.parse().unwrap());
+    let admin = app.admin_access(instance.as_uuid()).await.unwrap();
     let regs = app
         .state
         .kms
-        .registrations(&Everything, instance, Some(&KeyRef::Id(key)))
+        .registrations(&admin, instance, Some(&KeyRef::Id(key)))
         .await
         .unwrap();
     assert_eq!(regs.len(), 1, "registered over HTTP");
@@ -110,7 +111,7 @@ async fn customer_keys_are_used_over_http_only_with_an_authorization() {
     // Revocation: the KMS reports the key disabled and the cached DEK is dropped.
     app.state
         .kms
-        .disable(&Everything, instance, &KeyRef::Id(key))
+        .disable(&admin, instance, &KeyRef::Id(key))
         .await
         .unwrap();
     let e = app
@@ -136,7 +137,7 @@ async fn customer_keys_are_used_over_http_only_with_an_authorization() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_kms_is_refused_before_anything_changes() {
     let (app, _dir) = serve().await;
-    let tenant = TenantId(Uuid::new_v4());
+    let tenant = tenant(&app).await;
     let pw = SecretBytes::new(b"stays".to_vec());
     app.state
         .secrets

@@ -8,9 +8,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::byok::{Everything, authorize, customer_key, wait_switched};
+use common::byok::{authorize, customer_key, tenant as new_tenant, wait_switched};
 use keyward_crypto::SecretBytes;
-use keyward_kms::{InstanceId, KeyRef, KmsConfig};
+use keyward_kms::{InstanceId, KeyRef};
 use keyward_secrets::{
     GenerationStatus, ProviderError, RootKey, RootKeyCrn, SecretId, SecretStore, SecretsConfig,
     SecretsError, TenantId,
@@ -21,17 +21,12 @@ use uuid::Uuid;
 
 fn settings(dir: &TempDir, batch_size: u32) -> ServeSettings {
     ServeSettings {
-        data_dir: dir.path().to_owned(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: None,
         unsafe_test_clock: true,
-        crn: Default::default(),
-        kms: KmsConfig::default(),
         secrets: SecretsConfig {
             batch_size,
             ..SecretsConfig::default()
         },
-        kms_endpoints: vec![],
+        ..ServeSettings::new(dir.path())
     }
 }
 
@@ -110,7 +105,7 @@ async fn snapshot(app: &App, tenant: TenantId, ids: &[SecretId]) -> Vec<(String,
 async fn case_2_switches_to_the_customer_key_and_back_to_the_global_key() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir, 64).await;
-    let tenant = TenantId(Uuid::new_v4());
+    let tenant = new_tenant(&app).await;
     let ids = fill(&app, tenant, 300).await;
     assert_eq!(
         generations(&app, tenant).await,
@@ -149,7 +144,7 @@ async fn case_2_switches_to_the_customer_key_and_back_to_the_global_key() {
 async fn case_1_a_tenant_without_secrets_starts_under_the_customer_key() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir, 64).await;
-    let tenant = TenantId(Uuid::new_v4());
+    let tenant = new_tenant(&app).await;
     let (_, crn) = customer_key(&app).await;
     authorize(&app).await;
     let customer = RootKey::Customer(crn);
@@ -170,7 +165,7 @@ async fn case_1_a_tenant_without_secrets_starts_under_the_customer_key() {
 async fn refusals_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir, 64).await;
-    let tenant = TenantId(Uuid::new_v4());
+    let tenant = new_tenant(&app).await;
     let ids = fill(&app, tenant, 20).await;
     let before = snapshot(&app, tenant, &ids).await;
     let (key, crn) = customer_key(&app).await;
@@ -182,7 +177,10 @@ async fn refusals_change_nothing() {
         .await
         .unwrap_err();
     assert!(
-        matches!(e, SecretsError::Provider(ProviderError::NotAuthorized)),
+        matches!(
+            e,
+            SecretsError::Provider(ProviderError::NotAuthorized { .. })
+        ),
         "{e}"
     );
     assert_eq!(snapshot(&app, tenant, &ids).await, before);
@@ -224,9 +222,10 @@ async fn refusals_change_nothing() {
 
     // A disabled key, then a deleted one.
     let instance = InstanceId::from_uuid(app.info.kms_instance_id.parse().unwrap());
+    let admin = app.admin_access(instance.as_uuid()).await.unwrap();
     app.state
         .kms
-        .disable(&Everything, instance, &KeyRef::Id(key))
+        .disable(&admin, instance, &KeyRef::Id(key))
         .await
         .unwrap();
     let e = secrets
@@ -239,7 +238,7 @@ async fn refusals_change_nothing() {
     );
     app.state
         .kms
-        .delete(&Everything, instance, &KeyRef::Id(key), false)
+        .delete(&admin, instance, &KeyRef::Id(key), false)
         .await
         .unwrap();
     let e = secrets
@@ -259,7 +258,7 @@ async fn refusals_change_nothing() {
 async fn reads_and_writes_keep_working_during_a_switch_and_a_second_node_can_resume() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir, 8).await;
-    let tenant = TenantId(Uuid::new_v4());
+    let tenant = new_tenant(&app).await;
     let ids = fill(&app, tenant, 400).await;
     let (_, crn) = customer_key(&app).await;
     authorize(&app).await;
@@ -306,7 +305,7 @@ async fn reads_and_writes_keep_working_during_a_switch_and_a_second_node_can_res
 async fn a_ciphertext_moved_to_another_secret_field_or_tenant_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir, 64).await;
-    let (t1, t2) = (TenantId(Uuid::new_v4()), TenantId(Uuid::new_v4()));
+    let (t1, t2) = (new_tenant(&app).await, new_tenant(&app).await);
     let a = fill(&app, t1, 2).await;
     let b = fill(&app, t2, 1).await;
     let stolen = app
@@ -347,7 +346,7 @@ async fn a_ciphertext_moved_to_another_secret_field_or_tenant_is_rejected() {
 async fn a_rotated_customer_key_rewraps_the_stored_dek() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir, 64).await;
-    let tenant = TenantId(Uuid::new_v4());
+    let tenant = new_tenant(&app).await;
     let (key, crn) = customer_key(&app).await;
     authorize(&app).await;
     app.state
@@ -361,9 +360,10 @@ async fn a_rotated_customer_key_rewraps_the_stored_dek() {
         .clone();
 
     let instance = InstanceId::from_uuid(app.info.kms_instance_id.parse().unwrap());
+    let admin = app.admin_access(instance.as_uuid()).await.unwrap();
     app.state
         .kms
-        .rotate(&Everything, instance, &KeyRef::Id(key), None)
+        .rotate(&admin, instance, &KeyRef::Id(key), None)
         .await
         .unwrap();
     // A fresh node has no cached DEK, so it unwraps, gets the rewrapped DEK and stores it.
@@ -386,7 +386,7 @@ async fn back_to_back_switches_all_finish() {
     // because the previous job had not yet marked itself finished.
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir, 64).await;
-    let tenant = TenantId(Uuid::new_v4());
+    let tenant = new_tenant(&app).await;
     let ids = fill(&app, tenant, 3).await;
     let (_, a) = customer_key(&app).await;
     let (_, b) = customer_key(&app).await;

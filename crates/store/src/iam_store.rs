@@ -1,17 +1,19 @@
 //! `IamStore` on SQLite and PostgreSQL.
 
 use keyward_iam::{
-    AccountId, ApiKeyHash, ApiKeyRecord, IamError, IamStore, Instance, Policy, Principal, Subject,
+    AccountId, ApiKeyHash, ApiKeyRecord, IamError, IamStore, Instance, Policy, Principal,
+    SigningKeyRecord, Subject,
 };
 use uuid::Uuid;
 
 use crate::db::{Store, with_pool};
-use crate::rows::{InstanceRow, PolicyRow, PrincipalRow, iam_failure};
-use crate::timestamp::to_millis;
+use crate::rows::{ApiKeyRow, InstanceRow, PolicyRow, PrincipalRow, iam_failure};
+use crate::timestamp::{from_millis, to_millis};
 
 const PRINCIPAL_COLUMNS: &str = "iam_id, account_id, kind, name, service_name, created_at";
 const POLICY_COLUMNS: &str = "id, account_id, subject_kind, subject_id, subject_instance, roles, resource_service, resource_instance, resource_key_ring, created_at";
 const INSTANCE_COLUMNS: &str = "id, account_id, service, name, created_at";
+const API_KEY_COLUMNS: &str = "id, iam_id, name, hash, created_at, locked";
 
 impl IamStore for Store {
     async fn create_account(&self, id: &AccountId, name: &str) -> Result<(), IamError> {
@@ -66,30 +68,105 @@ impl IamStore for Store {
     }
 
     async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), IamError> {
-        with_pool!(self, pool => sqlx::query(
-            "INSERT INTO api_keys (id, iam_id, name, hash, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
+        with_pool!(self, pool => sqlx::query(&format!(
+            "INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+        ))
         .bind(key.id.to_string())
         .bind(&key.iam_id)
         .bind(&key.name)
         .bind(key.hash.0.to_vec())
         .bind(to_millis(key.created_at))
+        .bind(key.locked)
         .execute(pool)
         .await
         .map(|_| ()))
         .map_err(iam_failure)
     }
 
-    async fn principal_by_api_key(&self, hash: &ApiKeyHash) -> Result<Option<Principal>, IamError> {
-        let row: Option<PrincipalRow> = with_pool!(self, pool => sqlx::query_as(
-            "SELECT p.iam_id, p.account_id, p.kind, p.name, p.service_name, p.created_at \
-             FROM api_keys k JOIN principals p ON p.iam_id = k.iam_id WHERE k.hash = $1",
-        )
+    async fn api_key_by_hash(
+        &self,
+        hash: &ApiKeyHash,
+    ) -> Result<Option<(ApiKeyRecord, Principal)>, IamError> {
+        let key: Option<ApiKeyRow> = with_pool!(self, pool => sqlx::query_as(&format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE hash = $1"
+        ))
         .bind(hash.0.to_vec())
         .fetch_optional(pool)
         .await)
         .map_err(iam_failure)?;
-        row.map(PrincipalRow::into_principal).transpose()
+        let Some(key) = key.map(ApiKeyRow::into_record).transpose()? else {
+            return Ok(None);
+        };
+        Ok(self
+            .find_principal(&key.iam_id)
+            .await?
+            .map(|owner| (key, owner)))
+    }
+
+    async fn find_api_key(&self, id: Uuid) -> Result<Option<ApiKeyRecord>, IamError> {
+        let row: Option<ApiKeyRow> = with_pool!(self, pool => sqlx::query_as(&format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(pool)
+        .await)
+        .map_err(iam_failure)?;
+        row.map(ApiKeyRow::into_record).transpose()
+    }
+
+    async fn list_api_keys(&self, iam_id: &str) -> Result<Vec<ApiKeyRecord>, IamError> {
+        let rows: Vec<ApiKeyRow> = with_pool!(self, pool => sqlx::query_as(&format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE iam_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(iam_id)
+        .fetch_all(pool)
+        .await)
+        .map_err(iam_failure)?;
+        rows.into_iter().map(ApiKeyRow::into_record).collect()
+    }
+
+    async fn delete_api_key(&self, id: Uuid) -> Result<bool, IamError> {
+        let n = with_pool!(self, pool => sqlx::query("DELETE FROM api_keys WHERE id = $1")
+            .bind(id.to_string())
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(iam_failure)?;
+        Ok(n == 1)
+    }
+
+    async fn set_api_key_locked(&self, id: Uuid, locked: bool) -> Result<bool, IamError> {
+        let n =
+            with_pool!(self, pool => sqlx::query("UPDATE api_keys SET locked = $2 WHERE id = $1")
+            .bind(id.to_string())
+            .bind(locked)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+            .map_err(iam_failure)?;
+        Ok(n == 1)
+    }
+
+    async fn delete_principal(&self, iam_id: &str) -> Result<bool, IamError> {
+        let deleted: Result<bool, sqlx::Error> = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM policies WHERE subject_kind = 'principal' AND subject_id = $1")
+                .bind(iam_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM api_keys WHERE iam_id = $1")
+                .bind(iam_id)
+                .execute(&mut *tx)
+                .await?;
+            let n = sqlx::query("DELETE FROM principals WHERE iam_id = $1")
+                .bind(iam_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok(n == 1)
+        }.await);
+        deleted.map_err(iam_failure)
     }
 
     async fn create_policy(&self, p: &Policy) -> Result<(), IamError> {
@@ -192,6 +269,47 @@ impl IamStore for Store {
             .await
             .map(|r| r.rows_affected()))
         .map_err(iam_failure)?;
+        Ok(n == 1)
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, IamError> {
+        let rows: Vec<(String, Vec<u8>, i64)> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT kid, sealed, created_at FROM token_signing_keys ORDER BY created_at DESC, kid"
+        )
+        .fetch_all(pool)
+        .await)
+        .map_err(iam_failure)?;
+        Ok(rows
+            .into_iter()
+            .map(|(kid, sealed, created_at)| SigningKeyRecord {
+                kid,
+                sealed,
+                created_at: from_millis(created_at),
+            })
+            .collect())
+    }
+
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), IamError> {
+        with_pool!(self, pool => sqlx::query(
+            "INSERT INTO token_signing_keys (kid, sealed, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(&key.kid)
+        .bind(&key.sealed)
+        .bind(to_millis(key.created_at))
+        .execute(pool)
+        .await
+        .map(|_| ()))
+        .map_err(iam_failure)
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> Result<bool, IamError> {
+        let n =
+            with_pool!(self, pool => sqlx::query("DELETE FROM token_signing_keys WHERE kid = $1")
+            .bind(kid)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+            .map_err(iam_failure)?;
         Ok(n == 1)
     }
 

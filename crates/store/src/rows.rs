@@ -1,8 +1,8 @@
 //! Row types shared by both engines and their conversion to domain types.
 
 use keyward_iam::{
-    AccountId, IamError, Instance, Policy, Principal, PrincipalKind, Resource, Role, ServiceKind,
-    Subject,
+    AccountId, ApiKeyHash, ApiKeyRecord, IamError, Instance, Policy, PolicyResource, Principal,
+    PrincipalKind, Role, ServiceKind, Subject,
 };
 use keyward_kms::{
     Alias, InstanceId, Key, KeyId, KeyRing, KeyRingId, KeyState, KeyVersionId, KmsError,
@@ -175,6 +175,33 @@ impl PrincipalRow {
 }
 
 #[derive(sqlx::FromRow)]
+pub(crate) struct ApiKeyRow {
+    pub id: String,
+    pub iam_id: String,
+    pub name: String,
+    pub hash: Vec<u8>,
+    pub created_at: i64,
+    pub locked: bool,
+}
+
+impl ApiKeyRow {
+    pub fn into_record(self) -> Result<ApiKeyRecord, IamError> {
+        Ok(ApiKeyRecord {
+            id: Uuid::parse_str(&self.id).map_err(|_| iam_corrupt("api key id"))?,
+            iam_id: self.iam_id,
+            name: self.name,
+            hash: ApiKeyHash(
+                self.hash
+                    .try_into()
+                    .map_err(|_| iam_corrupt("api key hash"))?,
+            ),
+            created_at: from_millis(self.created_at),
+            locked: self.locked,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
 pub(crate) struct PolicyRow {
     pub id: String,
     pub account_id: String,
@@ -210,7 +237,7 @@ impl PolicyRow {
             account: self.account_id.parse()?,
             subject,
             roles,
-            resource: Resource {
+            resource: PolicyResource {
                 service: ServiceKind::parse(&self.resource_service)
                     .ok_or_else(|| iam_corrupt("resource service"))?,
                 instance: opt_uuid(self.resource_instance)?,

@@ -29,6 +29,7 @@ struct GenerationRow {
     wrapped_dek: Vec<u8>,
     status: String,
     created_at: i64,
+    tenant_bound: bool,
 }
 
 impl GenerationRow {
@@ -40,6 +41,7 @@ impl GenerationRow {
             wrapped_dek: self.wrapped_dek,
             status: GenerationStatus::parse(&self.status).ok_or_else(|| corrupt("status"))?,
             created_at: from_millis(self.created_at),
+            tenant_bound: self.tenant_bound,
         })
     }
 }
@@ -80,7 +82,7 @@ fn is_foreign_key(e: &sqlx::Error) -> bool {
 impl Store {
     async fn insert_generation(&self, g: &Generation) -> Result<bool, SecretsError> {
         let result = with_pool!(self, pool => sqlx::query(
-            "INSERT INTO secret_generations (id, tenant_id, root_key, wrapped_dek, status, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO secret_generations (id, tenant_id, root_key, wrapped_dek, status, created_at, tenant_bound) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(g.id.to_string())
         .bind(g.tenant.to_string())
@@ -88,6 +90,7 @@ impl Store {
         .bind(&g.wrapped_dek)
         .bind(g.status.as_str())
         .bind(to_millis(g.created_at))
+        .bind(g.tenant_bound)
         .execute(pool)
         .await
         .map(|_| ()));
@@ -102,7 +105,7 @@ impl Store {
 impl SecretStore for Store {
     async fn generations(&self, tenant: TenantId) -> Result<Vec<Generation>, SecretsError> {
         let rows: Vec<GenerationRow> = with_pool!(self, pool => sqlx::query_as(
-            "SELECT id, tenant_id, root_key, wrapped_dek, status, created_at FROM secret_generations WHERE tenant_id = $1",
+            "SELECT id, tenant_id, root_key, wrapped_dek, status, created_at, tenant_bound FROM secret_generations WHERE tenant_id = $1",
         )
         .bind(tenant.to_string())
         .fetch_all(pool)

@@ -1,4 +1,4 @@
-//! `POST /admin/test-clock`: only with `serve --unsafe-test-clock`, only for account admins.
+//! `POST /admin/test-clock`: only with `serve --unsafe-test-clock`, only for administrators.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -6,7 +6,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::auth::Caller;
+use crate::auth::Authenticated;
 use crate::body::required_json;
 use crate::error::ApiError;
 use crate::state::SharedState;
@@ -20,13 +20,18 @@ struct Advance {
 /// Moves the server's clock forward.
 pub async fn advance_clock(
     State(state): State<SharedState>,
-    Caller(claims): Caller,
+    Authenticated(caller): Authenticated,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let clock = state.test_clock.as_ref().ok_or(ApiError::NotFound)?;
-    if !state.iam.is_account_admin(&claims).await? {
-        return Err(ApiError::Kms(keyward_kms::KmsError::Forbidden));
-    }
+    state
+        .iam
+        .authorize(
+            &caller,
+            keyward_iam::Action::TestClockAdvance,
+            keyward_iam::Resource::Account(&caller.account),
+        )
+        .await?;
     let req: Advance = required_json(&body)?;
     if !(0..=100 * 86_400).contains(&req.advance_seconds) {
         return Err(ApiError::InvalidField {

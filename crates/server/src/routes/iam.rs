@@ -1,93 +1,128 @@
-//! The account-administration API: users, service ids, API keys and policies. Every call needs a
-//! role on the `iam` service of the caller's account.
+//! The account-administration API: users, service ids, API keys and policies. Each operation
+//! is decided by IAM's one decision (see `docs/authorization.md`).
+
+use std::collections::HashMap;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use keyward_api::iam::{CreateApiKey, CreateIdentity, CreatedApiKey, PolicyBody, PolicyList};
-use keyward_iam::{Claims, IamStore, PrincipalKind};
-use uuid::Uuid;
+use keyward_api::iam::{
+    ApiKeyList, CreateApiKey, CreateIdentity, CreatedApiKey, PolicyBody, PolicyList,
+};
+use keyward_iam::PrincipalKind;
 
-use crate::auth::Caller;
+use crate::auth::Authenticated;
 use crate::body::required_json;
 use crate::error::ApiError;
-use crate::iam_admin::{
-    admin_account, create_api_key, create_identity, identity, policy_body, policy_from_body,
-};
+use crate::iam_admin::{Admin, api_key_info, identity, policy_body};
 use crate::state::SharedState;
+
+fn admin<'a>(state: &'a SharedState, caller: &'a keyward_iam::Caller) -> Admin<'a> {
+    Admin {
+        store: &state.store,
+        authorizer: state.iam.authorizer(),
+        caller,
+    }
+}
 
 async fn create(
     state: SharedState,
-    claims: Claims,
+    Authenticated(caller): Authenticated,
     body: Bytes,
     kind: PrincipalKind,
 ) -> Result<Response, ApiError> {
-    let account = admin_account(&state, &claims).await?;
     let req: CreateIdentity = required_json(&body)?;
-    let p = create_identity(&state.store, &account, kind, &req.name).await?;
+    let p = admin(&state, &caller)
+        .create_identity(kind, &req.name)
+        .await?;
     Ok((StatusCode::CREATED, Json(identity(&p))).into_response())
 }
 
 async fn list(
     state: SharedState,
-    claims: Claims,
+    Authenticated(caller): Authenticated,
     kind: PrincipalKind,
 ) -> Result<Response, ApiError> {
-    let account = admin_account(&state, &claims).await?;
-    let all = state.store.list_principals(&account).await?;
-    let items: Vec<_> = all
-        .iter()
-        .filter(|p| p.kind == kind)
-        .map(identity)
-        .collect();
+    let all = admin(&state, &caller).list_identities(kind).await?;
+    let items: Vec<_> = all.iter().map(identity).collect();
     Ok(Json(serde_json::json!({ "items": items })).into_response())
+}
+
+async fn delete(
+    state: SharedState,
+    Authenticated(caller): Authenticated,
+    iam_id: &str,
+    kind: PrincipalKind,
+) -> Result<StatusCode, ApiError> {
+    admin(&state, &caller).delete_identity(kind, iam_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /v1/users`.
 pub async fn create_user(
     State(s): State<SharedState>,
-    Caller(c): Caller,
+    caller: Authenticated,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    create(s, c, body, PrincipalKind::User).await
+    create(s, caller, body, PrincipalKind::User).await
 }
 
 /// `GET /v1/users`.
 pub async fn list_users(
     State(s): State<SharedState>,
-    Caller(c): Caller,
+    caller: Authenticated,
 ) -> Result<Response, ApiError> {
-    list(s, c, PrincipalKind::User).await
+    list(s, caller, PrincipalKind::User).await
+}
+
+/// `DELETE /v1/users/{id}`: the user, its API keys and its policies.
+pub async fn delete_user(
+    State(s): State<SharedState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    delete(s, caller, &id, PrincipalKind::User).await
 }
 
 /// `POST /v1/serviceids`.
 pub async fn create_service_id(
     State(s): State<SharedState>,
-    Caller(c): Caller,
+    caller: Authenticated,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    create(s, c, body, PrincipalKind::ServiceId).await
+    create(s, caller, body, PrincipalKind::ServiceId).await
 }
 
-/// `GET /v1/serviceids`.
+/// `GET /v1/serviceids` (never the service ids Keyward itself runs under).
 pub async fn list_service_ids(
     State(s): State<SharedState>,
-    Caller(c): Caller,
+    caller: Authenticated,
 ) -> Result<Response, ApiError> {
-    list(s, c, PrincipalKind::ServiceId).await
+    list(s, caller, PrincipalKind::ServiceId).await
 }
 
-/// `POST /v1/apikeys`: the key is in the response once and never again.
+/// `DELETE /v1/serviceids/{id}`: the service id, its API keys and its policies.
+pub async fn delete_service_id(
+    State(s): State<SharedState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    delete(s, caller, &id, PrincipalKind::ServiceId).await
+}
+
+/// `POST /v1/apikeys`: the key is in the response once and never again. Without `iam_id`, a
+/// key for the caller.
 pub async fn create_apikey(
     State(state): State<SharedState>,
-    Caller(claims): Caller,
+    Authenticated(caller): Authenticated,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let account = admin_account(&state, &claims).await?;
     let req: CreateApiKey = required_json(&body)?;
-    let (record, secret) = create_api_key(&state.store, &account, &req.iam_id, &req.name).await?;
+    let (record, secret) = admin(&state, &caller)
+        .create_api_key(req.iam_id.as_deref(), &req.name)
+        .await?;
     let created = CreatedApiKey {
         id: record.id.to_string(),
         name: record.name,
@@ -97,27 +132,84 @@ pub async fn create_apikey(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
+/// `GET /v1/apikeys[?iam_id=]`: the keys of `iam_id` (the caller's without it), never the keys
+/// themselves.
+pub async fn list_apikeys(
+    State(state): State<SharedState>,
+    Authenticated(caller): Authenticated,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<ApiKeyList>, ApiError> {
+    let keys = admin(&state, &caller)
+        .list_api_keys(q.get("iam_id").map(String::as_str))
+        .await?;
+    Ok(Json(ApiKeyList {
+        apikeys: keys
+            .iter()
+            .map(|k| api_key_info(k, &caller.account))
+            .collect(),
+    }))
+}
+
+/// `GET /v1/apikeys/{id}`.
+pub async fn get_apikey(
+    State(state): State<SharedState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let key = admin(&state, &caller).api_key(&id).await?;
+    Ok(Json(api_key_info(&key, &caller.account)).into_response())
+}
+
+/// `DELETE /v1/apikeys/{id}`: the key gets no more tokens, and its tokens are refused on every
+/// node within the IAM cache age (2 s).
+pub async fn delete_apikey(
+    State(state): State<SharedState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    admin(&state, &caller).delete_api_key(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/apikeys/{id}/lock`.
+pub async fn lock_apikey(
+    State(state): State<SharedState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let key = admin(&state, &caller).set_api_key_locked(&id, true).await?;
+    Ok(Json(api_key_info(&key, &caller.account)).into_response())
+}
+
+/// `POST /v1/apikeys/{id}/unlock`.
+pub async fn unlock_apikey(
+    State(state): State<SharedState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let key = admin(&state, &caller)
+        .set_api_key_locked(&id, false)
+        .await?;
+    Ok(Json(api_key_info(&key, &caller.account)).into_response())
+}
+
 /// `POST /v1/policies`.
 pub async fn create_policy(
     State(state): State<SharedState>,
-    Caller(claims): Caller,
+    Authenticated(caller): Authenticated,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let account = admin_account(&state, &claims).await?;
     let req: PolicyBody = required_json(&body)?;
-    let policy = policy_from_body(&state.store, &account, &req).await?;
-    state.store.create_policy(&policy).await?;
-    state.iam.forget_decisions();
+    let policy = admin(&state, &caller).create_policy(&req).await?;
     Ok((StatusCode::CREATED, Json(policy_body(&policy))).into_response())
 }
 
 /// `GET /v1/policies`.
 pub async fn list_policies(
     State(state): State<SharedState>,
-    Caller(claims): Caller,
+    Authenticated(caller): Authenticated,
 ) -> Result<Json<PolicyList>, ApiError> {
-    let account = admin_account(&state, &claims).await?;
-    let policies = state.store.list_policies(&account).await?;
+    let policies = admin(&state, &caller).list_policies().await?;
     Ok(Json(PolicyList {
         policies: policies.iter().map(policy_body).collect(),
     }))
@@ -126,14 +218,9 @@ pub async fn list_policies(
 /// `DELETE /v1/policies/{id}`.
 pub async fn delete_policy(
     State(state): State<SharedState>,
-    Caller(claims): Caller,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let account = admin_account(&state, &claims).await?;
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
-    if !state.store.delete_policy(&account, id).await? {
-        return Err(ApiError::NotFound);
-    }
-    state.iam.forget_decisions();
+    admin(&state, &caller).delete_policy(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use keyward_api::iam::{IamErrorBody, TokenForm, TokenResponse};
 
-use crate::error::ApiError;
+use crate::iam_service::TokenRefusal;
 use crate::state::SharedState;
 
 const APIKEY_GRANT: &str = "urn:ibm:params:oauth:grant-type:apikey";
@@ -50,13 +50,27 @@ pub async fn token(
             "Property missing or empty: apikey",
         );
     };
-    match state.iam.issue_token(apikey).await {
+    match state
+        .iam
+        .issue_token(apikey, form.source_instance.as_deref())
+        .await
+    {
         Ok(token) => Json::<TokenResponse>(token).into_response(),
-        Err(ApiError::Unauthorized) => iam_error(
+        Err(TokenRefusal::UnknownKey) => iam_error(
             StatusCode::BAD_REQUEST,
             "BXNIM0415E",
             "Provided API key could not be found",
         ),
-        Err(e) => e.into_response(),
+        Err(TokenRefusal::LockedKey) => iam_error(
+            StatusCode::BAD_REQUEST,
+            "BXNIM0418E",
+            "The API key is locked: it gets no token until it is unlocked",
+        ),
+        Err(TokenRefusal::BadSource) => iam_error(
+            StatusCode::BAD_REQUEST,
+            "BXNIM0109E",
+            "source_instance is only for Keyward's own services, naming an instance of that service",
+        ),
+        Err(TokenRefusal::Failed(e)) => e.into_response(),
     }
 }

@@ -5,15 +5,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use keyward_iam::{IamStore, Instance, ServiceKind};
+use keyward_iam::{Instance, ServiceKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
-use crate::auth::Caller;
+use crate::auth::Authenticated;
 use crate::body::required_json;
 use crate::error::ApiError;
-use crate::iam_admin::{admin_account, provision_instance};
+use crate::iam_admin::Admin;
 use crate::state::SharedState;
 use crate::wire::date;
 
@@ -51,13 +50,20 @@ pub fn instance_crn(state: &SharedState, i: &Instance) -> String {
     )
 }
 
+fn admin<'a>(state: &'a SharedState, caller: &'a keyward_iam::Caller) -> Admin<'a> {
+    Admin {
+        store: &state.store,
+        authorizer: state.iam.authorizer(),
+        caller,
+    }
+}
+
 /// `POST /v2/resource_instances`.
 pub async fn create(
     State(state): State<SharedState>,
-    Caller(claims): Caller,
+    Authenticated(caller): Authenticated,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let account = admin_account(&state, &claims).await?;
     let req: CreateInstance = required_json(&body)?;
     let service = match ServiceKind::parse(&req.service) {
         Some(s @ (ServiceKind::Kms | ServiceKind::ConfigSvc)) => s,
@@ -68,58 +74,40 @@ pub async fn create(
             });
         }
     };
-    let instance =
-        provision_instance(&state.store, &account, service, &req.name, &claims.iam_id).await?;
-    state.iam.forget_decisions();
+    let instance = admin(&state, &caller)
+        .create_instance(service, &req.name)
+        .await?;
     Ok((StatusCode::CREATED, Json(instance_json(&state, &instance))).into_response())
 }
 
 /// `GET /v2/resource_instances`.
 pub async fn list(
     State(state): State<SharedState>,
-    Caller(claims): Caller,
+    Authenticated(caller): Authenticated,
 ) -> Result<Json<Value>, ApiError> {
-    let account = admin_account(&state, &claims).await?;
-    let all = state.store.list_instances(&account).await?;
+    let all = admin(&state, &caller).list_instances().await?;
     let resources: Vec<Value> = all.iter().map(|i| instance_json(&state, i)).collect();
     Ok(Json(
         json!({ "rows_count": resources.len(), "resources": resources }),
     ))
 }
 
-async fn owned(
-    state: &SharedState,
-    claims: &keyward_iam::Claims,
-    guid: &str,
-) -> Result<Instance, ApiError> {
-    let account = admin_account(state, claims).await?;
-    let id = Uuid::parse_str(guid).map_err(|_| ApiError::NotFound)?;
-    state
-        .store
-        .find_instance(id)
-        .await?
-        .filter(|i| i.account == account)
-        .ok_or(ApiError::NotFound)
-}
-
 /// `GET /v2/resource_instances/{guid}`.
 pub async fn get(
     State(state): State<SharedState>,
-    Caller(claims): Caller,
+    Authenticated(caller): Authenticated,
     Path(guid): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let i = owned(&state, &claims, &guid).await?;
+    let i = admin(&state, &caller).instance(&guid).await?;
     Ok(Json(instance_json(&state, &i)))
 }
 
 /// `DELETE /v2/resource_instances/{guid}`.
 pub async fn delete(
     State(state): State<SharedState>,
-    Caller(claims): Caller,
+    Authenticated(caller): Authenticated,
     Path(guid): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let i = owned(&state, &claims, &guid).await?;
-    state.store.delete_instance(i.id).await?;
-    state.iam.forget_decisions();
+    admin(&state, &caller).delete_instance(&guid).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -27,11 +27,22 @@ pub fn router(state: SharedState) -> Router {
         .route("/oidc/token", post(identity::token))
         .route("/admin/test-clock", post(admin::advance_clock))
         .route("/v1/users", post(iam::create_user).get(iam::list_users))
+        .route("/v1/users/{id}", delete(iam::delete_user))
         .route(
             "/v1/serviceids",
             post(iam::create_service_id).get(iam::list_service_ids),
         )
-        .route("/v1/apikeys", post(iam::create_apikey))
+        .route("/v1/serviceids/{id}", delete(iam::delete_service_id))
+        .route(
+            "/v1/apikeys",
+            post(iam::create_apikey).get(iam::list_apikeys),
+        )
+        .route(
+            "/v1/apikeys/{id}",
+            get(iam::get_apikey).delete(iam::delete_apikey),
+        )
+        .route("/v1/apikeys/{id}/lock", post(iam::lock_apikey))
+        .route("/v1/apikeys/{id}/unlock", post(iam::unlock_apikey))
         .route(
             "/v1/policies",
             post(iam::create_policy).get(iam::list_policies),

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use keyward_configsvc::{ConfigResource, PatchOp, ResourceKind, State as ResourceState};
-use keyward_iam::{Claims, Role, ServiceKind};
+use keyward_iam::{Action, Caller, Decision, Denial, IamStore, Resource, ServiceKind};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -21,7 +21,7 @@ use crate::state::SharedState;
 use crate::wire::date;
 
 /// A caller with a valid bearer token (configuration-service error shape).
-pub struct OsCaller(pub Claims);
+pub struct OsCaller(pub Caller);
 
 impl FromRequestParts<SharedState> for OsCaller {
     type Rejection = OsError;
@@ -30,42 +30,69 @@ impl FromRequestParts<SharedState> for OsCaller {
         let token = bearer(parts).ok_or(OsError::Unauthorized)?;
         state
             .iam
-            .verify(token)
+            .authenticate(token)
+            .await
             .map(OsCaller)
-            .map_err(|_| OsError::Unauthorized)
+            .map_err(OsError::from)
     }
 }
 
-/// The instance id after checking the caller's roles on it (any role reads; Writer or Manager
-/// changes).
+/// What is done to a configuration resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verb {
+    List,
+    Read,
+    Create,
+    Update,
+    Delete,
+}
+
+/// The action of `verb` on resources of `kind`.
+pub(crate) fn resource_action(kind: ResourceKind, verb: Verb) -> Action {
+    use Action::*;
+    match (kind, verb) {
+        (ResourceKind::DataMart, Verb::List) => ConfigsvcDataMartsList,
+        (ResourceKind::DataMart, Verb::Read) => ConfigsvcDataMartsRead,
+        (ResourceKind::DataMart, Verb::Create) => ConfigsvcDataMartsCreate,
+        (ResourceKind::DataMart, Verb::Update) => ConfigsvcDataMartsUpdate,
+        (ResourceKind::DataMart, Verb::Delete) => ConfigsvcDataMartsDelete,
+        (ResourceKind::ServiceProvider, Verb::List) => ConfigsvcServiceProvidersList,
+        (ResourceKind::ServiceProvider, Verb::Read) => ConfigsvcServiceProvidersRead,
+        (ResourceKind::ServiceProvider, Verb::Create) => ConfigsvcServiceProvidersCreate,
+        (ResourceKind::ServiceProvider, Verb::Update) => ConfigsvcServiceProvidersUpdate,
+        (ResourceKind::ServiceProvider, Verb::Delete) => ConfigsvcServiceProvidersDelete,
+        (ResourceKind::IntegratedSystem, Verb::List) => ConfigsvcIntegratedSystemsList,
+        (ResourceKind::IntegratedSystem, Verb::Read) => ConfigsvcIntegratedSystemsRead,
+        (ResourceKind::IntegratedSystem, Verb::Create) => ConfigsvcIntegratedSystemsCreate,
+        (ResourceKind::IntegratedSystem, Verb::Update) => ConfigsvcIntegratedSystemsUpdate,
+        (ResourceKind::IntegratedSystem, Verb::Delete) => ConfigsvcIntegratedSystemsDelete,
+    }
+}
+
+/// The instance id, once IAM allows `action` on it. An unknown instance, another account's
+/// and one the caller holds no role on get the same refusal.
 pub(crate) async fn authorize(
     state: &SharedState,
-    claims: &Claims,
+    caller: &Caller,
     instance: &str,
-    write: bool,
+    action: Action,
 ) -> Result<Uuid, OsError> {
-    let id = Uuid::parse_str(instance).map_err(|_| OsError::Forbidden)?;
-    let found = state
-        .iam
+    let refused = || OsError::Denied(Denial::MissingRole(action));
+    let id = Uuid::parse_str(instance).map_err(|_| refused())?;
+    let authorizer = state.iam.authorizer();
+    let found = authorizer
         .instance(id)
         .await
-        .map_err(|_| OsError::Forbidden)?
-        .filter(|i| i.service == ServiceKind::ConfigSvc && i.account.as_str() == claims.account.bss)
-        .ok_or(OsError::Forbidden)?;
-    let grants = state
-        .iam
-        .grants(claims, &found)
+        .map_err(|e| OsError::Internal(e.to_string()))?
+        .filter(|i| i.service == ServiceKind::ConfigSvc)
+        .ok_or_else(refused)?;
+    match authorizer
+        .authorize(caller, action, Resource::Instance(&found))
         .await
-        .map_err(|_| OsError::Forbidden)?;
-    let needed: &[Role] = if write {
-        &[Role::Writer, Role::Manager]
-    } else {
-        &[Role::Reader, Role::ReaderPlus, Role::Writer, Role::Manager]
-    };
-    if grants.has_any(needed, "default") {
-        Ok(id)
-    } else {
-        Err(OsError::Forbidden)
+        .map_err(|e| OsError::Internal(e.to_string()))?
+    {
+        Decision::Allow(_) => Ok(id),
+        Decision::Deny(denial) => Err(OsError::Denied(denial)),
     }
 }
 
@@ -77,26 +104,30 @@ pub async fn heartbeat() -> Json<Value> {
 /// `GET /v1/entitlements`: the configuration-service instances the caller may use.
 pub async fn entitlements(
     State(state): State<SharedState>,
-    OsCaller(claims): OsCaller,
+    OsCaller(caller): OsCaller,
 ) -> Result<Json<Value>, OsError> {
-    use keyward_iam::IamStore;
-    let account = claims.account.bss.parse().map_err(|_| OsError::Forbidden)?;
+    let internal = |e: keyward_iam::IamError| OsError::Internal(e.to_string());
     let instances = state
         .store
-        .list_instances(&account)
+        .list_instances(&caller.account)
         .await
-        .map_err(|_| OsError::Forbidden)?;
+        .map_err(internal)?;
     let mut mine = Vec::new();
     for i in instances
         .iter()
         .filter(|i| i.service == ServiceKind::ConfigSvc)
     {
-        let grants = state
+        let decision = state
             .iam
-            .grants(&claims, i)
+            .authorizer()
+            .authorize(
+                &caller,
+                Action::ConfigsvcInstanceRead,
+                Resource::Instance(i),
+            )
             .await
-            .map_err(|_| OsError::Forbidden)?;
-        if !grants.is_empty() {
+            .map_err(internal)?;
+        if decision.is_allowed() {
             mine.push(json!({"id": i.id.to_string(), "name": i.name, "plan_name": "standard"}));
         }
     }
@@ -106,10 +137,16 @@ pub async fn entitlements(
 /// `GET /openscale/{instance}/v2/monitor_definitions`.
 pub async fn monitor_definitions(
     State(state): State<SharedState>,
-    OsCaller(claims): OsCaller,
+    OsCaller(caller): OsCaller,
     Path(instance): Path<String>,
 ) -> Result<Json<Value>, OsError> {
-    authorize(&state, &claims, &instance, false).await?;
+    authorize(
+        &state,
+        &caller,
+        &instance,
+        Action::ConfigsvcMonitorDefinitionsList,
+    )
+    .await?;
     Ok(Json(json!({"monitor_definitions": []})))
 }
 
@@ -160,17 +197,23 @@ fn body_object(body: &Bytes) -> Result<Map<String, Value>, OsError> {
 /// `POST /openscale/{instance}/v2/{kind}`.
 pub async fn create(
     State(state): State<SharedState>,
-    OsCaller(claims): OsCaller,
+    OsCaller(caller): OsCaller,
     Path((instance, segment)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Result<Response, OsError> {
     let kind = kind(&segment)?;
-    let instance = authorize(&state, &claims, &instance, true).await?;
+    let instance = authorize(
+        &state,
+        &caller,
+        &instance,
+        resource_action(kind, Verb::Create),
+    )
+    .await?;
     let force = q.get("force").is_some_and(|f| f == "true");
     let created = state
         .config
-        .create(instance, kind, body_object(&body)?, &claims.iam_id, force)
+        .create(instance, kind, body_object(&body)?, &caller.iam_id, force)
         .await?;
     if kind == ResourceKind::DataMart {
         spawn_prepare(&state, instance);
@@ -181,12 +224,18 @@ pub async fn create(
 /// `GET /openscale/{instance}/v2/{kind}`, with the SDK's simple filters.
 pub async fn list(
     State(state): State<SharedState>,
-    OsCaller(claims): OsCaller,
+    OsCaller(caller): OsCaller,
     Path((instance, segment)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, OsError> {
     let kind = kind(&segment)?;
-    let instance = authorize(&state, &claims, &instance, false).await?;
+    let instance = authorize(
+        &state,
+        &caller,
+        &instance,
+        resource_action(kind, Verb::List),
+    )
+    .await?;
     let all = state.config.list(instance, kind).await?;
     let filters: Vec<(&str, &String)> = ["service_type", "type", "service_provider_id"]
         .into_iter()
@@ -213,11 +262,17 @@ fn resource_id(id: &str) -> Result<Uuid, OsError> {
 /// `GET /openscale/{instance}/v2/{kind}/{id}`.
 pub async fn get(
     State(state): State<SharedState>,
-    OsCaller(claims): OsCaller,
+    OsCaller(caller): OsCaller,
     Path((instance, segment, id)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, OsError> {
     let kind = kind(&segment)?;
-    let instance = authorize(&state, &claims, &instance, false).await?;
+    let instance = authorize(
+        &state,
+        &caller,
+        &instance,
+        resource_action(kind, Verb::Read),
+    )
+    .await?;
     let r = state.config.get(instance, kind, resource_id(&id)?).await?;
     Ok(Json(resource_json(&r)))
 }
@@ -225,12 +280,18 @@ pub async fn get(
 /// `PATCH /openscale/{instance}/v2/{kind}/{id}` with a JSON patch.
 pub async fn patch(
     State(state): State<SharedState>,
-    OsCaller(claims): OsCaller,
+    OsCaller(caller): OsCaller,
     Path((instance, segment, id)): Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, OsError> {
     let kind = kind(&segment)?;
-    let instance = authorize(&state, &claims, &instance, true).await?;
+    let instance = authorize(
+        &state,
+        &caller,
+        &instance,
+        resource_action(kind, Verb::Update),
+    )
+    .await?;
     let ops = match serde_json::from_slice::<Value>(body.trim_ascii()) {
         Ok(Value::Array(ops)) => ops
             .iter()
@@ -255,11 +316,17 @@ pub async fn patch(
 /// `DELETE /openscale/{instance}/v2/{kind}/{id}`.
 pub async fn delete(
     State(state): State<SharedState>,
-    OsCaller(claims): OsCaller,
+    OsCaller(caller): OsCaller,
     Path((instance, segment, id)): Path<(String, String, String)>,
 ) -> Result<StatusCode, OsError> {
     let kind = kind(&segment)?;
-    let instance = authorize(&state, &claims, &instance, true).await?;
+    let instance = authorize(
+        &state,
+        &caller,
+        &instance,
+        resource_action(kind, Verb::Delete),
+    )
+    .await?;
     state
         .config
         .delete(instance, kind, resource_id(&id)?)

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use keyward_configsvc::PatchOp;
+use keyward_iam::Action;
 use keyward_secrets::{Protection, RootKey};
 use serde_json::{Value, json};
 
@@ -77,20 +78,20 @@ fn crn_from_body(body: &Bytes) -> Result<String, OsError> {
 /// `GET .../v2/user_preferences`.
 pub async fn list(
     State(state): State<SharedState>,
-    OsCaller(claims): OsCaller,
+    OsCaller(caller): OsCaller,
     Path(instance): Path<String>,
 ) -> Result<Json<Value>, OsError> {
-    let instance = authorize(&state, &claims, &instance, false).await?;
+    let instance = authorize(&state, &caller, &instance, Action::ConfigsvcPreferencesRead).await?;
     Ok(Json(preferences(&state.config.protection(instance).await?)))
 }
 
 /// `GET .../v2/user_preferences/{key}`: the bare value.
 pub async fn get(
     State(state): State<SharedState>,
-    OsCaller(claims): OsCaller,
+    OsCaller(caller): OsCaller,
     Path((instance, key)): Path<(String, String)>,
 ) -> Result<Json<Value>, OsError> {
-    let instance = authorize(&state, &claims, &instance, false).await?;
+    let instance = authorize(&state, &caller, &instance, Action::ConfigsvcPreferencesRead).await?;
     unsupported(&key)?;
     let prefs = preferences(&state.config.protection(instance).await?);
     prefs
@@ -103,11 +104,17 @@ pub async fn get(
 /// `PUT .../v2/user_preferences/{key}`.
 pub async fn put(
     State(state): State<SharedState>,
-    OsCaller(claims): OsCaller,
+    OsCaller(caller): OsCaller,
     Path((instance, key)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, OsError> {
-    let instance = authorize(&state, &claims, &instance, true).await?;
+    let instance = authorize(
+        &state,
+        &caller,
+        &instance,
+        Action::ConfigsvcPreferencesUpdate,
+    )
+    .await?;
     unsupported(&key)?;
     let crn = crn_from_body(&body)?;
     Ok(Json(preferences(
@@ -118,10 +125,16 @@ pub async fn put(
 /// `DELETE .../v2/user_preferences/{key}`: back to the global key.
 pub async fn delete(
     State(state): State<SharedState>,
-    OsCaller(claims): OsCaller,
+    OsCaller(caller): OsCaller,
     Path((instance, key)): Path<(String, String)>,
 ) -> Result<Json<Value>, OsError> {
-    let instance = authorize(&state, &claims, &instance, true).await?;
+    let instance = authorize(
+        &state,
+        &caller,
+        &instance,
+        Action::ConfigsvcPreferencesDelete,
+    )
+    .await?;
     unsupported(&key)?;
     Ok(Json(preferences(
         &state.config.remove_root_key(instance).await?,
@@ -131,11 +144,17 @@ pub async fn delete(
 /// `PATCH .../v2/user_preferences` with add/replace/remove on `/user_root_key_crn`.
 pub async fn patch(
     State(state): State<SharedState>,
-    OsCaller(claims): OsCaller,
+    OsCaller(caller): OsCaller,
     Path(instance): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, OsError> {
-    let instance = authorize(&state, &claims, &instance, true).await?;
+    let instance = authorize(
+        &state,
+        &caller,
+        &instance,
+        Action::ConfigsvcPreferencesUpdate,
+    )
+    .await?;
     let ops = match serde_json::from_slice::<Value>(body.trim_ascii()) {
         Ok(Value::Array(ops)) => ops
             .iter()
@@ -180,10 +199,10 @@ pub async fn patch(
 /// and reports counts and DEK generations, never values.
 pub async fn secrets_check(
     State(state): State<SharedState>,
-    OsCaller(claims): OsCaller,
+    OsCaller(caller): OsCaller,
     Path(instance): Path<String>,
 ) -> Result<Json<Value>, OsError> {
-    let instance = authorize(&state, &claims, &instance, true).await?;
+    let instance = authorize(&state, &caller, &instance, Action::ConfigsvcSecretsCheck).await?;
     let report = state.config.check_secrets(instance).await?;
     let generations: Vec<Value> = report
         .generations

@@ -4,21 +4,9 @@
 use std::time::Duration;
 
 use keyward_iam::{AccountId, Role, ServiceKind};
-use keyward_kms::{Access, InstanceId, KeyId, KeyRingId, NewKey, Permission};
+use keyward_kms::{InstanceId, KeyId, NewKey};
 use keyward_secrets::{RootKey, RootKeyCrn, TenantId};
 use keyward_server::App;
-
-/// Access that allows everything (tests act as the KMS owner).
-pub struct Everything;
-
-impl Access for Everything {
-    fn allows(&self, _: Permission, _: &KeyRingId) -> bool {
-        true
-    }
-    fn principal(&self) -> &str {
-        "IBMid-test-admin"
-    }
-}
 
 /// The bootstrap KMS instance.
 pub fn kms_instance(app: &App) -> InstanceId {
@@ -33,10 +21,14 @@ pub fn kms_instance(app: &App) -> InstanceId {
 /// A customer root key in the bootstrap KMS instance, and its CRN.
 pub async fn customer_key(app: &App) -> (KeyId, RootKeyCrn) {
     let instance = kms_instance(app);
+    let access = app
+        .admin_access(instance.as_uuid())
+        .await
+        .expect("the admin's access");
     let key = app
         .state
         .kms
-        .create_key(&Everything, instance, NewKey::root("customer-root"))
+        .create_key(&access, instance, NewKey::root("customer-root"))
         .await
         .expect("create the customer key");
     let crn = app
@@ -46,18 +38,26 @@ pub async fn customer_key(app: &App) -> (KeyId, RootKeyCrn) {
     (key.key.id, crn.parse().expect("our own CRN parses"))
 }
 
-/// The customer's service-to-service authorization for `configsvc` on its KMS instance.
+/// The customer's service-to-service authorization for `configsvc` (every configuration-service
+/// instance of the account) on its KMS instance.
 pub async fn authorize(app: &App) {
     let account: AccountId = app.info.account_id.parse().expect("bootstrap account");
     keyward_server::iam_admin::authorize_service(
         &app.store,
         &account,
         ServiceKind::ConfigSvc,
+        None,
         kms_instance(app).as_uuid(),
         Role::Reader,
     )
     .await
     .expect("create the authorization");
+    app.state.iam.invalidate();
+}
+
+/// A new tenant: a configuration-service instance of the bootstrap account.
+pub async fn tenant(app: &App) -> TenantId {
+    TenantId(app.create_tenant("tenant").await.expect("create a tenant"))
 }
 
 /// Waits (up to 12 s) until the tenant is under `target` with no switch running.

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::Method;
 use keyward_iam::{
-    AccountId, ApiKeyRecord, ApiKeySecret, Claims, IamStore, Instance, Policy, Principal,
-    PrincipalKind, Resource, Role, ServiceKind, Subject, TokenSigner,
+    AccountId, ApiKeyRecord, ApiKeySecret, Claims, IamStore, Instance, Policy, PolicyResource,
+    Principal, PrincipalKind, Role, ServiceKind, Subject, TokenSigner,
 };
 use keyward_kms::{Clock, KmsConfig, OffsetClock};
 use keyward_server::{ServeSettings, build};
@@ -56,8 +56,12 @@ pub struct TestServer {
     pub account: AccountId,
     /// The admin's IAM id.
     pub admin_iam_id: String,
-    /// A token of the admin (Manager + KeyPurge on the instance, Manager on IAM).
+    /// A token of the admin (Manager + KeyPurge on the instance, Administrator on IAM).
     pub admin_token: String,
+    /// The application's shared state.
+    pub state: keyward_server::state::SharedState,
+    /// The bootstrap configuration-service instance.
+    pub config_instance: String,
     /// The data directory (kept alive as long as the server).
     pub dir: TempDir,
 }
@@ -91,14 +95,9 @@ impl TestServer {
     async fn start_configured(unsafe_test_clock: bool, kms: KmsConfig) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let settings = ServeSettings {
-            data_dir: dir.path().join("data"),
-            listen: "127.0.0.1:0".parse().expect("socket address"),
-            database_url: None,
             unsafe_test_clock,
-            crn: Default::default(),
             kms,
-            secrets: Default::default(),
-            kms_endpoints: vec![],
+            ..ServeSettings::new(dir.path().join("data"))
         };
         let app = build(&settings).await.expect("the application builds");
         let apikey = app.new_admin_key.expect("first start creates an admin key");
@@ -113,6 +112,8 @@ impl TestServer {
             account: app.info.account_id.parse().expect("account id"),
             admin_iam_id: app.info.admin_iam_id.clone(),
             admin_token: String::new(),
+            state: app.state,
+            config_instance: app.info.config_instance_id.clone(),
             dir,
         };
         server.admin_token = server.token_for(apikey.expose_secret()).await;
@@ -281,9 +282,41 @@ impl TestServer {
         roles: &[Role],
         ring: Option<&str>,
     ) -> TestUser {
+        let grants = if roles.is_empty() {
+            vec![]
+        } else {
+            vec![Grant {
+                service: ServiceKind::Kms,
+                instance,
+                ring,
+                roles,
+            }]
+        };
+        self.principal(account, PrincipalKind::User, &grants).await
+    }
+
+    /// A user of the bootstrap account with platform `roles` on IAM.
+    pub async fn iam_user(&self, roles: &[Role]) -> TestUser {
+        let grant = Grant {
+            service: ServiceKind::Iam,
+            instance: None,
+            ring: None,
+            roles,
+        };
+        self.principal(&self.account, PrincipalKind::User, &[grant])
+            .await
+    }
+
+    /// Creates a principal of `account` of `kind` with `grants`, an API key, and a token.
+    pub async fn principal(
+        &self,
+        account: &AccountId,
+        kind: PrincipalKind,
+        grants: &[Grant<'_>],
+    ) -> TestUser {
         let now = OffsetDateTime::now_utc();
-        let principal = Principal::new(account.clone(), PrincipalKind::User, "test user", now)
-            .expect("principal");
+        let principal =
+            Principal::new(account.clone(), kind, "test principal", now).expect("principal");
         self.store
             .create_principal(&principal)
             .await
@@ -296,32 +329,40 @@ impl TestServer {
                 name: "test key".into(),
                 hash: apikey.hash(),
                 created_at: now,
+                locked: false,
             })
             .await
             .expect("create api key");
-        if !roles.is_empty() {
+        for g in grants {
             self.store
                 .create_policy(&Policy {
                     id: Uuid::new_v4(),
                     account: account.clone(),
                     subject: Subject::Principal(principal.iam_id.clone()),
-                    roles: roles.to_vec(),
-                    resource: Resource {
-                        service: ServiceKind::Kms,
-                        instance,
-                        key_ring: ring.map(str::to_owned),
+                    roles: g.roles.to_vec(),
+                    resource: PolicyResource {
+                        service: g.service,
+                        instance: g.instance,
+                        key_ring: g.ring.map(str::to_owned),
                     },
                     created_at: now,
                 })
                 .await
                 .expect("create policy");
         }
+        self.forget_decisions();
         let token = self.token_for(apikey.expose_secret()).await;
         TestUser {
             iam_id: principal.iam_id,
             apikey: apikey.expose_secret().to_owned(),
             token,
         }
+    }
+
+    /// Makes the server see policies written directly to the store at once (a change made
+    /// through the API does this itself).
+    pub fn forget_decisions(&self) {
+        self.state.iam.invalidate();
     }
 
     /// Creates another account with its own KMS instance and a Manager there; returns the
@@ -351,24 +392,49 @@ impl TestServer {
 
     /// A correctly signed token of the admin that expired an hour ago.
     pub async fn expired_admin_token(&self) -> String {
+        let issued = OffsetDateTime::now_utc() - Duration::hours(2);
+        self.admin_token_issued_at(issued).await
+    }
+
+    /// A token of the admin signed with the server's keys, issued at `issued`.
+    pub async fn admin_token_issued_at(&self, issued: OffsetDateTime) -> String {
         let data_dir = self.dir.path().join("data");
         let master =
             keyward_server::bootstrap::load_or_create_master_key(&data_dir).expect("master key");
-        let secret = keyward_server::bootstrap::signing_secret(&self.store, &master)
+        let keys = keyward_server::signing_keys::load(&self.store, &master)
             .await
-            .expect("signing secret");
-        let signer = TokenSigner::new(&secret).expect("signer");
+            .expect("signing keys");
+        let signer = TokenSigner::new(keys).expect("signer");
         let admin = self
             .store
             .find_principal(&self.admin_iam_id)
             .await
             .expect("find admin")
             .expect("admin exists");
-        let issued = OffsetDateTime::now_utc() - Duration::hours(2);
+        let key = self
+            .store
+            .list_api_keys(&self.admin_iam_id)
+            .await
+            .expect("admin keys")
+            .first()
+            .map(|k| k.id)
+            .expect("the admin has a key");
         signer
-            .issue(&Claims::for_principal(&admin, issued))
+            .issue(&Claims::for_principal(&admin, key, issued))
             .expect("issue")
     }
+}
+
+/// Roles granted to a test principal on one resource.
+pub struct Grant<'a> {
+    /// The service.
+    pub service: ServiceKind,
+    /// One instance, or all of the account.
+    pub instance: Option<Uuid>,
+    /// One key ring.
+    pub ring: Option<&'a str>,
+    /// The roles.
+    pub roles: &'a [Role],
 }
 
 /// `{"metadata": ..., "resources": [resource]}` of the key type.

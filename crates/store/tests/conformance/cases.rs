@@ -3,8 +3,8 @@
 //! The conformance cases; each takes a fresh, migrated store.
 
 use keyward_iam::{
-    AccountId, ApiKeyRecord, ApiKeySecret, IamStore, Instance, Policy, Principal, PrincipalKind,
-    Resource, Role, ServiceKind, Subject,
+    AccountId, ApiKeyRecord, ApiKeySecret, IamStore, Instance, Policy, PolicyResource, Principal,
+    PrincipalKind, Role, ServiceKind, SigningKeyRecord, Subject,
 };
 use keyward_kms::{
     Alias, AliasLimits, InstanceId, Key, KeyId, KeyQuery, KeyRef, KeyRing, KeyRingId, KeyState,
@@ -495,30 +495,102 @@ pub async fn iam_accounts_principals_and_api_keys(s: &Store) {
     s.create_principal(&p).await.unwrap();
     assert_eq!(s.find_principal(&p.iam_id).await.unwrap(), Some(p.clone()));
     let secret = ApiKeySecret::generate().unwrap();
-    s.create_api_key(&ApiKeyRecord {
+    let record = ApiKeyRecord {
         id: Uuid::new_v4(),
         iam_id: p.iam_id.clone(),
         name: "k".into(),
         hash: secret.hash(),
         created_at: now,
+        locked: false,
+    };
+    s.create_api_key(&record).await.unwrap();
+    assert_eq!(
+        s.api_key_by_hash(&secret.hash()).await.unwrap(),
+        Some((record.clone(), p.clone()))
+    );
+    let other = ApiKeySecret::generate().unwrap();
+    assert!(s.api_key_by_hash(&other.hash()).await.unwrap().is_none());
+    assert_eq!(s.list_principals(&account).await.unwrap().len(), 1);
+    assert_eq!(
+        s.find_api_key(record.id).await.unwrap(),
+        Some(record.clone())
+    );
+    assert_eq!(
+        s.list_api_keys(&p.iam_id).await.unwrap(),
+        vec![record.clone()]
+    );
+
+    assert!(s.set_api_key_locked(record.id, true).await.unwrap());
+    assert!(s.find_api_key(record.id).await.unwrap().unwrap().locked);
+    assert!(s.set_api_key_locked(record.id, false).await.unwrap());
+    assert!(!s.find_api_key(record.id).await.unwrap().unwrap().locked);
+    assert!(!s.set_api_key_locked(Uuid::new_v4(), true).await.unwrap());
+
+    assert!(s.delete_api_key(record.id).await.unwrap());
+    assert!(!s.delete_api_key(record.id).await.unwrap());
+    assert!(s.api_key_by_hash(&secret.hash()).await.unwrap().is_none());
+    assert!(s.list_api_keys(&p.iam_id).await.unwrap().is_empty());
+}
+
+pub async fn iam_deleting_a_principal_takes_its_keys_and_policies(s: &Store) {
+    let now = t0();
+    let account = AccountId::new_random();
+    s.create_account(&account, "acme").await.unwrap();
+    let gone = Principal::new(account.clone(), PrincipalKind::User, "gone", now).unwrap();
+    let stays = Principal::new(account.clone(), PrincipalKind::User, "stays", now).unwrap();
+    s.create_principal(&gone).await.unwrap();
+    s.create_principal(&stays).await.unwrap();
+    let secret = ApiKeySecret::generate().unwrap();
+    s.create_api_key(&ApiKeyRecord {
+        id: Uuid::new_v4(),
+        iam_id: gone.iam_id.clone(),
+        name: "k".into(),
+        hash: secret.hash(),
+        created_at: now,
+        locked: false,
     })
     .await
     .unwrap();
-    assert_eq!(
-        s.principal_by_api_key(&secret.hash())
-            .await
-            .unwrap()
-            .map(|p| p.iam_id),
-        Some(p.iam_id.clone())
-    );
-    let other = ApiKeySecret::generate().unwrap();
-    assert!(
-        s.principal_by_api_key(&other.hash())
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert_eq!(s.list_principals(&account).await.unwrap().len(), 1);
+    let policy = |iam_id: &str| Policy {
+        id: Uuid::new_v4(),
+        account: account.clone(),
+        subject: Subject::Principal(iam_id.to_owned()),
+        roles: vec![Role::Viewer],
+        resource: PolicyResource {
+            service: ServiceKind::Iam,
+            instance: None,
+            key_ring: None,
+        },
+        created_at: now,
+    };
+    let kept = policy(&stays.iam_id);
+    s.create_policy(&policy(&gone.iam_id)).await.unwrap();
+    s.create_policy(&kept).await.unwrap();
+    assert!(s.delete_principal(&gone.iam_id).await.unwrap());
+    assert!(!s.delete_principal(&gone.iam_id).await.unwrap());
+    assert!(s.find_principal(&gone.iam_id).await.unwrap().is_none());
+    assert!(s.api_key_by_hash(&secret.hash()).await.unwrap().is_none());
+    assert_eq!(s.list_policies(&account).await.unwrap(), vec![kept]);
+    assert!(s.find_principal(&stays.iam_id).await.unwrap().is_some());
+}
+
+pub async fn iam_signing_keys_newest_first(s: &Store) {
+    let old = SigningKeyRecord {
+        kid: "old".into(),
+        sealed: vec![1; 40],
+        created_at: t0(),
+    };
+    let new = SigningKeyRecord {
+        kid: "new".into(),
+        sealed: vec![2; 40],
+        created_at: t0() + Duration::hours(24),
+    };
+    s.insert_signing_key(&old).await.unwrap();
+    s.insert_signing_key(&new).await.unwrap();
+    assert_eq!(s.signing_keys().await.unwrap(), vec![new.clone(), old]);
+    assert!(s.delete_signing_key("old").await.unwrap());
+    assert!(!s.delete_signing_key("old").await.unwrap());
+    assert_eq!(s.signing_keys().await.unwrap(), vec![new]);
 }
 
 pub async fn iam_policies_and_instances(s: &Store) {
@@ -546,7 +618,7 @@ pub async fn iam_policies_and_instances(s: &Store) {
         account: account.clone(),
         subject: Subject::Principal("IBMid-x".into()),
         roles: vec![Role::Reader, Role::KeyPurge],
-        resource: Resource {
+        resource: PolicyResource {
             service: ServiceKind::Kms,
             instance: Some(instance.id),
             key_ring: Some("r1".into()),
@@ -561,7 +633,7 @@ pub async fn iam_policies_and_instances(s: &Store) {
             instance: None,
         },
         roles: vec![Role::Reader],
-        resource: Resource {
+        resource: PolicyResource {
             service: ServiceKind::Kms,
             instance: Some(instance.id),
             key_ring: None,
@@ -617,6 +689,7 @@ mod secret_cases {
             wrapped_dek: vec![5; 16],
             status,
             created_at: t0(),
+            tenant_bound: true,
         }
     }
 

@@ -118,6 +118,8 @@ conformance!(
     key_rings_enforce_uniqueness_quota_and_emptiness,
     encryption_counter_only_grows,
     iam_accounts_principals_and_api_keys,
+    iam_deleting_a_principal_takes_its_keys_and_policies,
+    iam_signing_keys_newest_first,
     iam_policies_and_instances,
     settings_insert_if_absent_keeps_the_first_value,
     one_current_and_one_pending_per_tenant,
