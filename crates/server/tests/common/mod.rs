@@ -295,15 +295,19 @@ impl TestServer {
         self.principal(account, PrincipalKind::User, &grants).await
     }
 
-    /// A user of the bootstrap account with platform `roles` on IAM.
+    /// A user of the bootstrap account with platform `roles` on IAM (none when empty).
     pub async fn iam_user(&self, roles: &[Role]) -> TestUser {
-        let grant = Grant {
-            service: ServiceKind::Iam,
-            instance: None,
-            ring: None,
-            roles,
+        let grants = if roles.is_empty() {
+            vec![]
+        } else {
+            vec![Grant {
+                service: ServiceKind::Iam,
+                instance: None,
+                ring: None,
+                roles,
+            }]
         };
-        self.principal(&self.account, PrincipalKind::User, &[grant])
+        self.principal(&self.account, PrincipalKind::User, &grants)
             .await
     }
 
@@ -368,6 +372,12 @@ impl TestServer {
     /// Creates another account with its own KMS instance and a Manager there; returns the
     /// instance id and that manager.
     pub async fn foreign_instance(&self) -> (String, TestUser) {
+        self.foreign_instance_of(ServiceKind::Kms).await
+    }
+
+    /// Creates another account with its own instance of `service` and a Manager there; returns
+    /// the instance id and that manager.
+    pub async fn foreign_instance_of(&self, service: ServiceKind) -> (String, TestUser) {
         let account = AccountId::new_random();
         self.store
             .create_account(&account, "other")
@@ -376,7 +386,7 @@ impl TestServer {
         let instance = Instance {
             id: Uuid::new_v4(),
             account: account.clone(),
-            service: ServiceKind::Kms,
+            service,
             name: "other".into(),
             created_at: OffsetDateTime::now_utc(),
         };
@@ -384,10 +394,71 @@ impl TestServer {
             .create_instance(&instance)
             .await
             .expect("create instance");
+        let grant = Grant {
+            service,
+            instance: Some(instance.id),
+            ring: None,
+            roles: &[Role::Manager],
+        };
         let manager = self
-            .user_in(&account, Some(instance.id), &[Role::Manager], None)
+            .principal(&account, PrincipalKind::User, &[grant])
             .await;
         (instance.id.to_string(), manager)
+    }
+
+    /// A configuration-service instance of the bootstrap account (the admin manages it).
+    pub async fn config_instance(&self, name: &str) -> String {
+        self.post("/v2/resource_instances")
+            .no_instance()
+            .json(&json!({"name": name, "service": "configsvc"}))
+            .send()
+            .await
+            .expect_status(201)
+            .json()["guid"]
+            .as_str()
+            .expect("guid")
+            .to_owned()
+    }
+
+    /// The CRN of a key of the bootstrap KMS instance.
+    pub async fn crn_of(&self, key: &str) -> String {
+        str_of(&self.metadata(key).await["crn"])
+    }
+
+    /// A service-to-service authorization in the bootstrap account: the configuration service
+    /// (every instance of the account, or `source` only) may use keys of the bootstrap KMS
+    /// instance with `role`.
+    pub async fn authorize_configsvc(&self, source: Option<&str>, role: &str) -> Value {
+        let mut subject = vec![json!({"name": "serviceName", "value": "configsvc"})];
+        subject.extend(source.map(|s| json!({"name": "serviceInstance", "value": s})));
+        self.post("/v1/policies")
+            .no_instance()
+            .json(&json!({"type": "authorization",
+                "subjects": [{"attributes": subject}],
+                "roles": [{"role_id": role}],
+                "resources": [{"attributes": [
+                    {"name": "serviceName", "value": "kms"},
+                    {"name": "serviceInstance", "value": self.instance}]}]}))
+            .send()
+            .await
+            .expect_status(201)
+            .json()
+    }
+
+    /// `PUT /openscale/{instance}/v2/user_preferences/user_root_key_crn` as `token` (the admin's
+    /// when `None`).
+    pub async fn set_root_key(&self, instance: &str, crn: &str, token: Option<&str>) -> Reply {
+        let mut call = self
+            .call(
+                Method::PUT,
+                &format!("/openscale/{instance}/v2/user_preferences/user_root_key_crn"),
+            )
+            .no_instance()
+            .json(&json!({ "user_root_key_crn": crn }));
+        if let Some(t) = token {
+            call = call.token(t);
+        }
+        call.send().await
     }
 
     /// A correctly signed token of the admin that expired an hour ago.
