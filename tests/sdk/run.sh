@@ -13,6 +13,8 @@
 #                              openscale suite needs Python >=3.11,<3.14)
 #        KEYWARD_TEST_DATABASE_URL  customer PostgreSQL for the openscale data marts
 #                              (default postgres://postgres@127.0.0.1:5432/test; needs psql)
+#        KEYWARD_PROVISIONING_DATABASE_URL  where the openscale suite's server provisions
+#                              auto-setup data marts (default: KEYWARD_TEST_DATABASE_URL)
 set -euo pipefail
 
 SDK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -105,7 +107,8 @@ run_openscale() {
   setup_openscale || return 1
   echo
   echo "==================== OpenScale SDK suite (ibm-watson-openscale 3.1.11) ===================="
-  (cd "$OS_DIR" && "$OS_DIR/.venv/bin/python" -m pytest) 2>&1 | tee "$LOG_DIR/openscale.log"
+  local provisioning="${KEYWARD_PROVISIONING_DATABASE_URL:-${KEYWARD_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}}"
+  (cd "$OS_DIR" && KEYWARD_PROVISIONING_DATABASE_URL="$provisioning" "$OS_DIR/.venv/bin/python" -m pytest) 2>&1 | tee "$LOG_DIR/openscale.log"
   return "${PIPESTATUS[0]}"
 }
 

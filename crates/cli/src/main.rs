@@ -112,6 +112,19 @@ struct ServeArgs {
     /// Secret fields re-encrypted per transaction.
     #[arg(long, env = "KEYWARD_REENCRYPT_BATCH_SIZE", default_value_t = 1000)]
     reencrypt_batch_size: u32,
+    /// PostgreSQL database where auto setup (`internal_database: true`) provisions data mart
+    /// roles and schemas (never Keyward's own database). Prefer the environment variable when
+    /// the URL holds a password. Without it, auto setup is refused.
+    #[arg(
+        long,
+        env = "KEYWARD_PROVISIONING_DATABASE_URL",
+        hide_env_values = true
+    )]
+    provisioning_database_url: Option<String>,
+    /// Networks data mart connections may reach, comma-separated CIDRs (default: every address;
+    /// link-local and cloud metadata addresses are never reachable). Narrow it in production.
+    #[arg(long, env = "KEYWARD_DATA_MART_NETWORKS")]
+    data_mart_networks: Option<keyward_store::NetworkPolicy>,
 }
 
 impl ServeArgs {
@@ -132,6 +145,8 @@ impl ServeArgs {
                 ..Default::default()
             },
             kms_endpoints: self.kms_endpoints,
+            provisioning_database_url: self.provisioning_database_url.filter(|u| !u.is_empty()),
+            data_mart_networks: self.data_mart_networks.unwrap_or_default(),
             ..ServeSettings::new(self.data_dir.clone())
         }
     }

@@ -25,18 +25,29 @@ impl std::fmt::Debug for Credentials {
 impl Credentials {
     /// From an object of the request.
     pub fn from_object(object: Map<String, Value>) -> Result<Self, ConfigError> {
-        let mut fields = BTreeMap::new();
+        let mut credentials = Self::default();
         for (name, value) in object {
-            if name.is_empty() || name.len() > 128 {
-                return Err(ConfigError::Invalid(
-                    "credential field names are 1 to 128 characters",
-                ));
-            }
-            let bytes = serde_json::to_vec(&value)
-                .map_err(|_| ConfigError::Invalid("credentials must be JSON"))?;
-            fields.insert(name, SecretBytes::new(bytes));
+            credentials.set(&name, &value)?;
         }
-        Ok(Self { fields })
+        Ok(credentials)
+    }
+
+    /// Sets one member (a JSON value from a request).
+    pub fn set(&mut self, name: &str, value: &Value) -> Result<(), ConfigError> {
+        if name.is_empty() || name.len() > 128 {
+            return Err(ConfigError::Invalid(
+                "credential field names are 1 to 128 characters",
+            ));
+        }
+        let bytes = serde_json::to_vec(value)
+            .map_err(|_| ConfigError::Invalid("credentials must be JSON"))?;
+        self.fields.insert(name.to_owned(), SecretBytes::new(bytes));
+        Ok(())
+    }
+
+    /// Removes one member; `false` if there was none.
+    pub fn remove(&mut self, name: &str) -> bool {
+        self.fields.remove(name).is_some()
     }
 
     /// From decrypted secret fields.
@@ -44,12 +55,6 @@ impl Credentials {
         Self {
             fields: fields.into_iter().collect(),
         }
-    }
-
-    /// Adds a field.
-    pub fn insert(&mut self, name: &str, value: &Value) {
-        let bytes = serde_json::to_vec(value).unwrap_or_default();
-        self.fields.insert(name.to_owned(), SecretBytes::new(bytes));
     }
 
     /// The fields, to seal.

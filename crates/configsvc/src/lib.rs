@@ -3,6 +3,7 @@
 //! credentials are instance secrets (`keyward-secrets`), and the `user_root_key_crn`
 //! preference that switches the instance between the global key and the customer's key.
 
+mod credential_patch;
 mod credentials;
 mod error;
 mod model;

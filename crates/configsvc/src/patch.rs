@@ -34,7 +34,8 @@ impl PatchOp {
     }
 }
 
-fn tokens(pointer: &str) -> Result<Vec<String>, ConfigError> {
+/// The reference tokens of a JSON pointer, unescaped.
+pub(crate) fn tokens(pointer: &str) -> Result<Vec<String>, ConfigError> {
     if pointer.is_empty() {
         return Ok(vec![]);
     }

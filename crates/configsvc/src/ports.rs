@@ -28,10 +28,19 @@ pub trait ConfigStore: Send + Sync + 'static {
         instance: Uuid,
         kind: ResourceKind,
     ) -> impl Future<Output = Result<Vec<ConfigResource>, ConfigError>> + Send;
-    /// Replaces entity, secret reference and state.
+    /// Replaces entity, secret reference and state; with `retired`, deletes that secret of the
+    /// resource's instance in the same transaction (credentials replaced atomically).
     fn update_resource(
         &self,
         r: &ConfigResource,
+        retired: Option<Uuid>,
+    ) -> impl Future<Output = Result<(), ConfigError>> + Send;
+    /// Replaces `old` by `new` (same instance, kind and id) and deletes `old`'s secret, in one
+    /// transaction.
+    fn replace_resource(
+        &self,
+        old: &ConfigResource,
+        new: &ConfigResource,
     ) -> impl Future<Output = Result<(), ConfigError>> + Send;
     /// Sets state and failure only.
     fn set_state(
@@ -42,12 +51,10 @@ pub trait ConfigStore: Send + Sync + 'static {
         state: State,
         failure: Option<&str>,
     ) -> impl Future<Output = Result<(), ConfigError>> + Send;
-    /// Deletes; `Ok(false)` if absent.
+    /// Deletes a resource and its secret in one transaction; `Ok(false)` if absent.
     fn delete_resource(
         &self,
-        instance: Uuid,
-        kind: ResourceKind,
-        id: Uuid,
+        r: &ConfigResource,
     ) -> impl Future<Output = Result<bool, ConfigError>> + Send;
 }
 
@@ -69,10 +76,15 @@ pub trait DatabasePreparer: Send + Sync + 'static {
         target: DatabaseTarget<'_>,
     ) -> impl Future<Output = Result<(), String>> + Send;
 
-    /// Auto setup: a schema and a role with a generated password in the service's own
-    /// database; returns the credentials to store, or why it cannot.
+    /// Auto setup: a schema and a role with a generated password in the provisioning database
+    /// the operator configured; returns the credentials to store, or why it cannot.
     fn provision_internal(
         &self,
         schema: &str,
     ) -> impl Future<Output = Result<Credentials, String>> + Send;
+
+    /// Drops what [`DatabasePreparer::provision_internal`] made for `schema` (the data mart is
+    /// gone).
+    fn deprovision_internal(&self, schema: &str)
+    -> impl Future<Output = Result<(), String>> + Send;
 }

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::credential_patch::{apply_credentials, require_password_with_new_target, split};
 use crate::credentials::{Credentials, put_secret_ref, take_credentials};
 use crate::error::ConfigError;
 use crate::model::{ConfigResource, ResourceKind, State};
@@ -120,7 +121,7 @@ where
     }
 
     /// Creates a resource from the request entity. The data mart's id is the instance id; with
-    /// `force` an existing data mart is replaced.
+    /// `force` an existing data mart is replaced (with its secret, in one transaction).
     pub async fn create(
         &self,
         instance: Uuid,
@@ -140,17 +141,17 @@ where
         } else {
             Uuid::new_v4()
         };
-        if kind == ResourceKind::DataMart
-            && let Some(existing) = self.store.get_resource(instance, kind, id).await?
-        {
-            if !force {
-                return Err(ConfigError::Exists);
-            }
-            self.remove(&existing).await?;
+        let existing = if kind == ResourceKind::DataMart {
+            self.store.get_resource(instance, kind, id).await?
+        } else {
+            None
+        };
+        if existing.is_some() && !force {
+            return Err(ConfigError::Exists);
         }
         let secret = match &credentials {
-            Some(c) => Some(self.seal(instance, None, c).await?),
-            None => None,
+            Some(c) if !c.is_empty() => Some(self.seal_new(instance, c).await?),
+            _ => None,
         };
         if let Some(secret) = secret {
             put_secret_ref(&mut entity, kind.credentials_path(), &secret.to_string());
@@ -172,25 +173,61 @@ where
             created_at: now,
             updated_at: now,
         };
-        if !self.store.insert_resource(&resource).await? {
-            return Err(ConfigError::Exists);
+        let stored = match &existing {
+            Some(old) => self
+                .store
+                .replace_resource(old, &resource)
+                .await
+                .map(|()| true),
+            None => self.store.insert_resource(&resource).await,
+        };
+        match stored {
+            Ok(true) => {
+                if let Some(old) = existing {
+                    self.release_internal_database(&old).await;
+                }
+                Ok(resource)
+            }
+            Ok(false) => {
+                self.discard(instance, secret).await;
+                Err(ConfigError::Exists)
+            }
+            Err(e) => {
+                self.discard(instance, secret).await;
+                Err(e)
+            }
         }
-        Ok(resource)
     }
 
-    async fn seal(
+    /// Seals credentials as a new secret of the instance; returns its id.
+    async fn seal_new(
         &self,
         instance: Uuid,
-        secret: Option<Uuid>,
         credentials: &Credentials,
     ) -> Result<Uuid, ConfigError> {
-        let secret = secret.unwrap_or_else(Uuid::new_v4);
+        let secret = Uuid::new_v4();
         let tenant = TenantId(instance);
-        self.secrets.delete(tenant, SecretId(secret)).await?;
-        self.secrets
+        if let Err(e) = self
+            .secrets
             .put(tenant, SecretId(secret), &credentials.fields())
-            .await?;
+            .await
+        {
+            self.discard(instance, Some(secret)).await;
+            return Err(e.into());
+        }
         Ok(secret)
+    }
+
+    /// Deletes a secret that nothing refers to (after a failed write); failures are logged.
+    async fn discard(&self, instance: Uuid, secret: Option<Uuid>) {
+        if let Some(secret) = secret
+            && let Err(e) = self
+                .secrets
+                .delete(TenantId(instance), SecretId(secret))
+                .await
+        {
+            tracing::warn!(%instance, %secret, error = %e, "cannot delete an unreferenced secret");
+        }
     }
 
     /// One resource.
@@ -215,8 +252,10 @@ where
         self.store.list_resources(instance, kind).await
     }
 
-    /// Applies a JSON patch. Patches that touch the credentials decrypt them, apply the patch
-    /// to the whole entity and seal the result again; the data mart then prepares again.
+    /// Applies a JSON patch. Operations on the credentials change the typed credentials (never
+    /// a JSON document): the new credentials are sealed as a new secret and the reference is
+    /// switched in the same transaction that deletes the old one, so a failure (KMS unreachable,
+    /// key disabled) changes nothing. The data mart then prepares again.
     pub async fn patch(
         &self,
         instance: Uuid,
@@ -225,64 +264,52 @@ where
         ops: &[PatchOp],
     ) -> Result<ConfigResource, ConfigError> {
         let mut resource = self.get(instance, kind, id).await?;
-        let cred_pointer = format!("/{}", kind.credentials_path().join("/"));
-        let touches_credentials = ops.iter().any(|op| {
-            op.path.starts_with(&cred_pointer)
-                || op
-                    .from
-                    .as_deref()
-                    .is_some_and(|f| f.starts_with(&cred_pointer))
-        });
-        let mut entity = resource.entity.clone();
-        if touches_credentials {
-            // Put the real credentials in place of the reference, unless the patch replaces them whole.
-            let replaces_whole = ops
-                .iter()
-                .all(|op| op.path == cred_pointer && op.op != "remove");
-            if let (Some(secret), false) = (resource.secret, replaces_whole) {
-                let fields = self
-                    .secrets
-                    .get_all(TenantId(instance), SecretId(secret))
-                    .await?;
-                let plain: Map<String, Value> = fields
-                    .into_iter()
-                    .filter_map(|(k, v)| {
-                        serde_json::from_slice(v.expose_secret())
-                            .ok()
-                            .map(|v| (k, v))
-                    })
-                    .collect();
-                let path = kind.credentials_path();
-                put_secret_ref(&mut entity, path, "");
-                if let Some(slot) = slot_mut(&mut entity, path) {
-                    *slot = Value::Object(plain);
-                }
-            }
-        }
-        let mut patched = apply(&entity, ops)?;
-        let credentials = take_credentials(&mut patched, kind.credentials_path())?;
-        validate(
-            kind,
-            &patched,
-            credentials.is_some() || resource.secret.is_some(),
-        )?;
-        if touches_credentials {
-            match credentials {
-                Some(c) if !c.is_empty() => {
-                    let secret = self.seal(instance, resource.secret, &c).await?;
-                    resource.secret = Some(secret);
-                }
-                _ => {
-                    if let Some(secret) = resource.secret.take() {
-                        self.secrets
-                            .delete(TenantId(instance), SecretId(secret))
+        let split = split(kind, ops)?;
+        require_password_with_new_target(kind, &split.credentials)?;
+        let mut patched = apply(&resource.entity, &split.entity)?;
+        let old_secret = resource.secret;
+        let new_credentials = if split.credentials.is_empty() {
+            None
+        } else {
+            let current = || async {
+                match old_secret {
+                    None => Ok(None),
+                    Some(secret) => {
+                        let fields = self
+                            .secrets
+                            .get_all(TenantId(instance), SecretId(secret))
                             .await?;
+                        Ok(Some(Credentials::from_fields(fields)))
                     }
                 }
-            }
+            };
+            Some(apply_credentials(split.credentials, current).await?)
+        };
+        let has_credentials = match &new_credentials {
+            Some(c) => c.is_some(),
+            None => old_secret.is_some(),
+        };
+        validate(kind, &patched, has_credentials)?;
+        let mut retired = None;
+        let mut fresh = None;
+        if let Some(credentials) = new_credentials {
+            retired = old_secret;
+            resource.secret = match credentials {
+                Some(c) => {
+                    let secret = self.seal_new(instance, &c).await?;
+                    fresh = Some(secret);
+                    Some(secret)
+                }
+                None => None,
+            };
         }
-        if let Some(secret) = resource.secret {
-            put_secret_ref(&mut patched, kind.credentials_path(), &secret.to_string());
+        match resource.secret {
+            Some(secret) => {
+                put_secret_ref(&mut patched, kind.credentials_path(), &secret.to_string())
+            }
+            None => {
+                take_credentials(&mut patched, kind.credentials_path())?;
+            }
         }
         resource.entity = patched;
         resource.updated_at = OffsetDateTime::now_utc();
@@ -290,21 +317,15 @@ where
             resource.state = State::Preparing;
             resource.failure = None;
         }
-        self.store.update_resource(&resource).await?;
+        if let Err(e) = self.store.update_resource(&resource, retired).await {
+            self.discard(instance, fresh).await;
+            return Err(e);
+        }
         Ok(resource)
     }
 
-    async fn remove(&self, r: &ConfigResource) -> Result<(), ConfigError> {
-        if let Some(secret) = r.secret {
-            self.secrets
-                .delete(TenantId(r.instance), SecretId(secret))
-                .await?;
-        }
-        self.store.delete_resource(r.instance, r.kind, r.id).await?;
-        Ok(())
-    }
-
-    /// Deletes a resource and its secret.
+    /// Deletes a resource and its secret; what auto setup provisioned for a data mart is
+    /// dropped.
     pub async fn delete(
         &self,
         instance: Uuid,
@@ -312,7 +333,30 @@ where
         id: Uuid,
     ) -> Result<(), ConfigError> {
         let r = self.get(instance, kind, id).await?;
-        self.remove(&r).await
+        if !self.store.delete_resource(&r).await? {
+            return Err(ConfigError::NotFound);
+        }
+        self.release_internal_database(&r).await;
+        Ok(())
+    }
+
+    /// Drops what auto setup provisioned for a data mart that is gone; failures are logged (the
+    /// resource is gone either way).
+    async fn release_internal_database(&self, r: &ConfigResource) {
+        if r.kind != ResourceKind::DataMart
+            || r.entity.get("internal_database").and_then(Value::as_bool) != Some(true)
+        {
+            return;
+        }
+        let Some(schema) = text(
+            &r.entity,
+            &["database_configuration", "location", "schema_name"],
+        ) else {
+            return;
+        };
+        if let Err(e) = self.preparer.deprovision_internal(schema).await {
+            tracing::warn!(instance = %r.instance, error = %e, "cannot drop the data mart's provisioned database objects");
+        }
     }
 
     /// Connects to the data mart's database with the decrypted credentials and creates its
@@ -347,7 +391,7 @@ where
             let schema = schema.unwrap_or_else(|| format!("wos_{}", dm.instance.simple()));
             let credentials = self.preparer.provision_internal(&schema).await?;
             let secret = self
-                .seal(dm.instance, None, &credentials)
+                .seal_new(dm.instance, &credentials)
                 .await
                 .map_err(|e| e.to_string())?;
             dm.secret = Some(secret);
@@ -370,24 +414,25 @@ where
                 }
             }
             self.store
-                .update_resource(dm)
+                .update_resource(dm, None)
                 .await
                 .map_err(|e| e.to_string())?;
             return Ok(());
         }
         let secret = dm
             .secret
-            .ok_or("the data mart has no database credentials")?;
+            .ok_or("CREDENTIALS_INCOMPLETE: the data mart has no database credentials")?;
         let tenant = TenantId(dm.instance);
-        self.secrets
-            .verify_root_keys(tenant)
-            .await
-            .map_err(|e| format!("cannot decrypt the database credentials: {e}"))?;
+        self.secrets.verify_root_keys(tenant).await.map_err(|e| {
+            format!("CREDENTIALS_UNAVAILABLE: cannot decrypt the database credentials: {e}")
+        })?;
         let fields = self
             .secrets
             .get_all(tenant, SecretId(secret))
             .await
-            .map_err(|e| format!("cannot decrypt the database credentials: {e}"))?;
+            .map_err(|e| {
+                format!("CREDENTIALS_UNAVAILABLE: cannot decrypt the database credentials: {e}")
+            })?;
         let credentials = Credentials::from_fields(fields);
         let database_type =
             text(&dm.entity, &["database_configuration", "database_type"]).unwrap_or("postgresql");
@@ -451,13 +496,4 @@ where
             .switch_root_key(TenantId(instance), RootKey::Global)
             .await?)
     }
-}
-
-fn slot_mut<'a>(entity: &'a mut Map<String, Value>, path: &[&str]) -> Option<&'a mut Value> {
-    let (last, dirs) = path.split_last()?;
-    let mut node = entity;
-    for d in dirs {
-        node = node.get_mut(*d)?.as_object_mut()?;
-    }
-    node.get_mut(*last)
 }

@@ -12,6 +12,7 @@ mod aead;
 mod ciphertext;
 mod error;
 mod random;
+mod scram;
 mod secret;
 
 pub use aad::encode_aad;
@@ -19,4 +20,5 @@ pub use aead::AeadKey;
 pub use ciphertext::{FORMAT_V1, HEADER_LEN, OVERHEAD, TAG_LEN, open, peek_key_version, seal};
 pub use error::CryptoError;
 pub use random::{fill_random, random_bytes, random_secret};
+pub use scram::scram_sha256_verifier;
 pub use secret::{SecretBytes, ct_eq};

@@ -20,7 +20,7 @@ use crate::signing_keys;
 use crate::state::AppState;
 use keyward_configsvc::ConfigService;
 use keyward_secrets::{Endpoint, KeyProtectProvider, Secrets, SecretsConfig};
-use keyward_store::PgPreparer;
+use keyward_store::{NetworkPolicy, PgPreparer};
 
 /// Validated settings of `keyward serve`.
 #[derive(Clone, Debug)]
@@ -45,6 +45,11 @@ pub struct ServeSettings {
     pub kms_endpoints: Vec<KmsEndpoint>,
     /// How often the token signing key changes.
     pub token_key_rotation: std::time::Duration,
+    /// Where auto setup (`internal_database`) provisions data mart roles and schemas: a
+    /// PostgreSQL database of the operator's choosing, never Keyward's own.
+    pub provisioning_database_url: Option<String>,
+    /// The networks data mart connections may reach (link-local and metadata addresses never).
+    pub data_mart_networks: NetworkPolicy,
 }
 
 impl ServeSettings {
@@ -60,6 +65,8 @@ impl ServeSettings {
             secrets: SecretsConfig::default(),
             kms_endpoints: Vec::new(),
             token_key_rotation: signing_keys::DEFAULT_ROTATION,
+            provisioning_database_url: None,
+            data_mart_networks: NetworkPolicy::default(),
         }
     }
 }
@@ -266,7 +273,11 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
     let config = ConfigService::new(
         store.clone(),
         Arc::clone(&secrets),
-        PgPreparer::new(settings.database_url.clone()),
+        PgPreparer::new(
+            settings.provisioning_database_url.clone(),
+            settings.data_mart_networks.clone(),
+        )
+        .map_err(BootstrapError::Setup)?,
     );
     let state = Arc::new(AppState {
         kms,

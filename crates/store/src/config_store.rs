@@ -28,6 +28,9 @@ struct ResourceRow {
     updated_at: i64,
 }
 
+/// Deletes every field of one secret of one tenant (a configuration instance).
+const DELETE_SECRET: &str = "DELETE FROM secret_fields WHERE tenant_id = $1 AND secret_id = $2";
+
 const COLUMNS: &str =
     "instance_id, kind, id, entity, secret_id, state, failure, created_by, created_at, updated_at";
 
@@ -121,23 +124,80 @@ impl ConfigStore for Store {
         rows.into_iter().map(ResourceRow::into_resource).collect()
     }
 
-    async fn update_resource(&self, r: &ConfigResource) -> Result<(), ConfigError> {
-        with_pool!(self, pool => sqlx::query(
-            "UPDATE config_resources SET entity = $4, secret_id = $5, state = $6, failure = $7, updated_at = $8 \
-             WHERE instance_id = $1 AND kind = $2 AND id = $3",
-        )
-        .bind(r.instance.to_string())
-        .bind(r.kind.as_str())
-        .bind(r.id.to_string())
-        .bind(entity_text(r))
-        .bind(r.secret.map(|s| s.to_string()))
-        .bind(r.state.as_str())
-        .bind(&r.failure)
-        .bind(to_millis(r.updated_at))
-        .execute(pool)
-        .await
-        .map(|_| ()))
-        .map_err(failure)
+    async fn update_resource(
+        &self,
+        r: &ConfigResource,
+        retired: Option<Uuid>,
+    ) -> Result<(), ConfigError> {
+        let result: Result<(), sqlx::Error> = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "UPDATE config_resources SET entity = $4, secret_id = $5, state = $6, failure = $7, updated_at = $8 \
+                 WHERE instance_id = $1 AND kind = $2 AND id = $3",
+            )
+            .bind(r.instance.to_string())
+            .bind(r.kind.as_str())
+            .bind(r.id.to_string())
+            .bind(entity_text(r))
+            .bind(r.secret.map(|s| s.to_string()))
+            .bind(r.state.as_str())
+            .bind(&r.failure)
+            .bind(to_millis(r.updated_at))
+            .execute(&mut *tx)
+            .await?;
+            if let Some(old) = retired {
+                sqlx::query(DELETE_SECRET)
+                    .bind(r.instance.to_string())
+                    .bind(old.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        }.await);
+        result.map_err(failure)
+    }
+
+    async fn replace_resource(
+        &self,
+        old: &ConfigResource,
+        new: &ConfigResource,
+    ) -> Result<(), ConfigError> {
+        let insert = format!(
+            "INSERT INTO config_resources ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        );
+        let result: Result<(), sqlx::Error> = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "DELETE FROM config_resources WHERE instance_id = $1 AND kind = $2 AND id = $3",
+            )
+            .bind(old.instance.to_string())
+            .bind(old.kind.as_str())
+            .bind(old.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+            if let Some(secret) = old.secret {
+                sqlx::query(DELETE_SECRET)
+                    .bind(old.instance.to_string())
+                    .bind(secret.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(&insert)
+                .bind(new.instance.to_string())
+                .bind(new.kind.as_str())
+                .bind(new.id.to_string())
+                .bind(entity_text(new))
+                .bind(new.secret.map(|s| s.to_string()))
+                .bind(new.state.as_str())
+                .bind(&new.failure)
+                .bind(&new.created_by)
+                .bind(to_millis(new.created_at))
+                .bind(to_millis(new.updated_at))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        }.await);
+        result.map_err(failure)
     }
 
     async fn set_state(
@@ -162,22 +222,28 @@ impl ConfigStore for Store {
         .map_err(failure)
     }
 
-    async fn delete_resource(
-        &self,
-        instance: Uuid,
-        kind: ResourceKind,
-        id: Uuid,
-    ) -> Result<bool, ConfigError> {
-        let n = with_pool!(self, pool => sqlx::query(
-            "DELETE FROM config_resources WHERE instance_id = $1 AND kind = $2 AND id = $3",
-        )
-        .bind(instance.to_string())
-        .bind(kind.as_str())
-        .bind(id.to_string())
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))
-        .map_err(failure)?;
-        Ok(n == 1)
+    async fn delete_resource(&self, r: &ConfigResource) -> Result<bool, ConfigError> {
+        let result: Result<bool, sqlx::Error> = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(
+                "DELETE FROM config_resources WHERE instance_id = $1 AND kind = $2 AND id = $3",
+            )
+            .bind(r.instance.to_string())
+            .bind(r.kind.as_str())
+            .bind(r.id.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if let Some(secret) = r.secret {
+                sqlx::query(DELETE_SECRET)
+                    .bind(r.instance.to_string())
+                    .bind(secret.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(n == 1)
+        }.await);
+        result.map_err(failure)
     }
 }

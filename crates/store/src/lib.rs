@@ -6,9 +6,11 @@ mod database_preparer;
 mod db;
 mod iam_store;
 mod key_store;
+mod outbound;
 mod rows;
 mod secret_store;
 mod timestamp;
 
-pub use database_preparer::PgPreparer;
+pub use database_preparer::{INHERITED_PG_SETTINGS, PgPreparer};
 pub use db::{Engine, Store, StoreError};
+pub use outbound::{NetworkPolicy, never_reachable};

@@ -10,6 +10,7 @@ Wire contract: /work/shared/reference/openscale-api.md. Run: tests/sdk/run.sh op
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 
@@ -421,6 +422,9 @@ def test_data_mart_internal_database(server):
                 break
             assert time.monotonic() < deadline, f"internal data mart still {dm_state(dm)!r}"
             time.sleep(POLL_S)
+        if os.environ.get("KEYWARD_PROVISIONING_DATABASE_URL"):
+            # The server provisions a role and schema in the provisioning database.
+            assert dm_state(dm) == "active", f"internal data mart not provisioned: {dm_failure(dm)!r}"
         if dm_state(dm) == "error":
             assert dm_failure(dm).strip(), "internal data mart in 'error' without a failure message"
         else:

@@ -160,9 +160,10 @@ pub(crate) fn resource_json(r: &ConfigResource) -> Value {
     let mut status = Map::new();
     status.insert("state".into(), Value::String(r.state.as_str().into()));
     if let Some(failure) = &r.failure {
+        let (code, message) = failure_parts(failure);
         status.insert(
             "failure".into(),
-            json!({"trace": r.id.simple().to_string(), "errors": [{"code": "SETUP_FAILED", "message": failure}]}),
+            json!({"trace": r.id.simple().to_string(), "errors": [{"code": code, "message": message}]}),
         );
     }
     entity.insert("status".into(), Value::Object(status));
@@ -176,6 +177,18 @@ pub(crate) fn resource_json(r: &ConfigResource) -> Value {
         },
         "entity": Value::Object(entity),
     })
+}
+
+/// A stored failure `CODE: reason` as its code and message (`SETUP_FAILED` for older ones).
+fn failure_parts(failure: &str) -> (&str, &str) {
+    match failure.split_once(": ") {
+        Some((code, message))
+            if !code.is_empty() && code.chars().all(|c| c.is_ascii_uppercase() || c == '_') =>
+        {
+            (code, message)
+        }
+        _ => ("SETUP_FAILED", failure),
+    }
 }
 
 fn spawn_prepare(state: &SharedState, instance: Uuid) {

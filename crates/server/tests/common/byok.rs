@@ -62,13 +62,17 @@ pub async fn tenant(app: &App) -> TenantId {
 
 /// Waits (up to 12 s) until the tenant is under `target` with no switch running.
 pub async fn wait_switched(app: &App, tenant: TenantId, target: &RootKey) {
+    wait_switched_state(&app.state, tenant, target).await;
+}
+
+/// [`wait_switched`] given the application's state.
+pub async fn wait_switched_state(
+    state: &keyward_server::state::SharedState,
+    tenant: TenantId,
+    target: &RootKey,
+) {
     for _ in 0..600 {
-        let p = app
-            .state
-            .secrets
-            .protection(tenant)
-            .await
-            .expect("protection");
+        let p = state.secrets.protection(tenant).await.expect("protection");
         if p.switching_to.is_none() && &p.current == target {
             return;
         }
