@@ -249,7 +249,7 @@ start_keyward() {
     cp "$KEYWARD_BIN" "$WORK/keyward"
     local port dir="$WORK/keyward-data"
     port=$(free_port)
-    "$WORK/keyward" serve --data-dir "$dir" --listen "127.0.0.1:$port" >"$WORK/keyward.log" 2>&1 &
+    "$WORK/keyward" serve --data-dir "$dir" --listen "127.0.0.1:$port" --rate-limit-per-principal 0 >"$WORK/keyward.log" 2>&1 &
     KW_PID=$!
     PID_OF[keyward]=$KW_PID
     local base="http://127.0.0.1:$port"

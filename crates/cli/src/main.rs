@@ -13,6 +13,8 @@ mod verify;
 use clap::{Parser, Subcommand};
 use keyward_kms::{CrnScheme, KmsConfig};
 use keyward_server::ServeSettings;
+use keyward_server::rate_limit::Rate;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -125,6 +127,28 @@ struct ServeArgs {
     /// link-local and cloud metadata addresses are never reachable). Narrow it in production.
     #[arg(long, env = "KEYWARD_DATA_MART_NETWORKS")]
     data_mart_networks: Option<keyward_store::NetworkPolicy>,
+    /// Seconds a client may take to send a request's headers before the connection is closed.
+    #[arg(
+        long,
+        env = "KEYWARD_HEADER_READ_TIMEOUT_SECONDS",
+        default_value_t = 10
+    )]
+    header_read_timeout_seconds: u64,
+    /// Seconds a request (its body included) may take before it is answered 408.
+    #[arg(long, env = "KEYWARD_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
+    request_timeout_seconds: u64,
+    /// Requests per second each principal may make (bursts of twice that); 0 turns the limit
+    /// off. Over it: 429 with Retry-After.
+    #[arg(long, env = "KEYWARD_RATE_LIMIT_PER_PRINCIPAL", default_value_t = 2000)]
+    rate_limit_per_principal: u32,
+    /// Token requests per second from one client address (bursts of twice that); 0 turns the
+    /// limit off.
+    #[arg(
+        long,
+        env = "KEYWARD_RATE_LIMIT_TOKEN_PER_ADDRESS",
+        default_value_t = 50
+    )]
+    rate_limit_token_per_address: u32,
 }
 
 impl ServeArgs {
@@ -147,6 +171,12 @@ impl ServeArgs {
             kms_endpoints: self.kms_endpoints,
             provisioning_database_url: self.provisioning_database_url.filter(|u| !u.is_empty()),
             data_mart_networks: self.data_mart_networks.unwrap_or_default(),
+            edge: keyward_server::EdgeSettings {
+                header_read_timeout: Duration::from_secs(self.header_read_timeout_seconds.max(1)),
+                request_timeout: Duration::from_secs(self.request_timeout_seconds.max(1)),
+                principal_rate: Rate::per_second(self.rate_limit_per_principal),
+                token_rate: Rate::per_second(self.rate_limit_token_per_address),
+            },
             ..ServeSettings::new(self.data_dir.clone())
         }
     }

@@ -156,6 +156,10 @@ async fn run(database_url: Option<&str>) {
     let mut server = Some(server);
     let mut hit_mid_switch = 0;
     let mut switches = 0;
+    // How long to wait before a kill adapts to the machine: shorter after a kill that came too
+    // late (the switch had finished), longer after one that landed mid-switch, so that about
+    // half the kills land mid-switch and switches keep completing, however fast the machine.
+    let mut max_delay_ms: u64 = 200;
     for _ in 0..KILLS {
         let s = server.take().unwrap();
         let c = client(&s.url, &apikey);
@@ -178,10 +182,13 @@ async fn run(database_url: Option<&str>) {
             assert_eq!(r.status, 200, "{}", r.body);
             switches += 1;
         }
-        let delay = rand::rng().random_range(0..400);
+        let delay = rand::rng().random_range(0..=max_delay_ms);
         tokio::time::sleep(Duration::from_millis(delay)).await;
-        if !protection(&c, &config).await["switching_to"].is_null() {
+        if protection(&c, &config).await["switching_to"].is_null() {
+            max_delay_ms = (max_delay_ms * 3 / 4).max(5);
+        } else {
             hit_mid_switch += 1;
+            max_delay_ms = (max_delay_ms * 5 / 4).min(2000);
         }
         kill(s);
         server = Some(start(&data, database_url));

@@ -38,20 +38,51 @@ pub(crate) struct Entry {
     fetched: Instant,
 }
 
-/// Keys by id, with an alias index.
+/// Keys by id, with an alias index; at most `max_entries` keys.
 pub(crate) struct KeyCache {
     ttl: Duration,
+    max_entries: usize,
     keys: RwLock<HashMap<KeyId, Arc<Entry>>>,
     aliases: RwLock<HashMap<(InstanceId, Alias), KeyId>>,
 }
 
 impl KeyCache {
-    pub fn new(ttl: Duration) -> Self {
+    pub fn new(ttl: Duration, max_entries: usize) -> Self {
         Self {
             ttl,
+            max_entries: max_entries.max(1),
             keys: RwLock::default(),
             aliases: RwLock::default(),
         }
+    }
+
+    /// Makes room for one more key: drops stale entries, then the oldest tenth.
+    fn make_room(&self, keys: &mut HashMap<KeyId, Arc<Entry>>) {
+        if keys.len() < self.max_entries {
+            return;
+        }
+        keys.retain(|_, e| e.fetched.elapsed() < self.ttl);
+        if keys.len() < self.max_entries {
+            return;
+        }
+        let mut by_age: Vec<(Instant, KeyId)> =
+            keys.iter().map(|(id, e)| (e.fetched, *id)).collect();
+        by_age.sort_unstable_by_key(|(at, _)| *at);
+        let evict = (self.max_entries / 10).max(1);
+        for (_, id) in by_age.into_iter().take(evict) {
+            keys.remove(&id);
+        }
+        let mut aliases = self.aliases.write().unwrap_or_else(PoisonError::into_inner);
+        aliases.retain(|_, id| keys.contains_key(id));
+    }
+
+    /// How many keys are cached.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// A fresh entry, if there is one.
@@ -89,6 +120,9 @@ impl KeyCache {
             fetched: Instant::now(),
         });
         let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        if !keys.contains_key(&id) {
+            self.make_room(&mut keys);
+        }
         keys.insert(id, Arc::clone(&entry));
         entry
     }
@@ -129,5 +163,28 @@ impl Leases {
     pub fn install_and_take(&self, version: KeyVersionId, start: u64, end: u64) {
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
         map.insert(version, (start + 1, end));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::sample_key;
+
+    fn versions() -> Arc<Versions> {
+        Arc::new(Versions { list: vec![] })
+    }
+
+    #[test]
+    fn the_cache_holds_at_most_its_bound() {
+        let cache = KeyCache::new(Duration::from_secs(60), 20);
+        let first = sample_key();
+        let first_id = first.id;
+        cache.insert(first, versions());
+        for _ in 0..100 {
+            cache.insert(sample_key(), versions());
+        }
+        assert!(cache.len() <= 20, "{} keys cached", cache.len());
+        assert!(cache.get(first_id).is_none(), "the oldest went first");
     }
 }

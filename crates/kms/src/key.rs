@@ -228,6 +228,42 @@ impl Key {
     }
 }
 
+/// A plain active root key, for tests.
+#[cfg(test)]
+pub(crate) fn sample_key() -> Key {
+    Key {
+        id: KeyId::new_random(),
+        instance: InstanceId::new_random(),
+        name: "k".into(),
+        description: None,
+        tags: vec![],
+        extractable: false,
+        imported: false,
+        state: KeyState::Active,
+        bit_length: 256,
+        expiration: None,
+        key_ring: KeyRingId::default_ring(),
+        aliases: vec![],
+        created_at: test_t0(),
+        created_by: "u".into(),
+        updated_at: test_t0(),
+        last_rotated_at: None,
+        state_changed_at: test_t0(),
+        deleted_at: None,
+        deleted_by: None,
+        current_version: VersionInfo {
+            id: KeyVersionId::new_random(),
+            created_at: test_t0(),
+        },
+        revision: 0,
+    }
+}
+
+#[cfg(test)]
+fn test_t0() -> OffsetDateTime {
+    OffsetDateTime::UNIX_EPOCH + Duration::days(20_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,32 +273,7 @@ mod tests {
     }
 
     fn key() -> Key {
-        Key {
-            id: KeyId::new_random(),
-            instance: InstanceId::new_random(),
-            name: "k".into(),
-            description: None,
-            tags: vec![],
-            extractable: false,
-            imported: false,
-            state: KeyState::Active,
-            bit_length: 256,
-            expiration: None,
-            key_ring: KeyRingId::default_ring(),
-            aliases: vec![],
-            created_at: t0(),
-            created_by: "u".into(),
-            updated_at: t0(),
-            last_rotated_at: None,
-            state_changed_at: t0(),
-            deleted_at: None,
-            deleted_by: None,
-            current_version: VersionInfo {
-                id: KeyVersionId::new_random(),
-                created_at: t0(),
-            },
-            revision: 0,
-        }
+        sample_key()
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct KmsConfig {
     pub lease_size: u64,
     /// Most rings per instance.
     pub max_key_rings: usize,
+    /// Most keys held in the in-memory key cache.
+    pub key_cache_entries: usize,
 }
 
 impl Default for KmsConfig {
@@ -37,6 +39,7 @@ impl Default for KmsConfig {
             encryption_limit: (1u64 << 32) - (1u64 << 24),
             lease_size: 1 << 16,
             max_key_rings: 50,
+            key_cache_entries: 100_000,
         }
     }
 }
@@ -57,7 +60,7 @@ const MATERIAL_AAD: &str = "keyward.kms.material.v1";
 impl<S: KeyStore, M: MasterKey> Kms<S, M> {
     /// Builds the service over its ports.
     pub fn new(store: S, master: M, clock: Arc<dyn Clock>, config: KmsConfig) -> Self {
-        let cache = KeyCache::new(config.cache_ttl);
+        let cache = KeyCache::new(config.cache_ttl, config.key_cache_entries);
         Self {
             store,
             master,

@@ -15,6 +15,8 @@ use crate::bootstrap::{self, BootstrapError, BootstrapInfo};
 use crate::configsvc_provider::ConfigsvcKeyProvider;
 use crate::iam_service::IamService;
 use crate::key_provider::{GlobalKey, LocalKmsProvider, resource_crn_scheme};
+use crate::listener::{self, ConnectionLimits};
+use crate::rate_limit::{Rate, RateLimiter};
 use crate::routes;
 use crate::signing_keys;
 use crate::state::AppState;
@@ -50,6 +52,32 @@ pub struct ServeSettings {
     pub provisioning_database_url: Option<String>,
     /// The networks data mart connections may reach (link-local and metadata addresses never).
     pub data_mart_networks: NetworkPolicy,
+    /// Timeouts and rate limits at the edge.
+    pub edge: EdgeSettings,
+}
+
+/// Timeouts and rate limits at the edge (documented defaults in the README).
+#[derive(Clone, Copy, Debug)]
+pub struct EdgeSettings {
+    /// Longest a client may take to send a request's headers (default 10 s).
+    pub header_read_timeout: std::time::Duration,
+    /// Longest a request may take, body included (default 30 s); then 408.
+    pub request_timeout: std::time::Duration,
+    /// Requests per principal (default 2000/s sustained, bursts of 4000).
+    pub principal_rate: Rate,
+    /// Token requests per client address (default 50/s, bursts of 100).
+    pub token_rate: Rate,
+}
+
+impl Default for EdgeSettings {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: std::time::Duration::from_secs(10),
+            request_timeout: std::time::Duration::from_secs(30),
+            principal_rate: Rate::per_second(2000),
+            token_rate: Rate::per_second(50),
+        }
+    }
 }
 
 impl ServeSettings {
@@ -67,6 +95,7 @@ impl ServeSettings {
             token_key_rotation: signing_keys::DEFAULT_ROTATION,
             provisioning_database_url: None,
             data_mart_networks: NetworkPolicy::default(),
+            edge: EdgeSettings::default(),
         }
     }
 }
@@ -198,6 +227,7 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
         Arc::new(SystemClock),
         Arc::clone(&master) as Arc<dyn MasterKey>,
         settings.token_key_rotation,
+        RateLimiter::new(settings.edge.principal_rate),
     );
     let kms = Arc::new(Kms::new(
         store.clone(),
@@ -287,6 +317,8 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
         store: store.clone(),
         crn: settings.crn.clone(),
         test_clock: test_clock.clone(),
+        token_limiter: RateLimiter::new(settings.edge.token_rate),
+        request_timeout: settings.edge.request_timeout,
     });
     spawn_signing_key_refresh(&state);
     Ok(App {
@@ -340,8 +372,11 @@ pub async fn serve(settings: ServeSettings) -> Result<(), BootstrapError> {
         "Keyward listening on {} (KMS instance {})",
         info.url, info.kms_instance_id
     );
-    axum::serve(listener, app.router)
-        .with_graceful_shutdown(shutdown_signal())
+    let limits = ConnectionLimits {
+        header_read_timeout: settings.edge.header_read_timeout,
+        shutdown_grace: settings.edge.request_timeout,
+    };
+    listener::serve(listener, app.router, limits, shutdown_signal())
         .await
         .map_err(|source| BootstrapError::Io {
             what: "server failed on",

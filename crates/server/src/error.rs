@@ -47,6 +47,12 @@ pub enum ApiError {
     /// A feature this server does not offer yet.
     #[error("unsupported: {0}")]
     Unsupported(&'static str),
+    /// The caller sent more requests than its rate allows; retry after the duration.
+    #[error("rate limited")]
+    RateLimited(std::time::Duration),
+    /// The request took longer than the server allows.
+    #[error("request timed out")]
+    Timeout,
     /// The authorization decision refused; the denial says what is missing.
     #[error("forbidden: {0}")]
     Denied(keyward_iam::Denial),
@@ -120,6 +126,16 @@ impl ApiError {
                 S::BAD_REQUEST,
                 "FEATURE_UNSUPPORTED_ERR",
                 format!("Not supported by this server: {what}"),
+            ),
+            Self::RateLimited(_) => wire(
+                S::TOO_MANY_REQUESTS,
+                "TOO_MANY_REQUESTS_ERR",
+                "Too many requests from this caller: retry after the time in Retry-After",
+            ),
+            Self::Timeout => wire(
+                S::REQUEST_TIMEOUT,
+                "REQUEST_TIMEOUT_ERR",
+                "The request took too long",
             ),
             Self::Denied(denial) => wire(
                 S::FORBIDDEN,
@@ -284,8 +300,21 @@ impl IntoResponse for ApiError {
             // The detail stays in the log; the body is generic.
             tracing::error!(error = %self, "request failed");
         }
-        kp_error(w)
+        let mut response = kp_error(w);
+        if let Self::RateLimited(wait) = self {
+            with_retry_after(&mut response, wait);
+        }
+        response
     }
+}
+
+/// Adds `Retry-After` (whole seconds, at least 1).
+pub fn with_retry_after(response: &mut Response, wait: std::time::Duration) {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(seconds.max(1)),
+    );
 }
 
 /// A Key Protect error for a refusal that comes from the HTTP layer itself (unknown method,

@@ -15,6 +15,7 @@ use keyward_store::Store;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::rate_limit::RateLimiter;
 use crate::signing_keys;
 
 /// How long lookups behind a decision (instances, policies, principals, API keys) are reused:
@@ -44,6 +45,7 @@ pub struct IamService {
     master: Arc<dyn MasterKey>,
     rotation: Duration,
     last_key_reload: Mutex<Instant>,
+    limiter: RateLimiter,
 }
 
 impl IamService {
@@ -54,6 +56,7 @@ impl IamService {
         clock: Arc<dyn Clock>,
         master: Arc<dyn MasterKey>,
         rotation: Duration,
+        limiter: RateLimiter,
     ) -> Self {
         Self {
             authorizer: Arc::new(Authorizer::new(store.clone(), IAM_CACHE_MAX_AGE)),
@@ -63,6 +66,7 @@ impl IamService {
             master,
             rotation,
             last_key_reload: Mutex::new(Instant::now()),
+            limiter,
         }
     }
 
@@ -123,8 +127,17 @@ impl IamService {
     }
 
     /// Authenticates a bearer token: a valid signature and claims, a principal that still
-    /// exists, an API key that still exists and is not locked. Anything else is 401.
+    /// exists, an API key that still exists and is not locked (anything else is 401), within
+    /// the principal's rate (else 429).
     pub async fn authenticate(&self, token: &str) -> Result<Caller, ApiError> {
+        let caller = self.verified_caller(token).await?;
+        self.limiter
+            .check(&caller.iam_id)
+            .map_err(ApiError::RateLimited)?;
+        Ok(caller)
+    }
+
+    async fn verified_caller(&self, token: &str) -> Result<Caller, ApiError> {
         let claims = match self.verify(token) {
             Err(TokenError::UnknownKey) if self.reload_keys_if_quiet().await => self.verify(token),
             other => other,

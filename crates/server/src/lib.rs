@@ -11,11 +11,13 @@ pub mod error;
 pub mod iam_admin;
 pub mod iam_service;
 pub mod key_provider;
+pub mod listener;
 pub mod openscale_error;
+pub mod rate_limit;
 pub mod routes;
 pub mod signing_keys;
 pub mod state;
 pub mod wire;
 
-pub use app::{App, KmsEndpoint, ServeSettings, build, serve};
+pub use app::{App, EdgeSettings, KmsEndpoint, ServeSettings, build, serve};
 pub use bootstrap::{BootstrapError, BootstrapInfo};

@@ -23,6 +23,9 @@ pub enum OsError {
     /// A server failure; the detail goes to the log only.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Too many requests from this caller.
+    #[error("rate limited")]
+    RateLimited(std::time::Duration),
     /// Bad request input outside the domain (ids, bodies).
     #[error("{0}")]
     BadRequest(&'static str),
@@ -40,6 +43,7 @@ impl From<crate::error::ApiError> for OsError {
         match e {
             crate::error::ApiError::Unauthorized => Self::Unauthorized,
             crate::error::ApiError::Denied(denial) => Self::Denied(denial),
+            crate::error::ApiError::RateLimited(wait) => Self::RateLimited(wait),
             other => Self::Internal(other.to_string()),
         }
     }
@@ -85,6 +89,11 @@ impl OsError {
                 S::INTERNAL_SERVER_ERROR,
                 "INTERNAL_ERROR",
                 "internal server error".into(),
+            ),
+            Self::RateLimited(_) => (
+                S::TOO_MANY_REQUESTS,
+                "TOO_MANY_REQUESTS",
+                "too many requests from this caller: retry after the time in Retry-After".into(),
             ),
             Self::BadRequest(m) => (S::BAD_REQUEST, "BAD_REQUEST", (*m).into()),
             Self::NotFound => (
@@ -142,10 +151,14 @@ impl IntoResponse for OsError {
             tracing::error!(error = %self, "configuration service request failed");
         }
         let trace = uuid::Uuid::new_v4().simple().to_string();
-        (
+        let mut response = (
             status,
             Json(json!({"trace": trace, "errors": [{"code": code, "message": message}]})),
         )
-            .into_response()
+            .into_response();
+        if let Self::RateLimited(wait) = self {
+            crate::error::with_retry_after(&mut response, wait);
+        }
+        response
     }
 }

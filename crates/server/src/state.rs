@@ -1,6 +1,7 @@
 //! What every handler shares.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use keyward_configsvc::ConfigService;
 use keyward_kms::{CrnScheme, Kms, OffsetClock, SoftwareMasterKey};
@@ -10,6 +11,7 @@ use keyward_store::{PgPreparer, Store};
 use crate::configsvc_provider::ConfigsvcKeyProvider;
 
 use crate::iam_service::IamService;
+use crate::rate_limit::RateLimiter;
 
 /// The KMS service as composed here.
 pub type KmsService = Kms<Store, Arc<SoftwareMasterKey>>;
@@ -36,6 +38,10 @@ pub struct AppState {
     pub crn: CrnScheme,
     /// Present only with `--unsafe-test-clock`: lets an admin move time forward.
     pub test_clock: Option<Arc<OffsetClock>>,
+    /// Token requests per client address.
+    pub token_limiter: RateLimiter,
+    /// Longest a request may take.
+    pub request_timeout: Duration,
 }
 
 /// The state as handlers receive it.

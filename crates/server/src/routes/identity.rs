@@ -1,14 +1,15 @@
 //! `POST /identity/token`: IBM IAM's API-key grant.
 
-use axum::Form;
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::FormRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Form};
 use keyward_api::iam::{IamErrorBody, TokenForm, TokenResponse};
 
 use crate::iam_service::TokenRefusal;
+use crate::listener::ClientAddr;
 use crate::state::SharedState;
 
 const APIKEY_GRANT: &str = "urn:ibm:params:oauth:grant-type:apikey";
@@ -24,11 +25,22 @@ fn iam_error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-/// Exchanges an API key for a bearer token.
+/// Exchanges an API key for a bearer token (rate-limited per client address).
 pub async fn token(
     State(state): State<SharedState>,
+    client: Option<Extension<ClientAddr>>,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Response {
+    let address = client.map_or_else(|| "local".to_owned(), |Extension(c)| c.0.ip().to_string());
+    if let Err(wait) = state.token_limiter.check(&address) {
+        let mut response = iam_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "BXNIM0429E",
+            "Too many token requests from this address: retry after the time in Retry-After",
+        );
+        crate::error::with_retry_after(&mut response, wait);
+        return response;
+    }
     let Ok(Form(form)) = form else {
         return iam_error(
             StatusCode::BAD_REQUEST,

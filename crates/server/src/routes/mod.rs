@@ -13,6 +13,7 @@ mod plain_errors;
 mod preferences;
 mod query;
 mod registrations;
+mod timeout;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
@@ -126,6 +127,10 @@ pub fn router(state: SharedState) -> Router {
         .fallback(health::not_found)
         .layer(axum::middleware::from_fn(
             plain_errors::envelope_plain_errors,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            timeout::request_timeout,
         ))
         .with_state(state)
 }
