@@ -69,6 +69,21 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         .await
     }
 
+    /// The key, once the caller may perform `action` on it (for actions with nothing more to
+    /// do here: `sync`, and the dual-authorization actions until they exist).
+    pub async fn key_for(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+        key_ref: &KeyRef,
+        action: Op,
+    ) -> Result<Key, KmsError> {
+        Self::require_somewhere(access, action)?;
+        let key = self.fetch(instance, key_ref).await?;
+        Self::authorize(access, action, &key)?;
+        Ok(key)
+    }
+
     /// Removes a destroyed key for good, 4 hours or more after deletion.
     pub async fn purge(
         &self,

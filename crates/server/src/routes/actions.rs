@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use keyward_api::keyprotect::{
     CiphertextRequest, RewrapResponse, RotateRequest, UnwrapResponse, WrapRequest, WrapResponse,
 };
+use keyward_iam::Action;
 use keyward_kms::KmsError;
 
 use crate::auth::KmsCaller;
@@ -146,12 +147,18 @@ async fn run(
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         "sync" => {
-            // Nothing to re-notify yet; the key must exist and be visible to the caller.
-            kms.get_key(access, instance, &key, false).await?;
+            // Nothing to re-notify yet; the key must exist and the caller may sync it.
+            kms.key_for(access, instance, &key, Action::KmsKeysSync)
+                .await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         "setKeyForDeletion" | "unsetKeyForDeletion" => {
-            kms.get_key(access, instance, &key, false).await?;
+            let operation = if action == "setKeyForDeletion" {
+                Action::KmsKeysSetForDeletion
+            } else {
+                Action::KmsKeysUnsetForDeletion
+            };
+            kms.key_for(access, instance, &key, operation).await?;
             Err(ApiError::Unsupported("dual authorization delete"))
         }
         _ => Err(ApiError::InvalidField {

@@ -94,9 +94,16 @@ impl TestServer {
 
     async fn start_configured(unsafe_test_clock: bool, kms: KmsConfig) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
+        // The rate limits have their own test (http_edge); the suites here send fixtures fast.
+        let edge = keyward_server::EdgeSettings {
+            principal_rate: keyward_server::rate_limit::Rate::UNLIMITED,
+            token_rate: keyward_server::rate_limit::Rate::UNLIMITED,
+            ..Default::default()
+        };
         let settings = ServeSettings {
             unsafe_test_clock,
             kms,
+            edge,
             ..ServeSettings::new(dir.path().join("data"))
         };
         let app = build(&settings).await.expect("the application builds");
