@@ -205,17 +205,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::patch::ops;
     use serde_json::json;
-
-    fn ops(v: Value) -> Vec<PatchOp> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|o| PatchOp::from_value(o).ok())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
 
     fn refused(kind: ResourceKind, patch: Value) -> bool {
         split(kind, &ops(patch)).is_err()

@@ -177,20 +177,22 @@ pub fn apply(
     }
 }
 
+/// The operations of a JSON patch written as JSON (tests).
+#[cfg(test)]
+pub(crate) fn ops(v: Value) -> Vec<PatchOp> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| PatchOp::from_value(o).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn ops(v: Value) -> Vec<PatchOp> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|o| PatchOp::from_value(o).ok())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
 
     #[test]
     fn applies_rfc_6902_operations() {

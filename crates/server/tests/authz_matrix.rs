@@ -785,31 +785,8 @@ impl World {
         self.server.root_key("fixture").await
     }
 
-    async fn fresh_identity(&self, kind: &str) -> String {
-        let path = if kind == "user" {
-            "/v1/users"
-        } else {
-            "/v1/serviceids"
-        };
-        self.admin(Method::POST, path, Some(json!({"name": "fixture"})))
-            .await
-            .expect_status(201)
-            .json()["iam_id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
     async fn fresh_api_key(&self, owner: &str, locked: bool) -> String {
-        let id = self
-            .admin(
-                Method::POST,
-                "/v1/apikeys",
-                Some(json!({"name": "fixture", "iam_id": owner})),
-            )
-            .await
-            .expect_status(201)
-            .json()["id"]
+        let id = self.server.create_api_key(None, Some(owner)).await["id"]
             .as_str()
             .unwrap()
             .to_owned();
@@ -932,11 +909,20 @@ impl World {
                 Some(json!({"ciphertext": self.ciphertext})),
             ),
             F::NewUser | F::NewServiceId => (t.to_owned(), Some(json!({"name": "new"}))),
-            F::FreshUser => (t.replace("{id}", &self.fresh_identity("user").await), None),
-            F::FreshServiceId => (
-                t.replace("{id}", &self.fresh_identity("serviceid").await),
-                None,
-            ),
+            F::FreshUser => {
+                let id = self
+                    .server
+                    .create_identity(PrincipalKind::User, "fixture")
+                    .await;
+                (t.replace("{id}", &id), None)
+            }
+            F::FreshServiceId => {
+                let id = self
+                    .server
+                    .create_identity(PrincipalKind::ServiceId, "fixture")
+                    .await;
+                (t.replace("{id}", &id), None)
+            }
             F::UserKeyFor => (
                 t.to_owned(),
                 Some(json!({"name": "k", "iam_id": self.fixture_user})),
@@ -1348,27 +1334,11 @@ async fn world() -> World {
     }
 
     let fixture_user = server
-        .post("/v1/users")
-        .no_instance()
-        .json(&json!({"name": "fixture user"}))
-        .send()
-        .await
-        .expect_status(201)
-        .json()["iam_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .create_identity(PrincipalKind::User, "fixture user")
+        .await;
     let fixture_service_id = server
-        .post("/v1/serviceids")
-        .no_instance()
-        .json(&json!({"name": "fixture service id"}))
-        .send()
-        .await
-        .expect_status(201)
-        .json()["iam_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .create_identity(PrincipalKind::ServiceId, "fixture service id")
+        .await;
     let mut world = World {
         server,
         root_key,

@@ -172,15 +172,7 @@ async fn editors_manage_service_ids_and_their_keys_but_not_users_or_policies() {
 async fn everyone_manages_their_own_api_keys_and_nobody_sees_a_secret_again() {
     let server = TestServer::start().await;
     let user = server.iam_user(&[]).await;
-    let created = server
-        .post("/v1/apikeys")
-        .no_instance()
-        .token(&user.token)
-        .json(&json!({"name": "second"}))
-        .send()
-        .await
-        .expect_status(201)
-        .json();
+    let created = server.create_api_key(Some(&user.token), None).await;
     assert_eq!(created["iam_id"], user.iam_id.as_str());
     let secret = created["apikey"].as_str().unwrap().to_owned();
     let listed = server

@@ -10,8 +10,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{APIKEY_GRANT, TestServer, TestUser};
-use keyward_iam::Role;
-use serde_json::{Value, json};
+use keyward_iam::{PrincipalKind, Role};
+use serde_json::Value;
 
 /// Whether `token` is accepted (a read the user may make).
 async fn accepted(server: &TestServer, token: &str) -> bool {
@@ -93,15 +93,7 @@ async fn a_deleted_api_key_gets_no_token_and_its_tokens_are_refused() {
 async fn a_locked_key_is_suspended_until_an_administrator_unlocks_it() {
     let server = TestServer::start().await;
     let user = server.iam_user(&[]).await;
-    let second = server
-        .post("/v1/apikeys")
-        .no_instance()
-        .token(&user.token)
-        .json(&json!({"name": "second"}))
-        .send()
-        .await
-        .expect_status(201)
-        .json();
+    let second = server.create_api_key(Some(&user.token), None).await;
     let second_token = server.token_for(second["apikey"].as_str().unwrap()).await;
     let id = key_id(&server, &user).await;
     // The owner locks its first key (self-service) ...
@@ -182,24 +174,9 @@ async fn deleting_a_user_or_service_id_takes_its_keys_tokens_and_policies() {
         .assert_error(404, "NOT_FOUND_ERR");
 
     let sid = server
-        .post("/v1/serviceids")
-        .no_instance()
-        .json(&json!({"name": "app"}))
-        .send()
-        .await
-        .expect_status(201)
-        .json()["iam_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let key = server
-        .post("/v1/apikeys")
-        .no_instance()
-        .json(&json!({"name": "app key", "iam_id": sid}))
-        .send()
-        .await
-        .expect_status(201)
-        .json()["apikey"]
+        .create_identity(PrincipalKind::ServiceId, "app")
+        .await;
+    let key = server.create_api_key(None, Some(&sid)).await["apikey"]
         .as_str()
         .unwrap()
         .to_owned();

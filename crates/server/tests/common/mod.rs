@@ -413,6 +413,38 @@ impl TestServer {
         (instance.id.to_string(), manager)
     }
 
+    /// Creates a user or service id through the API as the admin; returns its IAM id.
+    pub async fn create_identity(&self, kind: PrincipalKind, name: &str) -> String {
+        let path = match kind {
+            PrincipalKind::User => "/v1/users",
+            PrincipalKind::ServiceId => "/v1/serviceids",
+        };
+        str_of(
+            &self
+                .post(path)
+                .no_instance()
+                .json(&json!({ "name": name }))
+                .send()
+                .await
+                .expect_status(201)
+                .json()["iam_id"],
+        )
+    }
+
+    /// Creates an API key through `/v1/apikeys` as `token` (the admin when `None`) for `owner`
+    /// (the caller when `None`); returns the created key (its `id` and, once, `apikey`).
+    pub async fn create_api_key(&self, token: Option<&str>, owner: Option<&str>) -> Value {
+        let mut body = json!({"name": "test key"});
+        if let Some(owner) = owner {
+            body["iam_id"] = json!(owner);
+        }
+        let mut call = self.post("/v1/apikeys").no_instance().json(&body);
+        if let Some(t) = token {
+            call = call.token(t);
+        }
+        call.send().await.expect_status(201).json()
+    }
+
     /// A configuration-service instance of the bootstrap account (the admin manages it).
     pub async fn config_instance(&self, name: &str) -> String {
         self.post("/v2/resource_instances")
