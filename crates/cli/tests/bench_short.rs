@@ -1,0 +1,40 @@
+//! The in-process benchmarks of BENCHMARKS.md, in a short form, so that they keep working: each
+//! runs to the end and prints its table row.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+fn bench(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .arg("bench")
+        .args(args)
+        .env_remove("KEYWARD_BENCH_DATABASE_URL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "keyward bench {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn envelope_runs() {
+    let out = bench(&["envelope", "--iterations", "200", "--rounds", "1"]);
+    assert!(out.contains('|'), "{out}");
+}
+
+#[test]
+fn secrets_open_runs() {
+    let out = bench(&["secrets-open", "--iterations", "200", "--rounds", "1"]);
+    assert!(out.contains("/s"), "{out}");
+}
+
+#[test]
+fn reencrypt_runs() {
+    let out = bench(&["reencrypt", "--secrets", "50"]);
+    assert!(out.contains("SQLite"), "{out}");
+}
