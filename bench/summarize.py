@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Markdown summary of a bench/http_unwrap.sh CSV: medians over rounds per server and
-connection count, and the Keyward / OpenBao ratios.
+connection count, and the Keyward / OpenBao (or Keyward / baseline build) ratios.
 
 Usage: python3 bench/summarize.py [--clean MAX_OTHER_CORES] bench/results/<stamp>.csv
 With --clean, only runs during which no cargo/rustc process was seen and the other processes on
@@ -50,6 +50,23 @@ def main(path, max_other=None):
                   f"| {med('server_cpu_us_per_op', t, c):.1f} "
                   f"| {med('server_cores', t, c):.2f} + {med('wrk_cores', t, c):.2f} + "
                   f"{med('other_cores', t, c):.2f} | {errs} | {len(rs)} ({built}) |")
+
+    if "keyward" in targets and "keyward-base" in targets:
+        print()
+        print("| conns | keyward / keyward-base req/s (medians) | per-round ratios "
+              "| keyward-base / keyward server CPU µs/op |")
+        print("|---:|---:|---|---:|")
+        for c in conns:
+            k, b = by.get(("keyward", c)), by.get(("keyward-base", c))
+            if not k or not b:
+                continue
+            ratio = med("req_s", "keyward", c) / med("req_s", "keyward-base", c)
+            per_round = {r["round"]: float(r["req_s"]) for r in k}
+            rounds = [per_round[r["round"]] / float(r["req_s"]) for r in b if r["round"] in per_round]
+            cpu = med("server_cpu_us_per_op", "keyward-base", c) / med(
+                "server_cpu_us_per_op", "keyward", c)
+            print(f"| {c} | {ratio:.3f}× | {' / '.join(f'{x:.3f}' for x in rounds)} "
+                  f"| {cpu:.3f}× |")
 
     if "keyward" in targets and "openbao" in targets:
         print()

@@ -36,8 +36,9 @@ struct GrantKey {
 /// Decides, with cached lookups.
 pub struct Authorizer<S> {
     store: S,
-    /// `(iam_id, API key id)` → the principal while both exist and the key is unlocked.
-    credentials: ExpiringMap<(String, Uuid), Option<Principal>>,
+    /// API key id → the caller it authenticates, while the key and its owner exist and the key
+    /// is unlocked.
+    credentials: ExpiringMap<Uuid, Option<Arc<Caller>>>,
     instances: ExpiringMap<Uuid, Option<Instance>>,
     policies: ExpiringMap<AccountId, Arc<[Policy]>>,
     grants: ExpiringMap<GrantKey, Arc<Grants>>,
@@ -70,27 +71,30 @@ impl<S: IamStore> Authorizer<S> {
         self.grants.invalidate();
     }
 
-    /// The principal a token names, while it exists and the API key the token was issued for
-    /// still exists, belongs to it and is not locked.
-    pub async fn credential(&self, iam_id: &str, key: Uuid) -> Result<Option<Principal>, IamError> {
-        let cache_key = (iam_id.to_owned(), key);
-        if let Some(found) = self.credentials.get(&cache_key) {
-            return Ok(found);
-        }
-        let generation = self.credentials.generation();
-        let usable = self
-            .store
-            .find_api_key(key)
-            .await?
-            .is_some_and(|k| k.iam_id == iam_id && !k.locked);
-        let principal = if usable {
-            self.store.find_principal(iam_id).await?
-        } else {
-            None
+    /// The caller a token of `iam_id` names, while it exists and the API key the token was
+    /// issued for still exists, belongs to it and is not locked.
+    pub async fn credential(
+        &self,
+        iam_id: &str,
+        key: Uuid,
+    ) -> Result<Option<Arc<Caller>>, IamError> {
+        let found = match self.credentials.get(&key) {
+            Some(found) => found,
+            None => {
+                let generation = self.credentials.generation();
+                let found = match self.store.find_api_key(key).await? {
+                    Some(k) if !k.locked => self
+                        .store
+                        .find_principal(&k.iam_id)
+                        .await?
+                        .map(|p: Principal| Arc::new(Caller::principal(&p))),
+                    _ => None,
+                };
+                self.credentials.insert(key, found.clone(), generation);
+                found
+            }
         };
-        self.credentials
-            .insert(cache_key, principal.clone(), generation);
-        Ok(principal)
+        Ok(found.filter(|c| c.iam_id == iam_id))
     }
 
     /// An instance, if it exists.

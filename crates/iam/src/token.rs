@@ -97,6 +97,18 @@ pub struct SigningKey {
     kid: String,
     key: hmac::Key,
     created_at: OffsetDateTime,
+    /// The encoded header of its tokens, compared as text on the hot path.
+    header_b64: String,
+}
+
+fn encoded_header(kid: &str) -> Result<String, IamError> {
+    let header = serde_json::to_vec(&Header {
+        alg: "HS256".into(),
+        typ: "JWT".into(),
+        kid: kid.to_owned(),
+    })
+    .map_err(|_| IamError::Crypto)?;
+    Ok(URL_SAFE_NO_PAD.encode(header))
 }
 
 impl SigningKey {
@@ -110,6 +122,7 @@ impl SigningKey {
             return Err(IamError::Crypto);
         }
         Ok(Self {
+            header_b64: encoded_header(&kid)?,
             kid,
             key: hmac::Key::new(hmac::HMAC_SHA256, secret.expose_secret()),
             created_at,
@@ -175,22 +188,25 @@ impl TokenSigner {
     pub fn issue(&self, claims: &Claims) -> Result<String, IamError> {
         let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
         let newest = keys.first().ok_or(IamError::Crypto)?;
-        let header = serde_json::to_vec(&Header {
-            alg: "HS256".into(),
-            typ: "JWT".into(),
-            kid: newest.kid.clone(),
-        })
-        .map_err(|_| IamError::Crypto)?;
         let payload = serde_json::to_vec(claims).map_err(|_| IamError::Crypto)?;
-        let mut token = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header),
-            URL_SAFE_NO_PAD.encode(payload)
-        );
+        let mut token = format!("{}.{}", newest.header_b64, URL_SAFE_NO_PAD.encode(payload));
         let tag = hmac::sign(&newest.key, token.as_bytes());
         token.push('.');
         token.push_str(&URL_SAFE_NO_PAD.encode(tag.as_ref()));
         Ok(token)
+    }
+
+    /// A header no key of ours has: a well-formed one of ours names a key this node does not
+    /// hold; anything else (another algorithm, no `kid`) is malformed.
+    fn unknown_header(header: &str) -> TokenError {
+        let parsed: Option<Header> = URL_SAFE_NO_PAD
+            .decode(header)
+            .ok()
+            .and_then(|h| serde_json::from_slice(&h).ok());
+        match parsed {
+            Some(h) if h.alg == "HS256" && h.typ == "JWT" => TokenError::UnknownKey,
+            _ => TokenError::Malformed,
+        }
     }
 
     /// Verifies the header, the signature (constant time) with the key the header names, and
@@ -198,23 +214,16 @@ impl TokenSigner {
     pub fn verify(&self, token: &str, now: OffsetDateTime) -> Result<Claims, TokenError> {
         let (signed, signature) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
         let (header, payload) = signed.split_once('.').ok_or(TokenError::Malformed)?;
-        let header: Header = URL_SAFE_NO_PAD
-            .decode(header)
-            .ok()
-            .and_then(|h| serde_json::from_slice(&h).ok())
-            .ok_or(TokenError::Malformed)?;
-        if header.alg != "HS256" || header.typ != "JWT" {
-            return Err(TokenError::Malformed);
-        }
         let signature = URL_SAFE_NO_PAD
             .decode(signature)
             .map_err(|_| TokenError::Malformed)?;
         {
             let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
-            let key = keys
-                .iter()
-                .find(|k| k.kid == header.kid)
-                .ok_or(TokenError::UnknownKey)?;
+            // Our headers are exact texts; anything else is either another key's header or
+            // not ours at all.
+            let Some(key) = keys.iter().find(|k| k.header_b64 == header) else {
+                return Err(Self::unknown_header(header));
+            };
             hmac::verify(&key.key, signed.as_bytes(), &signature)
                 .map_err(|_| TokenError::Signature)?;
         }

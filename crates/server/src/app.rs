@@ -171,7 +171,7 @@ impl App {
             .grants(&caller, keyward_iam::Target::Instance(&found))
             .await?;
         Ok(crate::authz::InstanceAccess {
-            iam_id: caller.iam_id,
+            caller: Arc::new(caller),
             grants,
         })
     }

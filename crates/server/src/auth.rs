@@ -1,6 +1,8 @@
 //! Extractors that authenticate the caller. Missing or bad credentials are refused (401); there
 //! is no default identity.
 
+use std::sync::Arc;
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use keyward_iam::{Caller, ServiceKind, Target};
@@ -12,7 +14,7 @@ use crate::error::ApiError;
 use crate::state::SharedState;
 
 /// A caller with a valid bearer token, whose principal and API key are still in force.
-pub struct Authenticated(pub Caller);
+pub struct Authenticated(pub Arc<Caller>);
 
 pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts
@@ -73,10 +75,7 @@ impl FromRequestParts<SharedState> for KmsCaller {
         Ok(Self {
             instance: InstanceId::from_uuid(instance.id),
             account: instance.account.as_str().to_owned(),
-            access: InstanceAccess {
-                iam_id: caller.iam_id,
-                grants,
-            },
+            access: InstanceAccess { caller, grants },
         })
     }
 }

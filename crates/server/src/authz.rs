@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use keyward_iam::{Action, Grants, Rings};
+use keyward_iam::{Action, Caller, Grants, Rings};
 use keyward_kms::{Access, KeyRingId};
 
 /// A caller's access within one instance.
 pub struct InstanceAccess {
-    /// Caller's IAM id.
-    pub iam_id: String,
+    /// The caller.
+    pub caller: Arc<Caller>,
     /// Caller's grants on the instance (access policies and service authorizations).
     pub grants: Arc<Grants>,
 }
@@ -24,6 +24,6 @@ impl Access for InstanceAccess {
     }
 
     fn principal(&self) -> &str {
-        &self.iam_id
+        &self.caller.iam_id
     }
 }

@@ -268,13 +268,11 @@ pub async fn provision_configsvc(
         .create_policy(&internal_access(&account, &service.iam_id, internal.id))
         .await?;
     authorizer.invalidate();
+    let caller = std::sync::Arc::new(Caller::principal(&service));
     let grants = authorizer
-        .grants(&Caller::principal(&service), Target::Instance(&internal))
+        .grants(&caller, Target::Instance(&internal))
         .await?;
-    let access = InstanceAccess {
-        iam_id: service.iam_id.clone(),
-        grants,
-    };
+    let access = InstanceAccess { caller, grants };
     let global = kms
         .create_key(
             &access,

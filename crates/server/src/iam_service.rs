@@ -129,7 +129,7 @@ impl IamService {
     /// Authenticates a bearer token: a valid signature and claims, a principal that still
     /// exists, an API key that still exists and is not locked (anything else is 401), within
     /// the principal's rate (else 429).
-    pub async fn authenticate(&self, token: &str) -> Result<Caller, ApiError> {
+    pub async fn authenticate(&self, token: &str) -> Result<Arc<Caller>, ApiError> {
         let caller = self.verified_caller(token).await?;
         self.limiter
             .check(&caller.iam_id)
@@ -137,20 +137,19 @@ impl IamService {
         Ok(caller)
     }
 
-    async fn verified_caller(&self, token: &str) -> Result<Caller, ApiError> {
+    async fn verified_caller(&self, token: &str) -> Result<Arc<Caller>, ApiError> {
         let claims = match self.verify(token) {
             Err(TokenError::UnknownKey) if self.reload_keys_if_quiet().await => self.verify(token),
             other => other,
         }
         .map_err(|_| ApiError::Unauthorized)?;
         let key_id = Uuid::parse_str(&claims.apikey_id).map_err(|_| ApiError::Unauthorized)?;
-        let principal = self
+        let caller = self
             .authorizer
             .credential(&claims.iam_id, key_id)
             .await?
-            .filter(|p| p.account.as_str() == claims.account.bss)
+            .filter(|c| c.account.as_str() == claims.account.bss)
             .ok_or(ApiError::Unauthorized)?;
-        let caller = Caller::principal(&principal);
         match claims.source_instance {
             None => Ok(caller),
             Some(id) => {
@@ -160,7 +159,7 @@ impl IamService {
                     .await?
                     .filter(|i| caller.service == Some(i.service))
                     .ok_or(ApiError::Unauthorized)?;
-                Ok(caller.acting_for(instance))
+                Ok(Arc::new((*caller).clone().acting_for(instance)))
             }
         }
     }

@@ -73,7 +73,6 @@ fn store_error(e: keyward_iam::IamError) -> ProviderError {
 
 /// One call's caller, target and access, decided before any key is looked up.
 struct Decided {
-    caller: Caller,
     instance: Instance,
     key: KeyRef,
     access: InstanceAccess,
@@ -167,10 +166,9 @@ impl LocalKmsProvider {
         }
         Ok(Decided {
             access: InstanceAccess {
-                iam_id: caller.iam_id.clone(),
+                caller: Arc::new(caller),
                 grants,
             },
-            caller,
             instance,
             key: KeyRef::Id(KeyId::from_uuid(key_id)),
         })
@@ -182,7 +180,7 @@ impl LocalKmsProvider {
         match e {
             KmsError::Forbidden(action) => ProviderError::NotAuthorized {
                 missing: refusal(
-                    &d.caller,
+                    &d.access.caller,
                     action,
                     ServiceKind::Kms,
                     d.instance.id,

@@ -77,10 +77,19 @@ impl RateLimiter {
                 b.tokens + now.duration_since(b.updated).as_secs_f64() * rate < burst
             });
         }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
-            tokens: self.rate.burst,
-            updated: now,
-        });
+        // Look up before inserting, so that the common case does not allocate the key.
+        if !buckets.contains_key(key) {
+            buckets.insert(
+                key.to_owned(),
+                Bucket {
+                    tokens: self.rate.burst,
+                    updated: now,
+                },
+            );
+        }
+        let Some(bucket) = buckets.get_mut(key) else {
+            return Ok(());
+        };
         let refill = now.duration_since(bucket.updated).as_secs_f64() * self.rate.per_second;
         bucket.tokens = (bucket.tokens + refill).min(self.rate.burst);
         bucket.updated = now;

@@ -334,7 +334,7 @@ pub async fn add_alias(
         key_id: key.id.to_string(),
         alias: alias.to_string(),
         creation_date: date(state.kms.now()),
-        created_by: caller.access.iam_id.clone(),
+        created_by: caller.access.caller.iam_id.clone(),
     };
     Ok((
         StatusCode::CREATED,

@@ -21,7 +21,7 @@ use crate::state::SharedState;
 use crate::wire::date;
 
 /// A caller with a valid bearer token (configuration-service error shape).
-pub struct OsCaller(pub Caller);
+pub struct OsCaller(pub std::sync::Arc<Caller>);
 
 impl FromRequestParts<SharedState> for OsCaller {
     type Rejection = OsError;

@@ -22,3 +22,6 @@ CREATE TABLE token_signing_keys (
 
 -- DEKs wrapped with the tenant id as `aad` (generations made before this are not).
 ALTER TABLE secret_generations ADD COLUMN tenant_bound BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- The single signing key of earlier versions; its tokens expire within the hour anyway.
+DELETE FROM settings WHERE name = 'token_signing_key';
