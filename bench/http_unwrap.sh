@@ -252,7 +252,11 @@ start_keyward() { # start_keyward name binary [serve arguments...]
     [[ -x $bin ]] || die "no keyward binary at $bin (build it with cargo build --release)"
     # Run a private copy, so that a rebuild during the run can neither swap the binary under
     # perf nor make the identity recorded below differ from the one measured.
-    KW_IDENT[$name]="$bin ($("$bin" --version 2>/dev/null), built $(date -u -r "$bin" +%FT%TZ), sha256 $(sha256sum "$bin" | cut -c1-12)); repository at $(git rev-parse --short HEAD 2>/dev/null || echo '?')$( [[ -n $(git status --porcelain --untracked-files=no 2>/dev/null) ]] && echo ' with uncommitted changes')"
+    local changes=""
+    if [[ -n $(git status --porcelain --untracked-files=no 2>/dev/null || true) ]]; then
+        changes=" with uncommitted changes"
+    fi
+    KW_IDENT[$name]="$bin ($("$bin" --version 2>/dev/null), built $(date -u -r "$bin" +%FT%TZ), sha256 $(sha256sum "$bin" | cut -c1-12)); repository at $(git rev-parse --short HEAD 2>/dev/null || echo '?')$changes"
     cp "$bin" "$WORK/$name"
     local port dir="$WORK/$name-data" pid
     port=$(free_port)
