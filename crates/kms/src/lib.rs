@@ -23,7 +23,8 @@ pub use ids::{Alias, CrnScheme, InstanceId, KeyId, KeyRef, KeyRingId, KeyVersion
 pub use key::{Key, VersionInfo};
 pub use master_key::SoftwareMasterKey;
 pub use ports::{
-    Access, AliasLimits, KeyQuery, KeyRing, KeyStore, MasterKey, Registration, StoredVersion,
+    Access, AliasLimits, KeyEvent, KeyEventKind, KeyQuery, KeyRing, KeyStore, MasterKey,
+    Registration, StoredVersion,
 };
 pub use service::{Kms, KmsConfig};
 pub use state::{Action, KeyState};

@@ -3,7 +3,7 @@
 use crate::error::KmsError;
 use crate::ids::{Alias, InstanceId, KeyRef, KeyRingId};
 use crate::key::{Key, MAX_ALIASES_PER_INSTANCE, MAX_ALIASES_PER_KEY};
-use crate::ports::{Access, AliasLimits, KeyRing, KeyStore, MasterKey};
+use crate::ports::{Access, AliasLimits, KeyEventKind, KeyRing, KeyStore, MasterKey};
 use crate::service::Kms;
 use crate::state::Action;
 use keyward_iam::Action as Op;
@@ -16,9 +16,14 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         instance: InstanceId,
         key: &KeyRef,
     ) -> Result<Key, KmsError> {
-        self.modify(access, instance, key, Op::KmsKeysDisable, |k, now| {
-            k.disable(now)
-        })
+        self.modify(
+            access,
+            instance,
+            key,
+            Op::KmsKeysDisable,
+            KeyEventKind::Disabled,
+            |k, now| k.disable(now),
+        )
         .await
     }
 
@@ -29,9 +34,14 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         instance: InstanceId,
         key: &KeyRef,
     ) -> Result<Key, KmsError> {
-        self.modify(access, instance, key, Op::KmsKeysEnable, |k, now| {
-            k.enable(now)
-        })
+        self.modify(
+            access,
+            instance,
+            key,
+            Op::KmsKeysEnable,
+            KeyEventKind::Enabled,
+            |k, now| k.enable(now),
+        )
         .await
     }
 
@@ -50,9 +60,14 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         found.check(crate::state::Action::Delete, self.now())?;
         self.release_registrations(instance, key, force).await?;
         let by = access.principal().to_owned();
-        self.modify(access, instance, key, Op::KmsKeysDelete, move |k, now| {
-            k.delete(now, &by)
-        })
+        self.modify(
+            access,
+            instance,
+            key,
+            Op::KmsKeysDelete,
+            KeyEventKind::Deleted,
+            move |k, now| k.delete(now, &by),
+        )
         .await
     }
 
@@ -63,9 +78,14 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         instance: InstanceId,
         key: &KeyRef,
     ) -> Result<Key, KmsError> {
-        self.modify(access, instance, key, Op::KmsKeysRestore, |k, now| {
-            k.restore(now)
-        })
+        self.modify(
+            access,
+            instance,
+            key,
+            Op::KmsKeysRestore,
+            KeyEventKind::Restored,
+            |k, now| k.restore(now),
+        )
         .await
     }
 
@@ -97,7 +117,7 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
             Self::authorize(access, Op::KmsKeysPurge, &key)?;
             key.check_purge(self.now())?;
             // Only if nothing (a restore, say) changed the key since it was checked.
-            if self.store.purge_key(key.id, key.revision).await? {
+            if self.store.purge_key(&key, key.revision).await? {
                 self.cache.invalidate(key.id);
                 return Ok(key);
             }
@@ -119,9 +139,14 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         if !ring.is_default() && !self.store.key_ring_exists(instance, &ring).await? {
             return Err(KmsError::KeyRingNotFound);
         }
-        self.modify(access, instance, key, Op::KmsKeysMove, move |k, now| {
-            k.move_to(ring.clone(), now)
-        })
+        self.modify(
+            access,
+            instance,
+            key,
+            Op::KmsKeysMove,
+            KeyEventKind::Moved,
+            move |k, now| k.move_to(ring.clone(), now),
+        )
         .await
     }
 

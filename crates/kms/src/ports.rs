@@ -66,6 +66,75 @@ pub struct Registration {
     pub updated_at: OffsetDateTime,
 }
 
+/// What happened to a key (written with the change, in its transaction).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyEventKind {
+    /// A new version became current.
+    Rotated,
+    /// Active → Suspended: the key no longer wraps or unwraps.
+    Disabled,
+    /// Suspended → Active.
+    Enabled,
+    /// → Destroyed.
+    Deleted,
+    /// Destroyed → Active.
+    Restored,
+    /// Gone for good.
+    Purged,
+    /// Moved to another key ring.
+    Moved,
+}
+
+impl KeyEventKind {
+    /// Stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Rotated => "rotated",
+            Self::Disabled => "disabled",
+            Self::Enabled => "enabled",
+            Self::Deleted => "deleted",
+            Self::Restored => "restored",
+            Self::Purged => "purged",
+            Self::Moved => "moved",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Rotated,
+            Self::Disabled,
+            Self::Enabled,
+            Self::Deleted,
+            Self::Restored,
+            Self::Purged,
+            Self::Moved,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+
+    /// Whether keys that were usable may no longer be: their DEKs must not stay cached.
+    pub const fn revokes(self) -> bool {
+        matches!(self, Self::Disabled | Self::Deleted | Self::Purged)
+    }
+}
+
+/// A key event, numbered in commit order by the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyEvent {
+    /// Its number (increasing).
+    pub id: i64,
+    /// The key.
+    pub key: KeyId,
+    /// The key's instance.
+    pub instance: InstanceId,
+    /// What happened.
+    pub kind: KeyEventKind,
+    /// When.
+    pub at: OffsetDateTime,
+}
+
 /// Alias quotas.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AliasLimits {
@@ -121,14 +190,17 @@ pub trait KeyStore: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<u64, KmsError>> + Send;
 
-    /// Saves metadata and state; `Ok(false)` when the revision moved on meanwhile.
+    /// Saves metadata and state with the key event `event`, in one transaction; `Ok(false)` when
+    /// the revision moved on meanwhile (nothing written).
     fn save_key(
         &self,
         key: &Key,
         expected_revision: i64,
+        event: KeyEventKind,
     ) -> impl Future<Output = Result<bool, KmsError>> + Send;
 
-    /// Saves the rotated key and its new version in one transaction; `Ok(false)` on conflict.
+    /// Saves the rotated key, its new version and a `Rotated` event in one transaction;
+    /// `Ok(false)` on conflict.
     fn add_version(
         &self,
         key: &Key,
@@ -142,13 +214,22 @@ pub trait KeyStore: Send + Sync + 'static {
         key: KeyId,
     ) -> impl Future<Output = Result<Vec<StoredVersion>, KmsError>> + Send;
 
-    /// Removes a destroyed key, its versions and aliases for good, if its revision is still
-    /// `expected_revision`; `Ok(false)` when it changed meanwhile (e.g. restored).
+    /// Removes a destroyed key, its versions and aliases for good, with a `Purged` event, if its
+    /// revision is still `expected_revision`; `Ok(false)` when it changed meanwhile (e.g.
+    /// restored).
     fn purge_key(
         &self,
-        key: KeyId,
+        key: &Key,
         expected_revision: i64,
     ) -> impl Future<Output = Result<bool, KmsError>> + Send;
+
+    /// The key events after `after`, oldest first (at most `limit`): how a node that missed
+    /// notifications catches up.
+    fn key_events_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<KeyEvent>, KmsError>> + Send;
 
     /// Adds an alias atomically with its quotas: `AliasTaken` if another key of the instance
     /// has it, `AliasQuota` past `limits.per_key` or `limits.per_instance`.

@@ -12,7 +12,7 @@ use crate::clock::Clock;
 use crate::error::KmsError;
 use crate::ids::{InstanceId, KeyId, KeyRef, KeyVersionId};
 use crate::key::Key;
-use crate::ports::{Access, KeyStore, MasterKey, StoredVersion};
+use crate::ports::{Access, KeyEventKind, KeyStore, MasterKey, StoredVersion};
 use keyward_iam as iam;
 
 /// Tunables of the KMS service.
@@ -69,6 +69,11 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
             cache,
             leases: Leases::default(),
         }
+    }
+
+    /// Forgets a cached key (another node changed it).
+    pub fn forget_key(&self, key: KeyId) {
+        self.cache.invalidate(key);
     }
 
     /// The store (for composition and tests).
@@ -224,6 +229,7 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         instance: InstanceId,
         key_ref: &KeyRef,
         action: iam::Action,
+        event: KeyEventKind,
         change: F,
     ) -> Result<Key, KmsError>
     where
@@ -235,7 +241,7 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
             Self::authorize(access, action, &key)?;
             let expected = key.revision;
             change(&mut key, self.now())?;
-            if self.store.save_key(&key, expected).await? {
+            if self.store.save_key(&key, expected, event).await? {
                 self.cache.invalidate(key.id);
                 return Ok(key);
             }

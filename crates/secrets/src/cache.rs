@@ -2,10 +2,12 @@
 //! reported disabled or deleted, or when their generation is retired.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use keyward_crypto::AeadKey;
+use uuid::Uuid;
 
 use crate::model::{GenerationId, RootKey};
 
@@ -20,6 +22,9 @@ pub struct DekCache {
     max_entries: usize,
     max_age: Duration,
     map: Mutex<HashMap<GenerationId, Entry>>,
+    /// Bumped whenever DEKs are dropped for their root key, so that an unwrap that began before
+    /// a revocation does not put its DEK back afterwards.
+    revocations: AtomicU64,
 }
 
 impl DekCache {
@@ -29,7 +34,31 @@ impl DekCache {
             max_entries: max_entries.max(1),
             max_age,
             map: Mutex::default(),
+            revocations: AtomicU64::new(0),
         }
+    }
+
+    /// Read before an unwrap; pass to [`DekCache::insert_unless_revoked`].
+    pub fn revocation_epoch(&self) -> u64 {
+        self.revocations.load(Ordering::Acquire)
+    }
+
+    /// Stores a DEK unwrapped since `epoch`, unless a root key was revoked meanwhile (the DEK is
+    /// still returned, for the call that asked before the revocation).
+    pub fn insert_unless_revoked(
+        &self,
+        epoch: u64,
+        generation: GenerationId,
+        root: RootKey,
+        key: AeadKey,
+    ) -> Arc<AeadKey> {
+        let key = Arc::new(key);
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        // Revocations bump the epoch under this lock, so the check and the insert are atomic.
+        if self.revocations.load(Ordering::Acquire) == epoch {
+            self.insert_locked(&mut map, generation, root, Arc::clone(&key));
+        }
+        key
     }
 
     /// A fresh DEK of the generation.
@@ -49,6 +78,17 @@ impl DekCache {
     pub fn insert(&self, generation: GenerationId, root: RootKey, key: AeadKey) -> Arc<AeadKey> {
         let key = Arc::new(key);
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        self.insert_locked(&mut map, generation, root, Arc::clone(&key));
+        key
+    }
+
+    fn insert_locked(
+        &self,
+        map: &mut HashMap<GenerationId, Entry>,
+        generation: GenerationId,
+        root: RootKey,
+        key: Arc<AeadKey>,
+    ) {
         if map.len() >= self.max_entries && !map.contains_key(&generation) {
             let oldest = map.iter().min_by_key(|(_, e)| e.loaded).map(|(g, _)| *g);
             if let Some(oldest) = oldest {
@@ -59,11 +99,10 @@ impl DekCache {
             generation,
             Entry {
                 root,
-                key: Arc::clone(&key),
+                key,
                 loaded: Instant::now(),
             },
         );
-        key
     }
 
     /// Drops one generation.
@@ -76,10 +115,19 @@ impl DekCache {
 
     /// Drops every DEK wrapped by `root` (reported disabled or deleted).
     pub fn forget_root(&self, root: &RootKey) {
-        self.map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|_, e| &e.root != root);
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        self.revocations.fetch_add(1, Ordering::AcqRel);
+        map.retain(|_, e| &e.root != root);
+    }
+
+    /// Drops every DEK wrapped by a customer key `key` of KMS instance `instance` (a key event
+    /// said it was disabled, deleted or purged).
+    pub fn forget_customer_key(&self, instance: Uuid, key: Uuid) {
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        self.revocations.fetch_add(1, Ordering::AcqRel);
+        map.retain(|_, e| {
+            !matches!(&e.root, RootKey::Customer(crn) if crn.instance == instance && crn.key == key)
+        });
     }
 
     /// Number of entries (for tests and metrics).

@@ -134,6 +134,7 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
         if let Some(key) = self.cache.get(g.id) {
             return Ok(key);
         }
+        let epoch = self.cache.revocation_epoch();
         let wrapped = WrappedDek {
             ciphertext: &g.wrapped_dek,
             tenant_bound: g.tenant_bound,
@@ -156,7 +157,9 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
             self.store.update_wrapped_dek(g.id, rewrapped).await?;
         }
         let key = AeadKey::new(opened.dek.expose_secret()).map_err(|_| SecretsError::Crypto)?;
-        Ok(self.cache.insert(g.id, g.root.clone(), key))
+        Ok(self
+            .cache
+            .insert_unless_revoked(epoch, g.id, g.root.clone(), key))
     }
 
     /// The generation new writes go to: the pending one during a switch, else the current

@@ -245,6 +245,7 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
         instance: parse_uuid(&configsvc.internal_kms_instance_id)?,
         key: parse_uuid(&configsvc.global_key_id)?,
     };
+    let global_key = global.clone();
     let resource_crn = resource_crn_scheme(&settings.crn, &info.account_id);
     let local = LocalKmsProvider::new(
         Arc::clone(&kms),
@@ -321,6 +322,10 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
         request_timeout: settings.edge.request_timeout,
     });
     spawn_signing_key_refresh(&state);
+    forget_on_key_events(&state, &global_key);
+    if store.listen_for_key_events() {
+        tracing::info!("listening for other nodes' key events");
+    }
     Ok(App {
         router: routes::router(Arc::clone(&state)),
         state,
@@ -386,6 +391,28 @@ pub async fn serve(settings: ServeSettings) -> Result<(), BootstrapError> {
     app.store.close().await;
     println!("Keyward stopped.");
     Ok(())
+}
+
+/// Every key event, from this node or another, drops what this node caches about the key: the
+/// KMS's entry at once, and, when the key can no longer be used (disabled, deleted, purged),
+/// every DEK it wrapped, so that decryption is refused from then on.
+fn forget_on_key_events(state: &crate::state::SharedState, global: &GlobalKey) {
+    let weak = Arc::downgrade(state);
+    let global = global.key;
+    state
+        .store
+        .on_key_event(Arc::new(move |event: &keyward_kms::KeyEvent| {
+            let Some(state) = weak.upgrade() else { return };
+            state.kms.forget_key(event.key);
+            if event.kind.revokes() {
+                let cache = state.secrets.cache();
+                if event.key.as_uuid() == global {
+                    cache.forget_root(&keyward_secrets::RootKey::Global);
+                } else {
+                    cache.forget_customer_key(event.instance.as_uuid(), event.key.as_uuid());
+                }
+            }
+        }));
 }
 
 /// Every 10 s: rotate the signing key when due, drop expired keys, take up other nodes' keys.

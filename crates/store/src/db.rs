@@ -50,6 +50,10 @@ pub(crate) enum Db {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) db: Db,
+    pub(crate) events: std::sync::Arc<crate::key_events::KeyEventHub>,
+    /// Which schema the tables live in: key event notifications of other schemas sharing the
+    /// database are not ours.
+    pub(crate) namespace: String,
 }
 
 /// Runs `$body` with `$pool` bound to the pool of whichever engine is in use; the SQL text is
@@ -85,6 +89,8 @@ impl Store {
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         Ok(Self {
             db: Db::Sqlite(pool),
+            events: Default::default(),
+            namespace: "main".into(),
         })
     }
 
@@ -119,7 +125,11 @@ impl Store {
             .await
             .map_err(connect)?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(Self { db: Db::Pg(pool) })
+        Ok(Self {
+            db: Db::Pg(pool),
+            events: Default::default(),
+            namespace: schema.unwrap_or("public").replace(' ', "_"),
+        })
     }
 
     /// Which engine this is.

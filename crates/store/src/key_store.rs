@@ -3,16 +3,49 @@
 use std::collections::HashMap;
 
 use keyward_kms::{
-    Alias, AliasLimits, InstanceId, Key, KeyId, KeyQuery, KeyRef, KeyRing, KeyRingId, KeyState,
-    KeyStore, KeyVersionId, KmsError, StoredVersion,
+    Alias, AliasLimits, InstanceId, Key, KeyEvent, KeyEventKind, KeyId, KeyQuery, KeyRef, KeyRing,
+    KeyRingId, KeyState, KeyStore, KeyVersionId, KmsError, StoredVersion,
 };
 use time::{Duration, OffsetDateTime};
 
 use crate::db::{Db, Store, with_pool};
+use crate::key_events::{CHANNEL, payload};
 use crate::rows::{
     AliasRow, KEY_COLUMNS, KeyRow, RingRow, VersionRow, corrupt, is_unique_violation, kms_failure,
 };
-use crate::timestamp::{opt_to_millis, to_millis};
+use crate::timestamp::{from_millis, opt_to_millis, to_millis};
+
+/// Writes a key event in the open transaction `$tx` (and, on PostgreSQL, its notification,
+/// delivered at commit); evaluates to the event.
+macro_rules! record_event {
+    ($store:expr, $tx:expr, $key:expr, $kind:expr) => {{
+        let at = OffsetDateTime::now_utc();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO key_events (key_id, instance_id, kind, at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind($key.id.to_string())
+        .bind($key.instance.to_string())
+        .bind($kind.as_str())
+        .bind(to_millis(at))
+        .fetch_one(&mut *$tx)
+        .await?;
+        let event = KeyEvent {
+            id,
+            key: $key.id,
+            instance: $key.instance,
+            kind: $kind,
+            at,
+        };
+        if matches!($store.db, Db::Pg(_)) {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(payload(&$store.namespace, &event))
+                .execute(&mut *$tx)
+                .await?;
+        }
+        event
+    }};
+}
 
 /// Keys destroyed longer ago than this read as purged.
 const AUTO_PURGE: Duration = Duration::days(90);
@@ -263,17 +296,22 @@ impl KeyStore for Store {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
-    async fn save_key(&self, key: &Key, expected_revision: i64) -> Result<bool, KmsError> {
+    async fn save_key(
+        &self,
+        key: &Key,
+        expected_revision: i64,
+        event: KeyEventKind,
+    ) -> Result<bool, KmsError> {
         let guard = format!(
             "SELECT id FROM key_rings WHERE instance_id = $1 AND id = $2{}",
             self.share_lock()
         );
-        let outcome: Result<Option<bool>, sqlx::Error> = with_pool!(self, pool => async {
+        let outcome: Result<Result<KeyEvent, bool>, sqlx::Error> = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
             let updated = update_key(key, expected_revision).execute(&mut *tx).await?.rows_affected();
             if updated != 1 {
                 tx.rollback().await?;
-                return Ok(Some(false));
+                return Ok(Err(false));
             }
             if !key.key_ring.is_default() {
                 let ring: Option<String> = sqlx::query_scalar(&guard)
@@ -283,15 +321,20 @@ impl KeyStore for Store {
                     .await?;
                 if ring.is_none() {
                     tx.rollback().await?;
-                    return Ok(None);
+                    return Ok(Err(true));
                 }
             }
+            let recorded = record_event!(self, tx, key, event);
             tx.commit().await?;
-            Ok(Some(true))
+            Ok(Ok(recorded))
         }.await);
         match outcome.map_err(kms_failure)? {
-            Some(saved) => Ok(saved),
-            None => Err(KmsError::KeyRingNotFound),
+            Ok(recorded) => {
+                self.events.publish(&recorded);
+                Ok(true)
+            }
+            Err(false) => Ok(false),
+            Err(true) => Err(KmsError::KeyRingNotFound),
         }
     }
 
@@ -301,18 +344,25 @@ impl KeyStore for Store {
         expected_revision: i64,
         version: &StoredVersion,
     ) -> Result<bool, KmsError> {
-        let saved: Result<bool, sqlx::Error> = with_pool!(self, pool => async {
+        let saved: Result<Option<KeyEvent>, sqlx::Error> = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
             let updated = update_key(key, expected_revision).execute(&mut *tx).await?;
             if updated.rows_affected() != 1 {
                 tx.rollback().await?;
-                return Ok(false);
+                return Ok(None);
             }
             insert_version(version).execute(&mut *tx).await?;
+            let recorded = record_event!(self, tx, key, KeyEventKind::Rotated);
             tx.commit().await?;
-            Ok(true)
+            Ok(Some(recorded))
         }.await);
-        saved.map_err(kms_failure)
+        match saved.map_err(kms_failure)? {
+            Some(recorded) => {
+                self.events.publish(&recorded);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     async fn versions(&self, key: KeyId) -> Result<Vec<StoredVersion>, KmsError> {
@@ -326,16 +376,53 @@ impl KeyStore for Store {
         rows.into_iter().map(VersionRow::into_version).collect()
     }
 
-    async fn purge_key(&self, key: KeyId, expected_revision: i64) -> Result<bool, KmsError> {
+    async fn purge_key(&self, key: &Key, expected_revision: i64) -> Result<bool, KmsError> {
         // Versions and aliases go with the key (ON DELETE CASCADE).
-        let n = with_pool!(self, pool => sqlx::query("DELETE FROM keys WHERE id = $1 AND revision = $2 AND state = 5")
-            .bind(key.to_string())
-            .bind(expected_revision)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))
+        let purged: Result<Option<KeyEvent>, sqlx::Error> = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("DELETE FROM keys WHERE id = $1 AND revision = $2 AND state = 5")
+                .bind(key.id.to_string())
+                .bind(expected_revision)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n != 1 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            let recorded = record_event!(self, tx, key, KeyEventKind::Purged);
+            tx.commit().await?;
+            Ok(Some(recorded))
+        }.await);
+        match purged.map_err(kms_failure)? {
+            Some(recorded) => {
+                self.events.publish(&recorded);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn key_events_after(&self, after: i64, limit: u32) -> Result<Vec<KeyEvent>, KmsError> {
+        let rows: Vec<(i64, String, String, String, i64)> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT id, key_id, instance_id, kind, at FROM key_events WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await)
         .map_err(kms_failure)?;
-        Ok(n == 1)
+        rows.into_iter()
+            .map(|(id, key, instance, kind, at)| {
+                Ok(KeyEvent {
+                    id,
+                    key: key.parse().map_err(|_| corrupt("event key id"))?,
+                    instance: instance.parse().map_err(|_| corrupt("event instance id"))?,
+                    kind: KeyEventKind::parse(&kind).ok_or_else(|| corrupt("event kind"))?,
+                    at: from_millis(at),
+                })
+            })
+            .collect()
     }
 
     async fn add_alias(

@@ -5,6 +5,7 @@ mod config_store;
 mod database_preparer;
 mod db;
 mod iam_store;
+mod key_events;
 mod key_store;
 mod outbound;
 mod rows;
@@ -13,4 +14,5 @@ mod timestamp;
 
 pub use database_preparer::{INHERITED_PG_SETTINGS, PgPreparer};
 pub use db::{Engine, Store, StoreError};
+pub use key_events::{KeyEventCallback, KeyEventHub};
 pub use outbound::{NetworkPolicy, never_reachable};

@@ -7,8 +7,8 @@ use keyward_iam::{
     PrincipalKind, Role, ServiceKind, SigningKeyRecord, Subject,
 };
 use keyward_kms::{
-    Alias, AliasLimits, InstanceId, Key, KeyId, KeyQuery, KeyRef, KeyRing, KeyRingId, KeyState,
-    KeyStore, KeyVersionId, KmsError, StoredVersion, VersionInfo,
+    Alias, AliasLimits, InstanceId, Key, KeyEvent, KeyEventKind, KeyId, KeyQuery, KeyRef, KeyRing,
+    KeyRingId, KeyState, KeyStore, KeyVersionId, KmsError, StoredVersion, VersionInfo,
 };
 use keyward_store::Store;
 use time::{Duration, OffsetDateTime};
@@ -292,15 +292,85 @@ pub async fn save_is_compare_and_set(s: &Store) {
     let mut changed = k.clone();
     changed.state = KeyState::Suspended;
     changed.revision = 1;
-    assert!(s.save_key(&changed, 0).await.unwrap());
+    assert!(
+        s.save_key(&changed, 0, KeyEventKind::Disabled)
+            .await
+            .unwrap()
+    );
     let mut stale = k.clone();
     stale.name = "lost update".into();
     stale.revision = 1;
-    assert!(!s.save_key(&stale, 0).await.unwrap());
+    assert!(!s.save_key(&stale, 0, KeyEventKind::Moved).await.unwrap());
     let stored = s.find_key(i, &KeyRef::Id(k.id)).await.unwrap().unwrap();
     assert_eq!(stored.state, KeyState::Suspended);
     assert_eq!(stored.name, "cas");
     assert_eq!(stored.revision, 1);
+}
+
+pub async fn key_events_are_written_with_their_change_and_handed_on(s: &Store) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&seen);
+    s.on_key_event(std::sync::Arc::new(move |e: &KeyEvent| {
+        sink.lock().unwrap().push((e.id, e.key, e.kind));
+    }));
+    let i = InstanceId::new_random();
+    let (k, v) = key(i, "evented", t0());
+    s.create_key(&k, &v).await.unwrap();
+    let before = s.key_events_after(0, 1000).await.unwrap().len();
+    let mut disabled = k.clone();
+    disabled.state = KeyState::Suspended;
+    disabled.revision = 1;
+    assert!(
+        s.save_key(&disabled, 0, KeyEventKind::Disabled)
+            .await
+            .unwrap()
+    );
+    // A refused (stale) write records nothing.
+    assert!(
+        !s.save_key(&disabled, 0, KeyEventKind::Enabled)
+            .await
+            .unwrap()
+    );
+    let version = StoredVersion {
+        id: KeyVersionId::new_random(),
+        key_id: k.id,
+        created_at: t0() + Duration::hours(2),
+        wrapped_material: vec![7; 8],
+    };
+    let mut rotated = disabled.clone();
+    rotated.revision = 2;
+    assert!(s.add_version(&rotated, 1, &version).await.unwrap());
+    let mut dead = rotated.clone();
+    dead.state = KeyState::Destroyed;
+    dead.deleted_at = Some(t0());
+    dead.revision = 3;
+    assert!(s.save_key(&dead, 2, KeyEventKind::Deleted).await.unwrap());
+    assert!(s.purge_key(&dead, 3).await.unwrap());
+
+    let events = s.key_events_after(0, 1000).await.unwrap();
+    let mine: Vec<_> = events[before..].iter().map(|e| (e.key, e.kind)).collect();
+    use KeyEventKind::*;
+    assert_eq!(
+        mine,
+        vec![
+            (k.id, Disabled),
+            (k.id, Rotated),
+            (k.id, Deleted),
+            (k.id, Purged)
+        ]
+    );
+    assert!(events.windows(2).all(|w| w[0].id < w[1].id));
+    assert!(events.iter().all(|e| e.instance == i || e.key != k.id));
+    let last = events[events.len() - 2].id;
+    assert_eq!(s.key_events_after(last, 10).await.unwrap().len(), 1);
+    // The subscribers of this process had each at once, in order.
+    let handed: Vec<_> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, key, kind)| (*key, *kind))
+        .collect();
+    assert_eq!(handed, mine);
 }
 
 pub async fn add_version_is_atomic_with_the_key_update(s: &Store) {
@@ -366,19 +436,19 @@ pub async fn purge_removes_key_versions_and_aliases(s: &Store) {
     k.aliases = vec![alias("reusable")];
     s.create_key(&k, &v).await.unwrap();
     assert!(
-        !s.purge_key(k.id, k.revision).await.unwrap(),
+        !s.purge_key(&k, k.revision).await.unwrap(),
         "only destroyed keys are purged"
     );
     let mut dead = k.clone();
     dead.state = KeyState::Destroyed;
     dead.deleted_at = Some(t0());
     dead.revision = 1;
-    assert!(s.save_key(&dead, 0).await.unwrap());
+    assert!(s.save_key(&dead, 0, KeyEventKind::Deleted).await.unwrap());
     assert!(
-        !s.purge_key(k.id, 0).await.unwrap(),
+        !s.purge_key(&k, 0).await.unwrap(),
         "a stale revision purges nothing"
     );
-    assert!(s.purge_key(k.id, 1).await.unwrap());
+    assert!(s.purge_key(&k, 1).await.unwrap());
     assert!(s.find_key(i, &KeyRef::Id(k.id)).await.unwrap().is_none());
     assert!(s.versions(k.id).await.unwrap().is_empty());
     let (k2, v2) = key(i, "next", t0());
