@@ -63,6 +63,9 @@ pub enum SecretsError {
     /// A write named a generation that was retired meanwhile (the caller retries).
     #[error("the data key generation was retired during the write")]
     StaleGeneration,
+    /// Another node took over the tenant's re-encryption job: this node stops working on it.
+    #[error("another node took over the re-encryption")]
+    LeaseLost,
     /// Persistence failed; detail for logs.
     #[error("storage failure: {0}")]
     Store(String),

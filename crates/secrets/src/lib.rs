@@ -22,6 +22,6 @@ pub use model::{
     Generation, GenerationId, GenerationStatus, Progress, Protection, RootKey, SealedField,
     SecretId, TenantId,
 };
-pub use ports::{Reencrypted, SecretStore};
+pub use ports::{JobLease, JobRecord, Reencrypted, SecretStore};
 pub use provider::{KeyProvider, NewDek, OpenedDek, WrappedDek, dek_aad};
 pub use service::{Secrets, SecretsConfig};

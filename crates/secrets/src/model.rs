@@ -127,6 +127,9 @@ pub struct Protection {
     pub current: RootKey,
     /// The root key being switched to, with progress.
     pub switching_to: Option<(RootKey, Progress)>,
+    /// Why the switch waits (its new root key is disabled, say), when it does; it resumes by
+    /// itself.
+    pub paused: Option<String>,
 }
 
 /// Progress of a re-encryption.

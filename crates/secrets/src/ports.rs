@@ -2,8 +2,28 @@
 
 use std::future::Future;
 
+use time::OffsetDateTime;
+
 use crate::error::SecretsError;
 use crate::model::{Generation, GenerationId, SealedField, SecretId, TenantId};
+
+/// A node's claim on a tenant's re-encryption job, valid until `until`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobLease {
+    /// The node.
+    pub owner: String,
+    /// When the claim lapses unless renewed.
+    pub until: OffsetDateTime,
+}
+
+/// A tenant's re-encryption job as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobRecord {
+    /// The lease.
+    pub lease: JobLease,
+    /// Why it waits (the new root key is disabled, say), when it does.
+    pub paused: Option<String>,
+}
 
 /// One re-encrypted field: replace `old_generation`'s ciphertext with the new one.
 #[derive(Clone, Debug)]
@@ -74,12 +94,39 @@ pub trait SecretStore: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<SealedField>, SecretsError>> + Send;
 
-    /// Applies a batch in one transaction; a field whose generation changed meanwhile is
-    /// skipped. Returns how many were applied.
+    /// Applies a batch of `tenant`'s job in one transaction, renewing `lease` in it; a field whose
+    /// generation changed meanwhile is skipped. Returns how many were applied;
+    /// [`SecretsError::LeaseLost`] (nothing written) when another node holds the job.
     fn apply_batch(
         &self,
+        tenant: TenantId,
+        lease: &JobLease,
         batch: &[Reencrypted],
     ) -> impl Future<Output = Result<u64, SecretsError>> + Send;
+
+    /// Takes `tenant`'s job for `lease.owner` when nobody holds it, its lease lapsed before
+    /// `now`, or the owner already holds it; `Ok(false)` otherwise.
+    fn take_job(
+        &self,
+        tenant: TenantId,
+        lease: &JobLease,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, SecretsError>> + Send;
+
+    /// Marks the owner's job paused with `reason`, renewing the lease; `Ok(false)` when another
+    /// node holds it.
+    fn pause_job(
+        &self,
+        tenant: TenantId,
+        lease: &JobLease,
+        reason: &str,
+    ) -> impl Future<Output = Result<bool, SecretsError>> + Send;
+
+    /// The tenant's job, if one is recorded.
+    fn job(
+        &self,
+        tenant: TenantId,
+    ) -> impl Future<Output = Result<Option<JobRecord>, SecretsError>> + Send;
 
     /// How many fields of the tenant are sealed by `generation`, and how many there are.
     fn count_fields(
@@ -88,12 +135,15 @@ pub trait SecretStore: Send + Sync + 'static {
         generation: GenerationId,
     ) -> impl Future<Output = Result<(u64, u64), SecretsError>> + Send;
 
-    /// In one transaction: if no field is outside `pending`, makes it current and deletes every
-    /// other generation of the tenant. `Ok(false)` when fields remain outside it.
+    /// In one transaction, if `lease.owner` holds the job: if no field is outside `pending`,
+    /// makes it current, deletes every other generation of the tenant and ends the job.
+    /// `Ok(false)` when fields remain outside it; [`SecretsError::LeaseLost`] when another node
+    /// holds the job.
     fn promote(
         &self,
         tenant: TenantId,
         pending: GenerationId,
+        lease: &JobLease,
     ) -> impl Future<Output = Result<bool, SecretsError>> + Send;
 
     /// Tenants with a pending generation (re-encryptions to resume at start).

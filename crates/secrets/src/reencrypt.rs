@@ -12,6 +12,8 @@
 
 use std::sync::Arc;
 
+use time::OffsetDateTime;
+
 use crate::envelope::seal_field;
 use crate::error::SecretsError;
 use crate::model::{GenerationStatus, Progress, Protection, RootKey, SealedField, TenantId};
@@ -24,16 +26,18 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
     pub async fn protection(&self, tenant: TenantId) -> Result<Protection, SecretsError> {
         let gens = self.generations(tenant).await?;
         let current = gens.current.map(|g| g.root).unwrap_or(RootKey::Global);
-        let switching_to = match gens.pending {
-            None => None,
+        let (switching_to, paused) = match gens.pending {
+            None => (None, None),
             Some(p) => {
                 let (done, total) = self.store.count_fields(tenant, p.id).await?;
-                Some((p.root, Progress { done, total }))
+                let paused = self.store.job(tenant).await?.and_then(|j| j.paused);
+                (Some((p.root, Progress { done, total })), paused)
             }
         };
         Ok(Protection {
             current,
             switching_to,
+            paused,
         })
     }
 
@@ -84,7 +88,7 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
         self.protection(tenant).await
     }
 
-    /// Resumes every interrupted switch (call once at start).
+    /// Resumes every interrupted switch this node can take (call once at start).
     pub async fn resume_all(self: &Arc<Self>) -> Result<usize, SecretsError> {
         let tenants = self.store.tenants_with_pending().await?;
         for tenant in &tenants {
@@ -93,7 +97,30 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
         Ok(tenants.len())
     }
 
-    /// Runs the tenant's job in the background unless it already runs.
+    /// Every `adopt_interval`, takes up the switches whose owner stopped renewing its lease (a
+    /// node that died): within the lease time, a surviving node finishes them. Stops when the
+    /// service is dropped.
+    pub fn spawn_adopter(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let interval = self.config.adopt_interval;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let Some(me) = weak.upgrade() else { return };
+                match me.store.tenants_with_pending().await {
+                    Ok(tenants) => {
+                        for tenant in tenants {
+                            me.spawn_job(tenant);
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot look for re-encryptions to adopt"),
+                }
+            }
+        });
+    }
+
+    /// Runs the tenant's job in the background unless it already runs here or another node
+    /// holds its lease.
     pub fn spawn_job(self: &Arc<Self>, tenant: TenantId) {
         if !self.claim(tenant) {
             return;
@@ -101,11 +128,15 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
         let me = Arc::clone(self);
         tokio::spawn(async move {
             loop {
-                let result = me.run_job(tenant).await;
+                let result = me.run_leased(tenant).await;
                 me.release(tenant);
-                if let Err(e) = result {
-                    tracing::warn!(%tenant, error = %e, "re-encryption stopped; it resumes on the next switch request or restart");
-                    return;
+                match result {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => {
+                        tracing::warn!(%tenant, error = %e, "re-encryption stopped; a node takes it up again within the lease time");
+                        return;
+                    }
                 }
                 // A switch that began while this job was finishing saw it still running and
                 // left the work to it: pick that work up.
@@ -123,6 +154,34 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
         });
     }
 
+    /// Takes the job's lease and runs it to the end; `Ok(false)` when another node holds it.
+    /// While the new (or old) root key refuses (disabled, deleted, not authorized, KMS
+    /// unreachable), the job is paused, visibly, and tries again every `pause_retry`.
+    async fn run_leased(&self, tenant: TenantId) -> Result<bool, SecretsError> {
+        if !self
+            .store
+            .take_job(tenant, &self.lease(), OffsetDateTime::now_utc())
+            .await?
+        {
+            return Ok(false);
+        }
+        loop {
+            match self.run_job(tenant).await {
+                Ok(()) => return Ok(true),
+                Err(SecretsError::LeaseLost) => return Ok(false),
+                Err(SecretsError::Provider(refusal)) => {
+                    let reason = refusal.to_string();
+                    if !self.store.pause_job(tenant, &self.lease(), &reason).await? {
+                        return Ok(false);
+                    }
+                    tracing::info!(%tenant, %reason, "re-encryption paused");
+                    tokio::time::sleep(self.config.pause_retry).await;
+                }
+                Err(other) => return Err(other),
+            }
+        }
+    }
+
     /// Re-encrypts until the pending generation is current. Safe to run again after a crash.
     pub async fn run_job(&self, tenant: TenantId) -> Result<(), SecretsError> {
         loop {
@@ -136,7 +195,11 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
                 .fields_not_in(tenant, pending.id, self.config.batch_size)
                 .await?;
             if batch.is_empty() {
-                if self.store.promote(tenant, pending.id).await? {
+                if self
+                    .store
+                    .promote(tenant, pending.id, &self.lease())
+                    .await?
+                {
                     if let Some(old) = &gens.current {
                         self.cache.forget_generation(old.id);
                         if old.root != pending.root
@@ -187,7 +250,9 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
                     },
                 });
             }
-            self.store.apply_batch(&updates).await?;
+            self.store
+                .apply_batch(tenant, &self.lease(), &updates)
+                .await?;
         }
     }
 }

@@ -26,8 +26,18 @@ pub struct SecretsConfig {
     /// Most cached DEKs.
     pub cache_entries: usize,
     /// Longest a cached DEK is used before it is unwrapped again (bounds how long a revoked
-    /// root key keeps working).
+    /// root key keeps working when no key event arrives).
     pub cache_max_age: Duration,
+    /// This node's name in job leases (a node that restarts with the same name takes its jobs
+    /// back at once).
+    pub node: String,
+    /// How long a job's lease lasts without renewal: another node adopts a job within this
+    /// (plus `adopt_interval`) after its owner died.
+    pub job_lease: Duration,
+    /// How often a node looks for jobs to adopt.
+    pub adopt_interval: Duration,
+    /// How often a paused job (its new root key disabled, say) tries again.
+    pub pause_retry: Duration,
 }
 
 impl Default for SecretsConfig {
@@ -36,6 +46,10 @@ impl Default for SecretsConfig {
             batch_size: 1000,
             cache_entries: 10_000,
             cache_max_age: Duration::from_secs(60),
+            node: Uuid::new_v4().to_string(),
+            job_lease: Duration::from_secs(10),
+            adopt_interval: Duration::from_secs(2),
+            pause_retry: Duration::from_secs(2),
         }
     }
 }
@@ -316,6 +330,15 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
             }
         }
         Ok(())
+    }
+
+    /// This node's lease on a job, from now.
+    pub(crate) fn lease(&self) -> crate::ports::JobLease {
+        crate::ports::JobLease {
+            owner: self.config.node.clone(),
+            until: OffsetDateTime::now_utc()
+                + time::Duration::try_from(self.config.job_lease).unwrap_or(time::Duration::SECOND),
+        }
     }
 
     /// Marks a tenant's job as running; `false` if it already is.

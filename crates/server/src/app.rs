@@ -289,11 +289,11 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
         )
     };
     let provider = ConfigsvcKeyProvider::new(local, http);
-    let secrets = Arc::new(Secrets::new(
-        store.clone(),
-        provider,
-        settings.secrets.clone(),
-    ));
+    let secrets_config = SecretsConfig {
+        node: bootstrap::node_name(&settings.data_dir)?,
+        ..settings.secrets.clone()
+    };
+    let secrets = Arc::new(Secrets::new(store.clone(), provider, secrets_config));
     let resumed = secrets
         .resume_all()
         .await
@@ -301,6 +301,7 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
     if resumed > 0 {
         tracing::info!(resumed, "resuming interrupted re-encryptions");
     }
+    secrets.spawn_adopter();
     let config = ConfigService::new(
         store.clone(),
         Arc::clone(&secrets),

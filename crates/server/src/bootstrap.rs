@@ -131,6 +131,20 @@ pub fn load_or_create_master_key(dir: &Path) -> Result<SoftwareMasterKey, Bootst
     SoftwareMasterKey::new(&material).map_err(|_| BootstrapError::MasterKeyLength(path))
 }
 
+/// This node's name in job leases, kept in `<data-dir>/node.id` so that a node that restarts
+/// takes its own jobs back at once (every node has its own data directory).
+pub fn node_name(dir: &Path) -> Result<String, BootstrapError> {
+    let path = dir.join("node.id");
+    match fs::read_to_string(&path) {
+        Ok(name) if !name.trim().is_empty() => Ok(name.trim().to_owned()),
+        _ => {
+            let name = Uuid::new_v4().to_string();
+            fs::write(&path, format!("{name}\n")).map_err(io("cannot write", &path))?;
+            Ok(name)
+        }
+    }
+}
+
 /// Checks that the database belongs to this master key (records it on first use).
 pub async fn check_master_key(
     store: &Store,

@@ -132,6 +132,7 @@ impl OsError {
                     }
                     SecretsError::Undecryptable
                     | SecretsError::StaleGeneration
+                    | SecretsError::LeaseLost
                     | SecretsError::Store(_)
                     | SecretsError::Crypto => (
                         S::INTERNAL_SERVER_ERROR,

@@ -1,9 +1,10 @@
 //! `SecretStore` on SQLite and PostgreSQL.
 
 use keyward_secrets::{
-    Generation, GenerationId, GenerationStatus, Reencrypted, RootKey, SealedField, SecretId,
-    SecretStore, SecretsError, TenantId,
+    Generation, GenerationId, GenerationStatus, JobLease, JobRecord, Reencrypted, RootKey,
+    SealedField, SecretId, SecretStore, SecretsError, TenantId,
 };
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::db::{Db, Store, with_pool};
@@ -68,6 +69,23 @@ impl FieldRow {
 }
 
 const FIELD_COLUMNS: &str = "tenant_id, secret_id, field, generation_id, ciphertext";
+
+/// Renews the owner's lease on the tenant's job in the open transaction `$tx`; evaluates to the
+/// rows changed (1 when the owner holds the job).
+macro_rules! renew {
+    ($tx:expr, $tenant:expr, $lease:expr) => {
+        sqlx::query(
+            "UPDATE reencryption_jobs SET lease_until = $3, state = 'running', reason = NULL \
+             WHERE tenant_id = $1 AND owner = $2",
+        )
+        .bind($tenant.to_string())
+        .bind($lease.owner.as_str())
+        .bind(to_millis($lease.until))
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected()
+    };
+}
 
 fn is_unique(e: &sqlx::Error) -> bool {
     e.as_database_error()
@@ -220,16 +238,22 @@ impl SecretStore for Store {
         rows.into_iter().map(FieldRow::into_field).collect()
     }
 
-    async fn apply_batch(&self, batch: &[Reencrypted]) -> Result<u64, SecretsError> {
-        if batch.is_empty() {
-            return Ok(0);
-        }
-        let applied: Result<u64, sqlx::Error> = match &self.db {
+    async fn apply_batch(
+        &self,
+        tenant: TenantId,
+        lease: &JobLease,
+        batch: &[Reencrypted],
+    ) -> Result<u64, SecretsError> {
+        let applied: Result<Option<u64>, sqlx::Error> = match &self.db {
             // SQLite: every query is a round trip to sqlx's SQLite worker thread, so each
             // round trip carries a chunk of primary-key UPDATEs (numbered parameters bind each
             // statement to its own values).
             Db::Sqlite(pool) => async {
                 let mut tx = pool.begin().await?;
+                if renew!(tx, tenant, lease) != 1 {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
                 let mut n = 0;
                 for chunk in batch.chunks(500) {
                     let sql: String = (0..chunk.len())
@@ -255,18 +279,23 @@ impl SecretStore for Store {
                     n += q.execute(&mut *tx).await?.rows_affected();
                 }
                 tx.commit().await?;
-                Ok(n)
+                Ok(Some(n))
             }
             .await,
             // PostgreSQL: one statement for the whole batch (arrays), so a batch is one round trip.
-            Db::Pg(pool) => {
+            Db::Pg(pool) => async {
+                let mut tx = pool.begin().await?;
+                if renew!(tx, tenant, lease) != 1 {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
                 let new_gen: Vec<String> = batch.iter().map(|r| r.sealed.generation.to_string()).collect();
                 let ciphertexts: Vec<Vec<u8>> = batch.iter().map(|r| r.sealed.ciphertext.clone()).collect();
                 let tenants: Vec<String> = batch.iter().map(|r| r.sealed.tenant.to_string()).collect();
                 let secrets: Vec<String> = batch.iter().map(|r| r.sealed.secret.to_string()).collect();
                 let fields: Vec<String> = batch.iter().map(|r| r.sealed.field.clone()).collect();
                 let old_gen: Vec<String> = batch.iter().map(|r| r.old_generation.to_string()).collect();
-                sqlx::query(
+                let n = sqlx::query(
                     "UPDATE secret_fields AS f SET generation_id = v.new_gen, ciphertext = v.ct \
                      FROM UNNEST($1::text[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[]) \
                           AS v(new_gen, ct, tenant_id, secret_id, field, old_gen) \
@@ -279,12 +308,78 @@ impl SecretStore for Store {
                 .bind(secrets)
                 .bind(fields)
                 .bind(old_gen)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(Some(n))
             }
+            .await,
         };
-        applied.map_err(failure)
+        applied.map_err(failure)?.ok_or(SecretsError::LeaseLost)
+    }
+
+    async fn take_job(
+        &self,
+        tenant: TenantId,
+        lease: &JobLease,
+        now: OffsetDateTime,
+    ) -> Result<bool, SecretsError> {
+        let n = with_pool!(self, pool => sqlx::query(
+            "INSERT INTO reencryption_jobs (tenant_id, owner, lease_until, state, reason) \
+             VALUES ($1, $2, $3, 'running', NULL) \
+             ON CONFLICT (tenant_id) DO UPDATE SET owner = excluded.owner, \
+                 lease_until = excluded.lease_until, state = 'running', reason = NULL \
+             WHERE reencryption_jobs.lease_until < $4 OR reencryption_jobs.owner = excluded.owner",
+        )
+        .bind(tenant.to_string())
+        .bind(&lease.owner)
+        .bind(to_millis(lease.until))
+        .bind(to_millis(now))
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(failure)?;
+        Ok(n == 1)
+    }
+
+    async fn pause_job(
+        &self,
+        tenant: TenantId,
+        lease: &JobLease,
+        reason: &str,
+    ) -> Result<bool, SecretsError> {
+        let n = with_pool!(self, pool => sqlx::query(
+            "UPDATE reencryption_jobs SET lease_until = $3, state = 'paused', reason = $4 \
+             WHERE tenant_id = $1 AND owner = $2",
+        )
+        .bind(tenant.to_string())
+        .bind(&lease.owner)
+        .bind(to_millis(lease.until))
+        .bind(reason)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(failure)?;
+        Ok(n == 1)
+    }
+
+    async fn job(&self, tenant: TenantId) -> Result<Option<JobRecord>, SecretsError> {
+        let row: Option<(String, i64, String, Option<String>)> =
+            with_pool!(self, pool => sqlx::query_as(
+            "SELECT owner, lease_until, state, reason FROM reencryption_jobs WHERE tenant_id = $1",
+        )
+        .bind(tenant.to_string())
+        .fetch_optional(pool)
+        .await)
+            .map_err(failure)?;
+        Ok(row.map(|(owner, until, state, reason)| JobRecord {
+            lease: JobLease {
+                owner,
+                until: from_millis(until),
+            },
+            paused: (state == "paused").then(|| reason.unwrap_or_default()),
+        }))
     }
 
     async fn count_fields(
@@ -307,9 +402,18 @@ impl SecretStore for Store {
         ))
     }
 
-    async fn promote(&self, tenant: TenantId, pending: GenerationId) -> Result<bool, SecretsError> {
-        let outcome: Result<bool, sqlx::Error> = with_pool!(self, pool => async {
+    async fn promote(
+        &self,
+        tenant: TenantId,
+        pending: GenerationId,
+        lease: &JobLease,
+    ) -> Result<bool, SecretsError> {
+        let outcome: Result<Option<bool>, sqlx::Error> = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
+            if renew!(tx, tenant, lease) != 1 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
             // Fails on the foreign key while any field still needs an old generation.
             let dropped = sqlx::query("DELETE FROM secret_generations WHERE tenant_id = $1 AND id <> $2")
                 .bind(tenant.to_string())
@@ -320,7 +424,7 @@ impl SecretStore for Store {
                 Ok(_) => {}
                 Err(e) if is_foreign_key(&e) => {
                     tx.rollback().await?;
-                    return Ok(false);
+                    return Ok(Some(false));
                 }
                 Err(e) => return Err(e),
             }
@@ -331,12 +435,16 @@ impl SecretStore for Store {
                 .rows_affected();
             if promoted != 1 {
                 tx.rollback().await?;
-                return Ok(false);
+                return Ok(Some(false));
             }
+            sqlx::query("DELETE FROM reencryption_jobs WHERE tenant_id = $1")
+                .bind(tenant.to_string())
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
-            Ok(true)
+            Ok(Some(true))
         }.await);
-        outcome.map_err(failure)
+        outcome.map_err(failure)?.ok_or(SecretsError::LeaseLost)
     }
 
     async fn tenants_with_pending(&self) -> Result<Vec<TenantId>, SecretsError> {

@@ -43,6 +43,12 @@ fn preferences(p: &Protection) -> Value {
             "root_key": root_text(&p.current),
             "switching_to": p.switching_to.as_ref().map(|(root, _)| root_text(root)),
             "progress": progress,
+            "state": match (&p.switching_to, &p.paused) {
+                (None, _) => Value::Null,
+                (Some(_), None) => json!("running"),
+                (Some(_), Some(_)) => json!("paused"),
+            },
+            "reason": p.paused,
         }),
     );
     Value::Object(map)

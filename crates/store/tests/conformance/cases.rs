@@ -747,8 +747,8 @@ pub async fn settings_insert_if_absent_keeps_the_first_value(s: &Store) {
 mod secret_cases {
     use super::*;
     use keyward_secrets::{
-        Generation, GenerationId, GenerationStatus, Reencrypted, RootKey, SealedField, SecretId,
-        SecretStore, SecretsError, TenantId,
+        Generation, GenerationId, GenerationStatus, JobLease, Reencrypted, RootKey, SealedField,
+        SecretId, SecretStore, SecretsError, TenantId,
     };
 
     pub fn generation(tenant: TenantId, status: GenerationStatus) -> Generation {
@@ -856,6 +856,75 @@ mod secret_cases {
         ));
     }
 
+    pub fn lease(owner: &str, seconds: i64) -> JobLease {
+        JobLease {
+            owner: owner.into(),
+            until: t0() + Duration::seconds(seconds),
+        }
+    }
+
+    pub async fn one_node_holds_a_job_and_a_node_that_lost_it_writes_nothing(s: &Store) {
+        let t = TenantId(Uuid::new_v4());
+        let old = generation(t, GenerationStatus::Current);
+        let new = generation(t, GenerationStatus::Pending);
+        s.insert_first_generation(&old).await.unwrap();
+        s.insert_pending_generation(&new).await.unwrap();
+        let secret = SecretId(Uuid::new_v4());
+        s.put_field(&field(t, secret, "password", old.id))
+            .await
+            .unwrap();
+        let a = lease("node-a", 10);
+        let b = lease("node-b", 20);
+        assert!(s.take_job(t, &a, t0()).await.unwrap());
+        // B cannot take it while A's lease runs; A takes its own job again.
+        assert!(
+            !s.take_job(t, &b, t0() + Duration::seconds(5))
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.take_job(t, &a, t0() + Duration::seconds(5))
+                .await
+                .unwrap()
+        );
+        assert_eq!(s.job(t).await.unwrap().unwrap().lease.owner, "node-a");
+        // A pauses, visibly.
+        assert!(
+            s.pause_job(t, &a, "the root key is disabled")
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            s.job(t).await.unwrap().unwrap().paused.as_deref(),
+            Some("the root key is disabled")
+        );
+        assert!(!s.pause_job(t, &b, "not mine").await.unwrap());
+        // A's lease lapses; B adopts the job.
+        assert!(
+            s.take_job(t, &b, t0() + Duration::seconds(11))
+                .await
+                .unwrap()
+        );
+        let job = s.job(t).await.unwrap().unwrap();
+        assert_eq!((job.lease.owner.as_str(), job.paused), ("node-b", None));
+        // A, late, can write nothing: not a batch, not the promotion.
+        let update = Reencrypted {
+            sealed: field(t, secret, "password", new.id),
+            old_generation: old.id,
+        };
+        assert!(matches!(
+            s.apply_batch(t, &a, std::slice::from_ref(&update)).await,
+            Err(SecretsError::LeaseLost)
+        ));
+        assert_eq!(s.count_fields(t, new.id).await.unwrap(), (0, 1));
+        assert!(matches!(
+            s.promote(t, new.id, &a).await,
+            Err(SecretsError::LeaseLost)
+        ));
+        assert_eq!(s.apply_batch(t, &b, &[update]).await.unwrap(), 1);
+        assert!(s.promote(t, new.id, &b).await.unwrap());
+    }
+
     pub async fn batches_move_fields_and_promotion_waits_for_the_last(s: &Store) {
         let t = TenantId(Uuid::new_v4());
         let old = generation(t, GenerationStatus::Current);
@@ -869,8 +938,10 @@ mod secret_cases {
                 .unwrap();
         }
         assert_eq!(s.count_fields(t, new.id).await.unwrap(), (0, 5));
+        let lease = lease("node-a", 60);
+        assert!(s.take_job(t, &lease, t0()).await.unwrap());
         assert!(
-            !s.promote(t, new.id).await.unwrap(),
+            !s.promote(t, new.id, &lease).await.unwrap(),
             "fields still need the old generation"
         );
         let batch = s.fields_not_in(t, new.id, 3).await.unwrap();
@@ -887,7 +958,7 @@ mod secret_cases {
         let mut fresh = field(t, raced, "password", new.id);
         fresh.ciphertext = b"written during the switch".to_vec();
         s.put_field(&fresh).await.unwrap();
-        assert_eq!(s.apply_batch(&updates).await.unwrap(), 2);
+        assert_eq!(s.apply_batch(t, &lease, &updates).await.unwrap(), 2);
         assert_eq!(
             s.get_field(t, raced, "password")
                 .await
@@ -907,8 +978,9 @@ mod secret_cases {
                 old_generation: old.id,
             })
             .collect();
-        assert_eq!(s.apply_batch(&updates).await.unwrap(), 2);
-        assert!(s.promote(t, new.id).await.unwrap());
+        assert_eq!(s.apply_batch(t, &lease, &updates).await.unwrap(), 2);
+        assert!(s.promote(t, new.id, &lease).await.unwrap());
+        assert!(s.job(t).await.unwrap().is_none(), "promotion ends the job");
         let gens = s.generations(t).await.unwrap();
         assert_eq!(gens.len(), 1);
         assert_eq!(
@@ -928,4 +1000,5 @@ pub use secret_cases::{
     a_field_cannot_name_an_unknown_generation,
     batches_move_fields_and_promotion_waits_for_the_last, fields_are_upserted_read_and_deleted,
     one_current_and_one_pending_per_tenant,
+    one_node_holds_a_job_and_a_node_that_lost_it_writes_nothing,
 };

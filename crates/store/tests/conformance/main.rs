@@ -127,4 +127,5 @@ conformance!(
     fields_are_upserted_read_and_deleted,
     a_field_cannot_name_an_unknown_generation,
     batches_move_fields_and_promotion_waits_for_the_last,
+    one_node_holds_a_job_and_a_node_that_lost_it_writes_nothing,
 );
