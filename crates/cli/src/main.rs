@@ -114,6 +114,11 @@ struct ServeArgs {
     /// Secret fields re-encrypted per transaction.
     #[arg(long, env = "KEYWARD_REENCRYPT_BATCH_SIZE", default_value_t = 1000)]
     reencrypt_batch_size: u32,
+    /// Seconds between two checks of the customer keys served by a `--kms-endpoint` (whose KMS
+    /// sends this server no key events): a key found disabled, deleted or no longer authorized
+    /// has its cached DEKs dropped.
+    #[arg(long, env = "KEYWARD_KEY_POLL_INTERVAL_SECONDS", default_value_t = 10)]
+    key_poll_interval_seconds: u64,
     /// PostgreSQL database where auto setup (`internal_database: true`) provisions data mart
     /// roles and schemas (never Keyward's own database). Prefer the environment variable when
     /// the URL holds a password. Without it, auto setup is refused.
@@ -166,6 +171,7 @@ impl ServeArgs {
             kms: KmsConfig::default(),
             secrets: keyward_secrets::SecretsConfig {
                 batch_size: self.reencrypt_batch_size.max(1),
+                key_poll_interval: Duration::from_secs(self.key_poll_interval_seconds.max(1)),
                 ..Default::default()
             },
             kms_endpoints: self.kms_endpoints,

@@ -40,6 +40,18 @@ pub enum ProviderError {
     Other(String),
 }
 
+impl ProviderError {
+    /// Whether this refusal takes the key away: its data keys must no longer be used, cached or
+    /// not (disabled, deleted, gone, or the service's authorization withdrawn). A KMS that is
+    /// unreachable or failing revokes nothing; the cache's age bound applies then.
+    pub fn revokes_key(&self) -> bool {
+        matches!(
+            self,
+            Self::KeyDisabled | Self::KeyDeleted | Self::KeyNotFound | Self::NotAuthorized { .. }
+        )
+    }
+}
+
 /// Errors of the secrets library.
 #[derive(Debug, Error)]
 pub enum SecretsError {

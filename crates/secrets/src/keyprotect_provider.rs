@@ -164,6 +164,10 @@ fn decode(value: &Value, field: &str) -> Result<Vec<u8>, ProviderError> {
 }
 
 impl KeyProvider for KeyProtectProvider {
+    fn polled(&self, root: &RootKey) -> bool {
+        matches!(root, RootKey::Customer(crn) if self.serves(crn))
+    }
+
     async fn generate_dek(
         &self,
         root: &RootKey,

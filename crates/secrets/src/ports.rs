@@ -5,7 +5,7 @@ use std::future::Future;
 use time::OffsetDateTime;
 
 use crate::error::SecretsError;
-use crate::model::{Generation, GenerationId, SealedField, SecretId, TenantId};
+use crate::model::{Generation, GenerationId, RootKey, SealedField, SecretId, TenantId};
 
 /// A node's claim on a tenant's re-encryption job, valid until `until`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,6 +145,11 @@ pub trait SecretStore: Send + Sync + 'static {
         pending: GenerationId,
         lease: &JobLease,
     ) -> impl Future<Output = Result<bool, SecretsError>> + Send;
+
+    /// Every (tenant, root key) of a current or pending generation under a customer key.
+    fn customer_roots(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(TenantId, RootKey)>, SecretsError>> + Send;
 
     /// Tenants with a pending generation (re-encryptions to resume at start).
     fn tenants_with_pending(

@@ -74,6 +74,13 @@ pub trait KeyProvider: Send + Sync + 'static {
         tenant: TenantId,
     ) -> impl Future<Output = Result<(), ProviderError>> + Send;
 
+    /// Whether the state of `root` must be polled: its KMS sends this service no key events (a
+    /// real Key Protect, or another Keyward over HTTP).
+    fn polled(&self, root: &RootKey) -> bool {
+        let _ = root;
+        false
+    }
+
     /// Removes that record.
     fn deregister(
         &self,

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::cache::DekCache;
 use crate::envelope::{open_field, seal_field};
-use crate::error::{ProviderError, SecretsError};
+use crate::error::SecretsError;
 use crate::model::{
     Generation, GenerationId, GenerationStatus, RootKey, SealedField, SecretId, TenantId,
 };
@@ -38,6 +38,8 @@ pub struct SecretsConfig {
     pub adopt_interval: Duration,
     /// How often a paused job (its new root key disabled, say) tries again.
     pub pause_retry: Duration,
+    /// How often the state of customer keys whose KMS sends no key events is asked for.
+    pub key_poll_interval: Duration,
 }
 
 impl Default for SecretsConfig {
@@ -50,6 +52,7 @@ impl Default for SecretsConfig {
             job_lease: Duration::from_secs(10),
             adopt_interval: Duration::from_secs(2),
             pause_retry: Duration::from_secs(2),
+            key_poll_interval: Duration::from_secs(10),
         }
     }
 }
@@ -156,12 +159,7 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
         let opened = match self.provider.unwrap_dek(&g.root, g.tenant, wrapped).await {
             Ok(opened) => opened,
             Err(e) => {
-                if matches!(
-                    e,
-                    ProviderError::KeyDisabled
-                        | ProviderError::KeyDeleted
-                        | ProviderError::KeyNotFound
-                ) {
+                if e.revokes_key() {
                     self.cache.forget_root(&g.root);
                 }
                 return Err(e.into());
@@ -318,12 +316,7 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
             .flatten()
         {
             if let Err(e) = self.provider.check_key(&g.root, tenant).await {
-                if matches!(
-                    e,
-                    ProviderError::KeyDisabled
-                        | ProviderError::KeyDeleted
-                        | ProviderError::KeyNotFound
-                ) {
+                if e.revokes_key() {
                     self.cache.forget_root(&g.root);
                 }
                 return Err(e.into());
@@ -339,6 +332,42 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
             until: OffsetDateTime::now_utc()
                 + time::Duration::try_from(self.config.job_lease).unwrap_or(time::Duration::SECOND),
         }
+    }
+
+    /// Every `key_poll_interval`, asks the KMS for the state of each customer root key in use
+    /// whose KMS sends no key events (see [`KeyProvider::polled`]); a key that can no longer be
+    /// used (disabled, deleted, gone, authorization withdrawn) has its DEKs dropped. Stops when
+    /// the service is dropped.
+    pub fn spawn_key_watch(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let interval = self.config.key_poll_interval;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let Some(me) = weak.upgrade() else { return };
+                if let Err(e) = me.poll_keys().await {
+                    tracing::warn!(error = %e, "cannot poll the state of customer keys");
+                }
+            }
+        });
+    }
+
+    /// One round of [`Secrets::spawn_key_watch`]: each polled root key is asked about once.
+    pub async fn poll_keys(&self) -> Result<usize, SecretsError> {
+        let mut seen = HashSet::new();
+        let mut revoked = 0;
+        for (tenant, root) in self.store.customer_roots().await? {
+            if !self.provider.polled(&root) || !seen.insert(root.clone()) {
+                continue;
+            }
+            if let Err(e) = self.provider.check_key(&root, tenant).await
+                && e.revokes_key()
+            {
+                self.cache.forget_root(&root);
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
     }
 
     /// Marks a tenant's job as running; `false` if it already is.

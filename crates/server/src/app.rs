@@ -302,6 +302,9 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
         tracing::info!(resumed, "resuming interrupted re-encryptions");
     }
     secrets.spawn_adopter();
+    if !settings.kms_endpoints.is_empty() {
+        secrets.spawn_key_watch();
+    }
     let config = ConfigService::new(
         store.clone(),
         Arc::clone(&secrets),

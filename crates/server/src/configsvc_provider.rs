@@ -30,6 +30,10 @@ impl ConfigsvcKeyProvider {
 }
 
 impl KeyProvider for ConfigsvcKeyProvider {
+    fn polled(&self, root: &RootKey) -> bool {
+        self.http_for(root).is_some()
+    }
+
     async fn generate_dek(
         &self,
         root: &RootKey,

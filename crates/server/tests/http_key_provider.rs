@@ -9,13 +9,23 @@ mod common;
 use common::byok::{authorize, customer_key, tenant, wait_switched};
 use keyward_crypto::SecretBytes;
 use keyward_kms::{InstanceId, KeyRef};
-use keyward_secrets::{ProviderError, RootKey, RootKeyCrn, SecretId, SecretsError};
+use keyward_secrets::{
+    ProviderError, RootKey, RootKeyCrn, SecretId, SecretsConfig, SecretsError, TenantId,
+};
 use keyward_server::{App, KmsEndpoint, ServeSettings, build};
+use std::time::Duration;
+
+use keyward_iam::{AccountId, IamStore};
 use uuid::Uuid;
 
 /// A server listening on a real port whose configuration service reaches its KMS over HTTP
 /// for `keyward:local` keys, and over a closed port for `keyward:elsewhere` keys.
 async fn serve() -> (App, tempfile::TempDir) {
+    serve_with(SecretsConfig::default()).await
+}
+
+/// [`serve`] with the given secrets tunables.
+async fn serve_with(secrets: SecretsConfig) -> (App, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -26,6 +36,7 @@ async fn serve() -> (App, tempfile::TempDir) {
     let settings = ServeSettings {
         listen: addr,
         unsafe_test_clock: true,
+        secrets,
         kms_endpoints: vec![
             KmsEndpoint {
                 cname: "keyward".into(),
@@ -164,4 +175,110 @@ async fn an_unreachable_kms_is_refused_before_anything_changes() {
         "{e}"
     );
     assert_eq!(app.state.secrets.protection(tenant).await.unwrap(), before);
+}
+
+/// A tenant under a customer key served over HTTP, one secret read (its DEK cached), and the
+/// id of the customer's authorization.
+async fn protected_over_http(app: &App) -> (TenantId, SecretId, Uuid) {
+    let tenant = tenant(app).await;
+    let secret = SecretId(Uuid::new_v4());
+    let pw = SecretBytes::new(b"polled".to_vec());
+    app.state
+        .secrets
+        .put(tenant, secret, &[("password", &pw)])
+        .await
+        .unwrap();
+    let (_, crn) = customer_key(app).await;
+    let customer = RootKey::Customer(crn);
+    let policy = authorize(app).await;
+    app.state
+        .secrets
+        .switch_root_key(tenant, customer.clone())
+        .await
+        .unwrap();
+    wait_switched(app, tenant, &customer).await;
+    app.state
+        .secrets
+        .get(tenant, secret, "password")
+        .await
+        .unwrap();
+    assert!(!app.state.secrets.cache().is_empty());
+    (tenant, secret, policy)
+}
+
+/// The customer withdraws its authorization: the KMS sends no key event for that, so only
+/// asking it tells.
+async fn withdraw(app: &App, policy: Uuid) {
+    let account: AccountId = app.info.account_id.parse().unwrap();
+    assert!(app.store.delete_policy(&account, policy).await.unwrap());
+    app.state.iam.invalidate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_drops_the_deks_of_a_key_the_service_may_no_longer_use() {
+    let (app, _dir) = serve_with(SecretsConfig {
+        key_poll_interval: Duration::from_secs(3600),
+        ..SecretsConfig::default()
+    })
+    .await;
+    let (tenant, secret, policy) = protected_over_http(&app).await;
+    assert_eq!(
+        app.state.secrets.poll_keys().await.unwrap(),
+        0,
+        "still usable"
+    );
+    assert!(!app.state.secrets.cache().is_empty());
+
+    withdraw(&app, policy).await;
+    // Until a poll, the cached DEK still opens the secret: that gap is what polling bounds.
+    assert!(
+        app.state
+            .secrets
+            .get(tenant, secret, "password")
+            .await
+            .is_ok()
+    );
+    assert_eq!(app.state.secrets.poll_keys().await.unwrap(), 1);
+    assert!(app.state.secrets.cache().is_empty());
+    let e = app
+        .state
+        .secrets
+        .get(tenant, secret, "password")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            SecretsError::Provider(ProviderError::NotAuthorized { .. })
+        ),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_watch_polls_on_its_own() {
+    let (app, _dir) = serve_with(SecretsConfig {
+        key_poll_interval: Duration::from_millis(200),
+        ..SecretsConfig::default()
+    })
+    .await;
+    let (tenant, secret, policy) = protected_over_http(&app).await;
+    withdraw(&app, policy).await;
+    for _ in 0..100 {
+        if app.state.secrets.cache().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        app.state.secrets.cache().is_empty(),
+        "dropped within 5 s of a 200 ms poll"
+    );
+    assert!(
+        app.state
+            .secrets
+            .get(tenant, secret, "password")
+            .await
+            .is_err()
+    );
 }

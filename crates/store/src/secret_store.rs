@@ -447,6 +447,23 @@ impl SecretStore for Store {
         outcome.map_err(failure)?.ok_or(SecretsError::LeaseLost)
     }
 
+    async fn customer_roots(&self) -> Result<Vec<(TenantId, RootKey)>, SecretsError> {
+        let rows: Vec<(String, String)> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT tenant_id, root_key FROM secret_generations WHERE root_key <> 'global'",
+        )
+        .fetch_all(pool)
+        .await)
+        .map_err(failure)?;
+        rows.iter()
+            .map(|(t, root)| {
+                Ok((
+                    TenantId(uuid(t, "tenant id")?),
+                    RootKey::from_stored(root).ok_or_else(|| corrupt("root key"))?,
+                ))
+            })
+            .collect()
+    }
+
     async fn tenants_with_pending(&self) -> Result<Vec<TenantId>, SecretsError> {
         let rows: Vec<String> = with_pool!(self, pool => sqlx::query_scalar(
             "SELECT DISTINCT tenant_id FROM secret_generations WHERE status = 'pending'",

@@ -39,10 +39,10 @@ pub async fn customer_key(app: &App) -> (KeyId, RootKeyCrn) {
 }
 
 /// The customer's service-to-service authorization for `configsvc` (every configuration-service
-/// instance of the account) on its KMS instance.
-pub async fn authorize(app: &App) {
+/// instance of the account) on its KMS instance; the policy's id.
+pub async fn authorize(app: &App) -> uuid::Uuid {
     let account: AccountId = app.info.account_id.parse().expect("bootstrap account");
-    keyward_server::iam_admin::authorize_service(
+    let policy = keyward_server::iam_admin::authorize_service(
         &app.store,
         &account,
         ServiceKind::ConfigSvc,
@@ -53,6 +53,7 @@ pub async fn authorize(app: &App) {
     .await
     .expect("create the authorization");
     app.state.iam.invalidate();
+    policy.id
 }
 
 /// A new tenant: a configuration-service instance of the bootstrap account.

@@ -799,8 +799,14 @@ mod secret_cases {
         );
         let mut gens = s.generations(t).await.unwrap();
         gens.sort_by_key(|g| g.status == GenerationStatus::Pending);
-        assert_eq!(gens, vec![first, pending]);
         assert_eq!(s.tenants_with_pending().await.unwrap(), vec![t]);
+        let roots = s.customer_roots().await.unwrap();
+        assert!(roots.contains(&(t, pending.root.clone())), "{roots:?}");
+        assert!(
+            !roots.iter().any(|(_, r)| *r == RootKey::Global),
+            "{roots:?}"
+        );
+        assert_eq!(gens, vec![first, pending]);
         s.update_wrapped_dek(gens[0].id, b"rewrapped")
             .await
             .unwrap();
