@@ -2,7 +2,7 @@
 
 use crate::error::KmsError;
 use crate::ids::{Alias, InstanceId, KeyRef, KeyRingId};
-use crate::key::{Key, MAX_ALIASES_PER_INSTANCE, MAX_ALIASES_PER_KEY};
+use crate::key::{Key, MAX_ALIASES_PER_KEY};
 use crate::ports::{Access, AliasLimits, KeyEventKind, KeyRing, KeyStore, MasterKey};
 use crate::service::Kms;
 use crate::state::Action;
@@ -171,7 +171,7 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         }
         let limits = AliasLimits {
             per_key: u32::try_from(MAX_ALIASES_PER_KEY).unwrap_or(u32::MAX),
-            per_instance: MAX_ALIASES_PER_INSTANCE,
+            per_instance: self.config.max_aliases_per_instance,
         };
         self.store
             .add_alias(instance, key.id, alias, now, access.principal(), limits)

@@ -27,6 +27,8 @@ pub struct KmsConfig {
     pub lease_size: u64,
     /// Most rings per instance.
     pub max_key_rings: usize,
+    /// Most aliases per instance (Key Protect: 1000).
+    pub max_aliases_per_instance: u32,
     /// Most keys held in the in-memory key cache.
     pub key_cache_entries: usize,
 }
@@ -39,6 +41,7 @@ impl Default for KmsConfig {
             encryption_limit: (1u64 << 32) - (1u64 << 24),
             lease_size: 1 << 16,
             max_key_rings: 50,
+            max_aliases_per_instance: crate::key::MAX_ALIASES_PER_INSTANCE,
             key_cache_entries: 100_000,
         }
     }

@@ -3,29 +3,9 @@
 
 mod common;
 
-use common::{Call, PAST_WINDOWS, Reply, TestServer, id_of, key_collection, key_path};
+use common::race::{count, race, statuses};
+use common::{PAST_WINDOWS, TestServer, id_of, key_collection, key_path};
 use serde_json::json;
-
-/// Sends all calls at once from spawned tasks; replies in call order.
-async fn race(calls: Vec<Call>) -> Vec<Reply> {
-    let tasks: Vec<_> = calls.into_iter().map(|c| tokio::spawn(c.send())).collect();
-    let mut replies = Vec::new();
-    for task in tasks {
-        replies.push(task.await.expect("request task"));
-    }
-    replies
-}
-
-fn count(replies: &[Reply], status: u16) -> usize {
-    replies
-        .iter()
-        .filter(|r| r.status.as_u16() == status)
-        .count()
-}
-
-fn statuses(replies: &[Reply]) -> Vec<u16> {
-    replies.iter().map(|r| r.status.as_u16()).collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn only_one_of_concurrent_rotations_wins() {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::TestServer;
 use common::byok::wait_switched_state;
+use common::database::Database;
 use keyward_crypto::SecretBytes;
 use keyward_secrets::{ProviderError, RootKey, SecretId, SecretsError, TenantId};
 use keyward_server::{App, ServeSettings, build};
@@ -85,50 +86,6 @@ async fn a_disabled_key_stops_decryption_at_once_on_this_node() {
         .await
         .expect_status(204);
     assert!(secrets.get(tenant, secret, "password").await.is_err());
-}
-
-/// A fresh PostgreSQL database for this test, dropped at the end.
-struct Database {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    fn create() -> Self {
-        let admin_url = std::env::var("KEYWARD_TEST_DATABASE_URL")
-            .expect("KEYWARD_TEST_DATABASE_URL must point at a PostgreSQL database");
-        let name = format!("keyward_events_{}", Uuid::new_v4().simple());
-        psql(&admin_url, &format!("CREATE DATABASE {name}"));
-        let base = admin_url.rsplit_once('/').expect("a database in the URL").0;
-        let url = format!("{base}/{name}");
-        Self {
-            admin_url,
-            name,
-            url,
-        }
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        psql(
-            &self.admin_url,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
-}
-
-fn psql(url: &str, sql: &str) {
-    let out = std::process::Command::new("psql")
-        .args([url, "-Atqc", sql])
-        .output()
-        .expect("psql runs");
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 async fn node(dir: &std::path::Path, url: &str) -> App {

@@ -51,6 +51,27 @@ macro_rules! record_event {
 const AUTO_PURGE: Duration = Duration::days(90);
 
 /// The SQL condition (on table `keys`) for one effective state; `$2` is now in milliseconds.
+/// The lock that serialises alias additions of one instance.
+const ALIAS_QUOTA: &str = "keyward.alias-quota";
+/// The lock that serialises key-ring creations of one instance.
+const RING_QUOTA: &str = "keyward.ring-quota";
+
+impl Store {
+    /// On PostgreSQL, the statement and its argument that take a transaction lock on `instance`
+    /// for one quota: a count read after an insert in READ COMMITTED does not see a concurrent
+    /// transaction's insert, so two nodes could each stay under a quota and pass it together.
+    /// SQLite serialises writers already.
+    fn instance_lock(&self, quota: &str, instance: InstanceId) -> Option<(&'static str, String)> {
+        match self.db {
+            Db::Pg(_) => Some((
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                format!("{quota}:{instance}"),
+            )),
+            Db::Sqlite(_) => None,
+        }
+    }
+}
+
 fn state_condition(state: KeyState) -> &'static str {
     match state {
         KeyState::PreActivation => "state = 0",
@@ -437,16 +458,13 @@ impl KeyStore for Store {
         const INSERT: &str = "INSERT INTO key_aliases (instance_id, alias, key_id, created_at, created_by) VALUES ($1, $2, $3, $4, $5)";
         const COUNTS: &str = "SELECT (SELECT COUNT(*) FROM key_aliases WHERE key_id = $1), \
                               (SELECT COUNT(*) FROM key_aliases WHERE instance_id = $2)";
-        let lock = match self.db {
-            // Row lock on the key, so concurrent additions to it count one after another.
-            Db::Pg(_) => Some("SELECT id FROM keys WHERE id = $1 FOR UPDATE"),
-            // SQLite serialises writers: inserting first takes the write lock.
-            Db::Sqlite(_) => None,
-        };
+        // Additions to one instance count one after another (both quotas are read after the
+        // insert, in the same transaction).
+        let lock = self.instance_lock(ALIAS_QUOTA, instance);
         let outcome: Result<bool, sqlx::Error> = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
-            if let Some(lock) = lock {
-                sqlx::query(lock).bind(key.to_string()).execute(&mut *tx).await?;
+            if let Some((sql, name)) = &lock {
+                sqlx::query(sql).bind(name).execute(&mut *tx).await?;
             }
             sqlx::query(INSERT)
                 .bind(instance.to_string())
@@ -502,19 +520,28 @@ impl KeyStore for Store {
         max_rings: usize,
     ) -> Result<(), KmsError> {
         let max = i64::try_from(max_rings).unwrap_or(i64::MAX);
-        // Insert only while under the quota, in one statement.
-        let result = with_pool!(self, pool => sqlx::query(
-            "INSERT INTO key_rings (instance_id, id, created_at, created_by) \
-             SELECT $1, $2, $3, $4 WHERE (SELECT COUNT(*) FROM key_rings WHERE instance_id = $1) < $5",
-        )
-        .bind(instance.to_string())
-        .bind(ring.id.as_str())
-        .bind(to_millis(ring.created_at))
-        .bind(&ring.created_by)
-        .bind(max)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()));
+        // Insert only while under the quota, creations in one instance one after another.
+        let lock = self.instance_lock(RING_QUOTA, instance);
+        let result = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            if let Some((sql, name)) = &lock {
+                sqlx::query(sql).bind(name).execute(&mut *tx).await?;
+            }
+            let inserted = sqlx::query(
+                "INSERT INTO key_rings (instance_id, id, created_at, created_by) \
+                 SELECT $1, $2, $3, $4 WHERE (SELECT COUNT(*) FROM key_rings WHERE instance_id = $1) < $5",
+            )
+            .bind(instance.to_string())
+            .bind(ring.id.as_str())
+            .bind(to_millis(ring.created_at))
+            .bind(&ring.created_by)
+            .bind(max)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(inserted)
+        }.await);
         match result {
             Ok(1) => Ok(()),
             Ok(_) => Err(KmsError::KeyRingQuota),

@@ -23,6 +23,8 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 pub mod byok;
+pub mod database;
+pub mod race;
 mod request;
 
 pub use request::{Call, Reply};
@@ -64,6 +66,14 @@ pub struct TestServer {
     pub config_instance: String,
     /// The data directory (kept alive as long as the server).
     pub dir: TempDir,
+    /// The settings it was built with.
+    pub settings: ServeSettings,
+}
+
+/// A server just built, with the admin key of a first start.
+struct Built {
+    server: TestServer,
+    new_admin_key: Option<ApiKeySecret>,
 }
 
 /// A credential created for a test principal.
@@ -93,6 +103,17 @@ impl TestServer {
     }
 
     async fn start_configured(unsafe_test_clock: bool, kms: KmsConfig) -> Self {
+        Self::start_adjusted(|s| ServeSettings {
+            unsafe_test_clock,
+            kms,
+            ..s
+        })
+        .await
+    }
+
+    /// Builds a server from the harness's settings (test clock, no rate limits) as `adjust`
+    /// changes them.
+    pub async fn start_adjusted(adjust: impl FnOnce(ServeSettings) -> ServeSettings) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         // The rate limits have their own test (http_edge); the suites here send fixtures fast.
         let edge = keyward_server::EdgeSettings {
@@ -100,31 +121,66 @@ impl TestServer {
             token_rate: keyward_server::rate_limit::Rate::UNLIMITED,
             ..Default::default()
         };
-        let settings = ServeSettings {
-            unsafe_test_clock,
-            kms,
+        let settings = adjust(ServeSettings {
+            unsafe_test_clock: true,
             edge,
             ..ServeSettings::new(dir.path().join("data"))
+        });
+        let mut server = Self::build_on(dir, settings).await;
+        let apikey = server
+            .new_admin_key
+            .take()
+            .expect("first start creates an admin key");
+        server.server.admin_token = server.server.token_for(apikey.expose_secret()).await;
+        server.server
+    }
+
+    /// Another node of this server: the same (PostgreSQL) database and master key, a data
+    /// directory and clock of its own (set to this node's time), and the same admin token.
+    pub async fn another_node(&self) -> Self {
+        assert!(
+            self.settings.database_url.is_some(),
+            "several nodes need PostgreSQL"
+        );
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).expect("data directory");
+        std::fs::copy(
+            self.settings.data_dir.join("master.key"),
+            data.join("master.key"),
+        )
+        .expect("copy the master key");
+        let settings = ServeSettings {
+            data_dir: data,
+            ..self.settings.clone()
         };
+        let mut node = Self::build_on(dir, settings).await.server;
+        node.clock.advance(self.now() - node.now());
+        node.admin_token = self.admin_token.clone();
+        node
+    }
+
+    async fn build_on(dir: TempDir, settings: ServeSettings) -> Built {
         let app = build(&settings).await.expect("the application builds");
-        let apikey = app.new_admin_key.expect("first start creates an admin key");
         let clock = app
             .test_clock
             .unwrap_or_else(|| Arc::new(OffsetClock::new()));
-        let mut server = Self {
-            router: app.router,
-            store: app.store,
-            clock,
-            instance: app.info.kms_instance_id.clone(),
-            account: app.info.account_id.parse().expect("account id"),
-            admin_iam_id: app.info.admin_iam_id.clone(),
-            admin_token: String::new(),
-            state: app.state,
-            config_instance: app.info.config_instance_id.clone(),
-            dir,
-        };
-        server.admin_token = server.token_for(apikey.expose_secret()).await;
-        server
+        Built {
+            new_admin_key: app.new_admin_key,
+            server: Self {
+                router: app.router,
+                store: app.store,
+                clock,
+                instance: app.info.kms_instance_id.clone(),
+                account: app.info.account_id.parse().expect("account id"),
+                admin_iam_id: app.info.admin_iam_id.clone(),
+                admin_token: String::new(),
+                state: app.state,
+                config_instance: app.info.config_instance_id.clone(),
+                dir,
+                settings,
+            },
+        }
     }
 
     /// Exchanges an API key for a token through `/identity/token`.
