@@ -20,7 +20,7 @@ pub use error::{ProviderError, SecretsError};
 pub use keyprotect_provider::{Endpoint, KeyProtectProvider};
 pub use model::{
     Generation, GenerationId, GenerationStatus, Progress, Protection, RootKey, SealedField,
-    SecretId, TenantId,
+    SecretId, TenantId, WrappedBy,
 };
 pub use ports::{JobLease, JobRecord, Reencrypted, SecretStore};
 pub use provider::{KeyProvider, NewDek, OpenedDek, WrappedDek, dek_aad};

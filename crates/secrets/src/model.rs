@@ -58,6 +58,21 @@ impl RootKey {
     }
 }
 
+/// A root key as a key event names it: the global key, or a customer key by its KMS instance and
+/// key id (whatever CRN names them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WrappedBy {
+    /// The global key.
+    Global,
+    /// A customer key.
+    CustomerKey {
+        /// Its KMS instance.
+        instance: Uuid,
+        /// Its id.
+        key: Uuid,
+    },
+}
+
 /// Whether a generation is in force or being switched to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GenerationStatus {

@@ -5,7 +5,7 @@ use std::future::Future;
 use time::OffsetDateTime;
 
 use crate::error::SecretsError;
-use crate::model::{Generation, GenerationId, RootKey, SealedField, SecretId, TenantId};
+use crate::model::{Generation, GenerationId, RootKey, SealedField, SecretId, TenantId, WrappedBy};
 
 /// A node's claim on a tenant's re-encryption job, valid until `until`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,6 +145,12 @@ pub trait SecretStore: Send + Sync + 'static {
         pending: GenerationId,
         lease: &JobLease,
     ) -> impl Future<Output = Result<bool, SecretsError>> + Send;
+
+    /// The current and pending generations whose DEK `root` wrapped.
+    fn generations_under(
+        &self,
+        root: WrappedBy,
+    ) -> impl Future<Output = Result<Vec<Generation>, SecretsError>> + Send;
 
     /// Every (tenant, root key) of a current or pending generation under a customer key.
     fn customer_roots(

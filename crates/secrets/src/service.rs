@@ -13,10 +13,10 @@ use crate::cache::DekCache;
 use crate::envelope::{open_field, seal_field};
 use crate::error::SecretsError;
 use crate::model::{
-    Generation, GenerationId, GenerationStatus, RootKey, SealedField, SecretId, TenantId,
+    Generation, GenerationId, GenerationStatus, RootKey, SealedField, SecretId, TenantId, WrappedBy,
 };
 use crate::ports::SecretStore;
-use crate::provider::{KeyProvider, WrappedDek};
+use crate::provider::{KeyProvider, OpenedDek, WrappedDek};
 
 /// Tunables.
 #[derive(Clone, Debug)]
@@ -332,6 +332,34 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
             until: OffsetDateTime::now_utc()
                 + time::Duration::try_from(self.config.job_lease).unwrap_or(time::Duration::SECOND),
         }
+    }
+
+    /// After `root` rotated: rewraps every current and pending DEK it wrapped under its newest
+    /// version (the KMS's unwrap hands the rewrapped DEK back), so that older versions are needed
+    /// by nothing stored. Returns how many were rewrapped; a DEK that cannot be unwrapped now
+    /// (key disabled since, KMS unreachable) is left for the next unwrap to rewrap, and logged.
+    pub async fn rewrap_under(&self, root: WrappedBy) -> Result<usize, SecretsError> {
+        let mut rewrapped = 0;
+        for g in self.store.generations_under(root).await? {
+            let wrapped = WrappedDek {
+                ciphertext: &g.wrapped_dek,
+                tenant_bound: g.tenant_bound,
+            };
+            match self.provider.unwrap_dek(&g.root, g.tenant, wrapped).await {
+                Ok(OpenedDek {
+                    rewrapped: Some(new),
+                    ..
+                }) => {
+                    self.store.update_wrapped_dek(g.id, &new).await?;
+                    rewrapped += 1;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(generation = %g.id, error = %e, "cannot rewrap a DEK after a rotation");
+                }
+            }
+        }
+        Ok(rewrapped)
     }
 
     /// Every `key_poll_interval`, asks the KMS for the state of each customer root key in use

@@ -21,7 +21,7 @@ use crate::routes;
 use crate::signing_keys;
 use crate::state::AppState;
 use keyward_configsvc::ConfigService;
-use keyward_secrets::{Endpoint, KeyProtectProvider, Secrets, SecretsConfig};
+use keyward_secrets::{Endpoint, KeyProtectProvider, Secrets, SecretsConfig, WrappedBy};
 use keyward_store::{NetworkPolicy, PgPreparer};
 
 /// Validated settings of `keyward serve`.
@@ -408,13 +408,34 @@ fn forget_on_key_events(state: &crate::state::SharedState, global: &GlobalKey) {
         .on_key_event(Arc::new(move |event: &keyward_kms::KeyEvent| {
             let Some(state) = weak.upgrade() else { return };
             state.kms.forget_key(event.key);
+            let root = if event.key.as_uuid() == global {
+                WrappedBy::Global
+            } else {
+                WrappedBy::CustomerKey {
+                    instance: event.instance.as_uuid(),
+                    key: event.key.as_uuid(),
+                }
+            };
             if event.kind.revokes() {
                 let cache = state.secrets.cache();
-                if event.key.as_uuid() == global {
-                    cache.forget_root(&keyward_secrets::RootKey::Global);
-                } else {
-                    cache.forget_customer_key(event.instance.as_uuid(), event.key.as_uuid());
+                match root {
+                    WrappedBy::Global => cache.forget_root(&keyward_secrets::RootKey::Global),
+                    WrappedBy::CustomerKey { instance, key } => {
+                        cache.forget_customer_key(instance, key);
+                    }
                 }
+            }
+            // Every node hears the event and rewraps; a second rewrap is harmless (the DEK is
+            // already under the newest version) and keeps the work going if one node dies.
+            if event.kind == keyward_kms::KeyEventKind::Rotated
+                && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            {
+                runtime.spawn(async move {
+                    match state.secrets.rewrap_under(root).await {
+                        Ok(n) => tracing::debug!(rewrapped = n, "DEKs rewrapped after a rotation"),
+                        Err(e) => tracing::warn!(error = %e, "cannot rewrap DEKs after a rotation"),
+                    }
+                });
             }
         }));
 }

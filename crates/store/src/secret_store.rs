@@ -2,7 +2,7 @@
 
 use keyward_secrets::{
     Generation, GenerationId, GenerationStatus, JobLease, JobRecord, Reencrypted, RootKey,
-    SealedField, SecretId, SecretStore, SecretsError, TenantId,
+    SealedField, SecretId, SecretStore, SecretsError, TenantId, WrappedBy,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -445,6 +445,25 @@ impl SecretStore for Store {
             Ok(Some(true))
         }.await);
         outcome.map_err(failure)?.ok_or(SecretsError::LeaseLost)
+    }
+
+    async fn generations_under(&self, root: WrappedBy) -> Result<Vec<Generation>, SecretsError> {
+        // A customer key is named by a CRN ending in `:<instance>:key:<key>` (ids have no LIKE
+        // wildcards).
+        let pattern = match root {
+            WrappedBy::Global => "global".to_owned(),
+            WrappedBy::CustomerKey { instance, key } => format!("%:{instance}:key:{key}"),
+        };
+        let rows: Vec<GenerationRow> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT id, tenant_id, root_key, wrapped_dek, status, created_at, tenant_bound FROM secret_generations WHERE root_key LIKE $1",
+        )
+        .bind(pattern)
+        .fetch_all(pool)
+        .await)
+        .map_err(failure)?;
+        rows.into_iter()
+            .map(GenerationRow::into_generation)
+            .collect()
     }
 
     async fn customer_roots(&self) -> Result<Vec<(TenantId, RootKey)>, SecretsError> {

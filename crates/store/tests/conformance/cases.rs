@@ -782,13 +782,11 @@ mod secret_cases {
                 .await
                 .unwrap()
         );
-        let crn: keyward_secrets::RootKeyCrn = format!(
-            "crn:v1:keyward:local:kms:local:a/acc:{}:key:{}",
-            Uuid::new_v4(),
-            Uuid::new_v4()
-        )
-        .parse()
-        .unwrap();
+        let (instance, key) = (Uuid::new_v4(), Uuid::new_v4());
+        let crn: keyward_secrets::RootKeyCrn =
+            format!("crn:v1:keyward:local:kms:local:a/acc:{instance}:key:{key}")
+                .parse()
+                .unwrap();
         let mut pending = generation(t, GenerationStatus::Pending);
         pending.root = RootKey::Customer(crn);
         assert!(s.insert_pending_generation(&pending).await.unwrap());
@@ -800,6 +798,16 @@ mod secret_cases {
         let mut gens = s.generations(t).await.unwrap();
         gens.sort_by_key(|g| g.status == GenerationStatus::Pending);
         assert_eq!(s.tenants_with_pending().await.unwrap(), vec![t]);
+        let under = s
+            .generations_under(keyward_secrets::WrappedBy::CustomerKey { instance, key })
+            .await
+            .unwrap();
+        assert_eq!(under, vec![pending.clone()]);
+        let under = s
+            .generations_under(keyward_secrets::WrappedBy::Global)
+            .await
+            .unwrap();
+        assert!(under.contains(&first) && !under.contains(&pending));
         let roots = s.customer_roots().await.unwrap();
         assert!(roots.contains(&(t, pending.root.clone())), "{roots:?}");
         assert!(
