@@ -9,6 +9,9 @@
 #                              are taken from the repository root)
 #        KEYWARD_DATABASE_URL  passed through to the server (selects PostgreSQL)
 #        KEYWARD_KEEP_DATA=1   keep the servers' temp data dirs (path is printed)
+#        KEYWARD_SDK_TLS=0     serve plain HTTP (default: HTTPS with a development CA from
+#                              `keyward tls self-signed`, trusted through NODE_EXTRA_CA_CERTS and
+#                              REQUESTS_CA_BUNDLE)
 #        PYTHON                interpreter used to create the venvs (default python3; the
 #                              openscale suite needs Python >=3.11,<3.14)
 #        KEYWARD_TEST_DATABASE_URL  customer PostgreSQL for the openscale data marts
@@ -81,6 +84,17 @@ setup_openscale() { setup_venv "$OS_DIR"; }
 # ---------------------------------------------------------------- run
 LOG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/keyward-sdk-run.XXXXXX")"
 trap 'rm -rf "$LOG_DIR"' EXIT
+
+# HTTPS by default, with a development CA the SDKs are told to trust (KEYWARD_SDK_TLS=0: HTTP).
+if [ "${KEYWARD_SDK_TLS:-1}" != 0 ]; then
+  "$KEYWARD_BIN" tls self-signed --out "$LOG_DIR/tls" >/dev/null
+  export KEYWARD_SDK_TLS_DIR="$LOG_DIR/tls"
+  export NODE_EXTRA_CA_CERTS="$LOG_DIR/tls/ca.pem"
+  export REQUESTS_CA_BUNDLE="$LOG_DIR/tls/ca.pem"
+  echo "run.sh: serving HTTPS with the development CA $LOG_DIR/tls/ca.pem"
+else
+  echo "run.sh: serving plain HTTP (KEYWARD_SDK_TLS=0)"
+fi
 
 total_pass=0
 total_fail=0

@@ -22,6 +22,10 @@ pub struct DemoArgs {
         hide_env_values = true
     )]
     database_url: String,
+    /// PEM CA certificates to trust for an HTTPS server, besides the system's and the public
+    /// roots (e.g. the ca.pem of `keyward tls self-signed`).
+    #[arg(long, env = "KEYWARD_CACERT")]
+    cacert: Option<PathBuf>,
 }
 
 struct Demo {
@@ -233,12 +237,19 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         .to_owned();
     let apikey = std::fs::read_to_string(args.data_dir.join("admin.apikey"))
         .map_err(|e| format!("cannot read admin.apikey: {e}"))?;
-    let c = Client::new(
+    let ca = match &args.cacert {
+        Some(path) => {
+            Some(std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?)
+        }
+        None => None,
+    };
+    let c = Client::trusting(
         &url,
         &url,
         apikey.trim().to_owned(),
         Duration::from_secs(30),
         RetryPolicy::default(),
+        ca.as_deref(),
     )
     .map_err(|e| e.to_string())?;
     let kms = info["kms_instance_id"]

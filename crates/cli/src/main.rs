@@ -8,6 +8,7 @@ mod bench;
 mod bench_reencrypt;
 mod demo;
 mod iam;
+mod tls;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +42,9 @@ enum Command {
     /// Measure in-process paths (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Certificates for development (`keyward tls self-signed --out DIR`).
+    #[command(subcommand)]
+    Tls(tls::TlsCommand),
 }
 
 #[derive(Subcommand)]
@@ -132,6 +136,20 @@ struct ServeArgs {
     /// link-local and cloud metadata addresses are never reachable). Narrow it in production.
     #[arg(long, env = "KEYWARD_DATA_MART_NETWORKS")]
     data_mart_networks: Option<keyward_store::NetworkPolicy>,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); reloaded with the key on
+    /// SIGHUP without dropping connections.
+    #[arg(long, env = "KEYWARD_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "KEYWARD_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address (only behind a TLS-terminating proxy).
+    #[arg(long)]
+    insecure_http: bool,
+    /// PEM CA certificates trusted for --kms-endpoint URLs, besides the system's and the public
+    /// roots (e.g. the ca.pem of `keyward tls self-signed`).
+    #[arg(long, env = "KEYWARD_KMS_CA_FILE")]
+    kms_ca_file: Option<PathBuf>,
     /// Seconds a client may take to send a request's headers before the connection is closed.
     #[arg(
         long,
@@ -183,6 +201,12 @@ impl ServeArgs {
                 principal_rate: Rate::per_second(self.rate_limit_per_principal),
                 token_rate: Rate::per_second(self.rate_limit_token_per_address),
             },
+            tls: match (self.tls_cert, self.tls_key) {
+                (Some(cert), Some(key)) => Some(keyward_server::tls::TlsFiles { cert, key }),
+                _ => None,
+            },
+            insecure_http: self.insecure_http,
+            kms_ca_file: self.kms_ca_file,
             ..ServeSettings::new(self.data_dir.clone())
         }
     }
@@ -209,6 +233,7 @@ fn main() -> ExitCode {
             .block_on(keyward_server::serve(args.into_settings()))
             .map_err(|e| e.to_string()),
         Command::Iam(command) => runtime.block_on(iam::run(command)),
+        Command::Tls(command) => tls::run(command),
         Command::VerifySecrets(args) => runtime.block_on(verify::run(args)),
         Command::Demo(args) => runtime.block_on(demo::run(args)),
         Command::Bench(BenchCommand::Envelope { iterations, rounds }) => {

@@ -1,5 +1,6 @@
-//! `keyward demo` against a freshly started `keyward serve`: both cases of the source document
-//! pass, and the demo exits 0. The data marts use the PostgreSQL of `KEYWARD_TEST_DATABASE_URL`.
+//! `keyward demo` against a freshly started `keyward serve` over HTTPS (a development CA the
+//! demo is told to trust): both cases of the source document pass, and the demo exits 0. The
+//! data marts use the PostgreSQL of `KEYWARD_TEST_DATABASE_URL`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,9 +12,20 @@ fn demo_passes_against_a_fresh_server() {
     let database = std::env::var("KEYWARD_TEST_DATABASE_URL")
         .expect("KEYWARD_TEST_DATABASE_URL must point at the PostgreSQL the demo data marts use");
     let dir = tempfile::tempdir().unwrap();
+    let tls = tempfile::tempdir().unwrap();
+    let made = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(["tls", "self-signed", "--out"])
+        .arg(tls.path())
+        .output()
+        .unwrap();
+    assert!(made.status.success());
     let mut server = Command::new(env!("CARGO_BIN_EXE_keyward"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
+        .arg("--tls-cert")
+        .arg(tls.path().join("cert.pem"))
+        .arg("--tls-key")
+        .arg(tls.path().join("key.pem"))
         .env_remove("KEYWARD_DATABASE_URL")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -27,6 +39,8 @@ fn demo_passes_against_a_fresh_server() {
     let out = Command::new(env!("CARGO_BIN_EXE_keyward"))
         .args(["demo", "--data-dir"])
         .arg(dir.path())
+        .arg("--cacert")
+        .arg(tls.path().join("ca.pem"))
         .env("KEYWARD_DEMO_DATABASE_URL", &database)
         .output()
         .unwrap();

@@ -78,13 +78,40 @@ impl Client {
         timeout: Duration,
         retry: RetryPolicy,
     ) -> Result<Self, ClientError> {
+        Self::trusting(base_url, iam_url, apikey, timeout, retry, None)
+    }
+
+    /// [`Client::new`] that also trusts the CA certificates of a PEM bundle (a private CA, or
+    /// the one `keyward tls self-signed` writes). Certificates are always verified: against the
+    /// system's roots, the public web roots, and these.
+    pub fn trusting(
+        base_url: &str,
+        iam_url: &str,
+        apikey: String,
+        timeout: Duration,
+        retry: RetryPolicy,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, ClientError> {
         CRYPTO.call_once(|| {
             // Ignored if another part of the process installed it first.
             let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         });
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(timeout)
-            .connect_timeout(timeout)
+            .connect_timeout(timeout);
+        if let Some(pem) = ca_pem {
+            let roots = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| ClientError::Protocol(format!("CA certificates: {e}")))?;
+            if roots.is_empty() {
+                return Err(ClientError::Protocol(
+                    "CA certificates: no PEM certificate found".into(),
+                ));
+            }
+            for root in roots {
+                builder = builder.add_root_certificate(root);
+            }
+        }
+        let http = builder
             .build()
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         Ok(Self {

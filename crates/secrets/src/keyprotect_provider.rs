@@ -74,16 +74,18 @@ impl KeyProtectProvider {
         endpoints: Vec<Endpoint>,
         apikey: &str,
         timeout: Duration,
+        ca_pem: Option<&[u8]>,
         resource_crn: Box<dyn Fn(TenantId) -> String + Send + Sync>,
     ) -> Result<Self, ProviderError> {
         let mut clients = HashMap::new();
         for e in endpoints {
-            let client = Client::new(
+            let client = Client::trusting(
                 &e.url,
                 &e.iam_url,
                 apikey.to_owned(),
                 timeout,
                 RetryPolicy::default(),
+                ca_pem,
             )
             .map_err(|err| ProviderError::Other(err.to_string()))?;
             clients.insert((e.cname, e.region), client);

@@ -20,6 +20,7 @@ use crate::rate_limit::{Rate, RateLimiter};
 use crate::routes;
 use crate::signing_keys;
 use crate::state::AppState;
+use crate::tls::{self, CertStore, TlsFiles};
 use keyward_configsvc::ConfigService;
 use keyward_secrets::{Endpoint, KeyProtectProvider, Secrets, SecretsConfig, WrappedBy};
 use keyward_store::{NetworkPolicy, PgPreparer};
@@ -54,6 +55,12 @@ pub struct ServeSettings {
     pub data_mart_networks: NetworkPolicy,
     /// Timeouts and rate limits at the edge.
     pub edge: EdgeSettings,
+    /// Serve HTTPS with this certificate and key (reloaded on SIGHUP).
+    pub tls: Option<TlsFiles>,
+    /// Allow plain HTTP on a non-loopback address (behind a TLS proxy).
+    pub insecure_http: bool,
+    /// PEM file of CA certificates trusted, besides the public roots, for `kms_endpoints`.
+    pub kms_ca_file: Option<PathBuf>,
 }
 
 /// Timeouts and rate limits at the edge (documented defaults in the README).
@@ -81,6 +88,12 @@ impl Default for EdgeSettings {
 }
 
 impl ServeSettings {
+    /// This server's URL at `addr`: `https` with a certificate.
+    pub fn url_of(&self, addr: SocketAddr) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{addr}")
+    }
+
     /// The defaults of `keyward serve` on `data_dir`, listening on a free loopback port.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
@@ -96,6 +109,9 @@ impl ServeSettings {
             provisioning_database_url: None,
             data_mart_networks: NetworkPolicy::default(),
             edge: EdgeSettings::default(),
+            tls: None,
+            insecure_http: false,
+            kms_ca_file: None,
         }
     }
 }
@@ -265,7 +281,7 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
             .iter()
             .map(|e| {
                 let url = if e.url == "self" {
-                    format!("http://{}", settings.listen)
+                    settings.url_of(settings.listen)
                 } else {
                     e.url.clone()
                 };
@@ -278,11 +294,20 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
             })
             .collect();
         let rc = Arc::clone(&resource_crn);
+        let ca_pem = match &settings.kms_ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|source| BootstrapError::Io {
+                what: "cannot read the KMS CA file",
+                path: path.clone(),
+                source,
+            })?),
+            None => None,
+        };
         Some(
             KeyProtectProvider::new(
                 endpoints,
                 apikey.expose_secret(),
                 std::time::Duration::from_secs(10),
+                ca_pem.as_deref(),
                 Box::new(move |t| rc(t)),
             )
             .map_err(|e| BootstrapError::Setup(e.to_string()))?,
@@ -343,6 +368,10 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
 /// Binds, writes `bootstrap.json` (and `admin.apikey` on first start), and serves until
 /// Ctrl-C or SIGTERM.
 pub async fn serve(settings: ServeSettings) -> Result<(), BootstrapError> {
+    if settings.tls.is_none() && !settings.insecure_http && !settings.listen.ip().is_loopback() {
+        return Err(BootstrapError::PlainHttpExposed(settings.listen));
+    }
+    let certs = settings.tls.clone().map(CertStore::load).transpose()?;
     let app = build(&settings).await?;
     let listener =
         TcpListener::bind(settings.listen)
@@ -358,7 +387,7 @@ pub async fn serve(settings: ServeSettings) -> Result<(), BootstrapError> {
         source,
     })?;
     let mut info = app.info.clone();
-    info.url = format!("http://{addr}");
+    info.url = settings.url_of(addr);
     if let Some(key) = &app.new_admin_key {
         let path = settings.data_dir.join("admin.apikey");
         bootstrap::write_private_file(&path, format!("{}\n", key.expose_secret()).as_bytes())?;
@@ -385,7 +414,19 @@ pub async fn serve(settings: ServeSettings) -> Result<(), BootstrapError> {
         header_read_timeout: settings.edge.header_read_timeout,
         shutdown_grace: settings.edge.request_timeout,
     };
-    listener::serve(listener, app.router, limits, shutdown_signal())
+    let tls = match &certs {
+        Some(certs) => {
+            #[cfg(unix)]
+            tls::reload_on_sighup(Arc::clone(certs)).map_err(|source| BootstrapError::Io {
+                what: "cannot watch SIGHUP for",
+                path: certs.files().cert.clone(),
+                source,
+            })?;
+            Some(certs.acceptor())
+        }
+        None => None,
+    };
+    listener::serve(listener, app.router, limits, tls, shutdown_signal())
         .await
         .map_err(|source| BootstrapError::Io {
             what: "server failed on",

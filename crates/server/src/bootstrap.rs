@@ -63,6 +63,14 @@ pub enum BootstrapError {
     /// IAM or KMS setup failed.
     #[error("setup failed: {0}")]
     Setup(String),
+    /// The TLS certificate or key could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// Plain HTTP on an address other machines can reach.
+    #[error(
+        "refusing to serve plain HTTP on {0}, which other machines can reach: API keys and data keys would cross the network in clear. Give a certificate (--tls-cert FILE --tls-key FILE; `keyward tls self-signed --out DIR` makes one for development), listen on a loopback address, or pass --insecure-http if a TLS proxy in front of Keyward is the only way in"
+    )]
+    PlainHttpExposed(std::net::SocketAddr),
 }
 
 impl From<keyward_iam::IamError> for BootstrapError {

@@ -7,6 +7,7 @@ pub mod authz;
 pub mod body;
 pub mod bootstrap;
 pub mod configsvc_provider;
+pub mod dev_cert;
 pub mod error;
 pub mod iam_admin;
 pub mod iam_service;
@@ -17,6 +18,7 @@ pub mod rate_limit;
 pub mod routes;
 pub mod signing_keys;
 pub mod state;
+pub mod tls;
 pub mod wire;
 
 pub use app::{App, EdgeSettings, KmsEndpoint, ServeSettings, build, serve};

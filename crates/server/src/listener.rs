@@ -1,6 +1,6 @@
-//! Accepting connections: HTTP/1.1 with a header-read timeout (a client that trickles its
-//! headers is cut off), the client's address handed to the handlers, and a graceful shutdown
-//! that lets requests in flight finish.
+//! Accepting connections: HTTP/1.1, over TLS when an acceptor is given, with a header-read
+//! timeout (a client that trickles its handshake or headers is cut off), the client's address
+//! handed to the handlers, and a graceful shutdown that lets requests in flight finish.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,6 +13,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// The address a request came from (absent for requests that did not come over a socket).
@@ -28,11 +29,12 @@ pub struct ConnectionLimits {
     pub shutdown_grace: Duration,
 }
 
-/// Serves `router` on `listener` until `shutdown` completes.
+/// Serves `router` on `listener` (over TLS with `tls`) until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
@@ -60,10 +62,31 @@ pub async fn serve(
             request.extensions_mut().insert(ClientAddr(remote));
             request
         });
-        let connection =
-            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let watched = graceful.watch(connection);
+        let service = TowerToHyperService::new(service);
+        let Some(tls) = &tls else {
+            let watched = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(e) = watched.await {
+                    tracing::debug!(error = %e, %remote, "connection ended with an error");
+                }
+            });
+            continue;
+        };
+        let handshake = tls.accept(stream);
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
         tokio::spawn(async move {
+            let stream = match tokio::time::timeout(limits.header_read_timeout, handshake).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, %remote, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%remote, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let watched = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
             if let Err(e) = watched.await {
                 tracing::debug!(error = %e, %remote, "connection ended with an error");
             }

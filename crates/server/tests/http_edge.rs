@@ -32,6 +32,7 @@ async fn start(edge: EdgeSettings) -> (App, std::net::SocketAddr, tempfile::Temp
         listener,
         app.router.clone(),
         limits,
+        None,
         std::future::pending(),
     ));
     (app, addr, dir)

@@ -12,6 +12,8 @@ use keyward_kms::{InstanceId, KeyRef};
 use keyward_secrets::{
     ProviderError, RootKey, RootKeyCrn, SecretId, SecretsConfig, SecretsError, TenantId,
 };
+use keyward_server::listener::{self, ConnectionLimits};
+use keyward_server::tls::{CertStore, TlsFiles};
 use keyward_server::{App, KmsEndpoint, ServeSettings, build};
 use std::time::Duration;
 
@@ -281,4 +283,109 @@ async fn the_key_watch_polls_on_its_own() {
             .await
             .is_err()
     );
+}
+
+/// A server on a real port serving HTTPS with a development certificate, whose configuration
+/// service reaches its KMS over HTTPS for `keyward:local` keys, trusting the development CA only
+/// when `trust_ca`.
+async fn serve_tls(trust_ca: bool) -> (App, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = keyward_server::dev_cert::generate(&[]).unwrap();
+    let tls_dir = dir.path().join("tls");
+    std::fs::create_dir(&tls_dir).unwrap();
+    let files = TlsFiles {
+        cert: tls_dir.join("cert.pem"),
+        key: tls_dir.join("key.pem"),
+    };
+    std::fs::write(tls_dir.join("ca.pem"), &certs.ca_pem).unwrap();
+    std::fs::write(&files.cert, &certs.cert_pem).unwrap();
+    std::fs::write(&files.key, certs.key_pem.as_bytes()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let settings = ServeSettings {
+        listen: addr,
+        tls: Some(files.clone()),
+        kms_ca_file: trust_ca.then(|| tls_dir.join("ca.pem")),
+        kms_endpoints: vec![KmsEndpoint {
+            cname: "keyward".into(),
+            region: "local".into(),
+            url: "self".into(),
+        }],
+        ..ServeSettings::new(dir.path().join("data"))
+    };
+    let app = build(&settings).await.unwrap();
+    let acceptor = CertStore::load(files).unwrap().acceptor();
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_secs(10),
+        shutdown_grace: Duration::from_secs(1),
+    };
+    let router = app.router.clone();
+    tokio::spawn(listener::serve(
+        listener,
+        router,
+        limits,
+        Some(acceptor),
+        std::future::pending(),
+    ));
+    (app, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_keys_are_used_over_https_trusting_the_configured_ca() {
+    let (app, _dir) = serve_tls(true).await;
+    let tenant = tenant(&app).await;
+    let secret = SecretId(Uuid::new_v4());
+    let pw = SecretBytes::new(b"over-https".to_vec());
+    app.state
+        .secrets
+        .put(tenant, secret, &[("password", &pw)])
+        .await
+        .unwrap();
+    let (_, crn) = customer_key(&app).await;
+    let customer = RootKey::Customer(crn);
+    authorize(&app).await;
+    app.state
+        .secrets
+        .switch_root_key(tenant, customer.clone())
+        .await
+        .unwrap();
+    wait_switched(&app, tenant, &customer).await;
+    app.state.secrets.cache().forget_root(&customer);
+    assert!(
+        app.state
+            .secrets
+            .get(tenant, secret, "password")
+            .await
+            .unwrap()
+            .ct_eq(b"over-https")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kms_certificate_nobody_trusts_is_refused_before_anything_changes() {
+    let (app, _dir) = serve_tls(false).await;
+    let tenant = tenant(&app).await;
+    app.state
+        .secrets
+        .put(
+            tenant,
+            SecretId(Uuid::new_v4()),
+            &[("password", &SecretBytes::new(b"stays".to_vec()))],
+        )
+        .await
+        .unwrap();
+    let before = app.state.secrets.protection(tenant).await.unwrap();
+    let (_, crn) = customer_key(&app).await;
+    authorize(&app).await;
+    let e = app
+        .state
+        .secrets
+        .switch_root_key(tenant, RootKey::Customer(crn))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, SecretsError::Provider(ProviderError::Unreachable)),
+        "{e}"
+    );
+    assert_eq!(app.state.secrets.protection(tenant).await.unwrap(), before);
 }

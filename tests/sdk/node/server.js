@@ -75,12 +75,17 @@ class KeywardServer {
     this.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-node-sdk-'));
     this.logFile = path.join(this.dataDir, 'server.log');
     this.port = await freePort();
-    this.baseUrl = `http://127.0.0.1:${this.port}`;
+    // run.sh serves HTTPS with a development CA (NODE_EXTRA_CA_CERTS points at it).
+    const tlsDir = process.env.KEYWARD_SDK_TLS_DIR;
+    const tlsArgs = tlsDir
+      ? ['--tls-cert', path.join(tlsDir, 'cert.pem'), '--tls-key', path.join(tlsDir, 'key.pem')]
+      : [];
+    this.baseUrl = `${tlsDir ? 'https' : 'http'}://127.0.0.1:${this.port}`;
     const logFd = fs.openSync(this.logFile, 'a');
     // The environment is passed through unchanged (KEYWARD_DATABASE_URL selects PostgreSQL).
     this.proc = spawn(
       bin,
-      ['serve', '--data-dir', this.dataDir, '--listen', `127.0.0.1:${this.port}`, '--unsafe-test-clock'],
+      ['serve', '--data-dir', this.dataDir, '--listen', `127.0.0.1:${this.port}`, '--unsafe-test-clock', ...tlsArgs],
       { stdio: ['ignore', logFd, logFd], env: process.env },
     );
     fs.closeSync(logFd);

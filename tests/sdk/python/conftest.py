@@ -66,7 +66,10 @@ class KeywardServer:
         self.data_dir = Path(tempfile.mkdtemp(prefix="keyward-py-sdk-"))
         self.log_file = self.data_dir / "server.log"
         self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        # run.sh serves HTTPS with a development CA (REQUESTS_CA_BUNDLE points at it).
+        tls_dir = os.environ.get("KEYWARD_SDK_TLS_DIR")
+        tls_args = ["--tls-cert", f"{tls_dir}/cert.pem", "--tls-key", f"{tls_dir}/key.pem"] if tls_dir else []
+        self.base_url = f"{'https' if tls_dir else 'http'}://127.0.0.1:{self.port}"
         with open(self.log_file, "ab") as log:
             # The environment is passed through unchanged (KEYWARD_DATABASE_URL selects PostgreSQL).
             self.proc = subprocess.Popen(
@@ -78,6 +81,7 @@ class KeywardServer:
                     "--listen",
                     f"127.0.0.1:{self.port}",
                     "--unsafe-test-clock",
+                    *tls_args,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
