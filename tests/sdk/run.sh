@@ -46,6 +46,17 @@ if [ -n "${KEYWARD_DATABASE_URL:-}" ]; then echo "run.sh: KEYWARD_DATABASE_URL i
 
 sha() { sha256sum "$@" | sha256sum | cut -c1-64; }
 
+# The development CA below is for the SDKs' calls to Keyward only. Package installs run with the
+# certificate settings this script started with (REQUESTS_CA_BUNDLE replaces pip's roots).
+orig_requests_ca="${REQUESTS_CA_BUNDLE-}"
+orig_node_ca="${NODE_EXTRA_CA_CERTS-}"
+installing() {
+  local settings=(-u REQUESTS_CA_BUNDLE -u NODE_EXTRA_CA_CERTS)
+  [ -z "$orig_requests_ca" ] || settings+=("REQUESTS_CA_BUNDLE=$orig_requests_ca")
+  [ -z "$orig_node_ca" ] || settings+=("NODE_EXTRA_CA_CERTS=$orig_node_ca")
+  env "${settings[@]}" "$@"
+}
+
 # ---------------------------------------------------------------- dependencies
 setup_node() {
   command -v node >/dev/null || { echo "run.sh: ERROR: node not found" >&2; return 1; }
@@ -54,7 +65,7 @@ setup_node() {
   want="$(sha "$NODE_DIR/package.json" "$NODE_DIR/package-lock.json")"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "run.sh: npm ci in $NODE_DIR"
-    (cd "$NODE_DIR" && npm ci --no-audit --no-fund) || return 1
+    (cd "$NODE_DIR" && installing npm ci --no-audit --no-fund) || return 1
     echo "$want" >"$stamp"
   fi
 }
@@ -71,7 +82,8 @@ setup_venv() { # setup_venv <suite dir>: <dir>/.venv with <dir>/requirements.txt
   fi
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "run.sh: pip install -r $dir/requirements.txt"
-    "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$dir/requirements.txt" || return 1
+    installing "$venv/bin/python" -m pip install --disable-pip-version-check -q \
+      -r "$dir/requirements.txt" || return 1
     echo "$want" >"$stamp"
   fi
 }

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod audit;
 mod bench;
+mod bench_audit;
 mod bench_reencrypt;
 mod demo;
 mod iam;
@@ -42,6 +44,9 @@ enum Command {
     /// Measure in-process paths (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Check or export the audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Certificates for development (`keyward tls self-signed --out DIR`).
     #[command(subcommand)]
     Tls(tls::TlsCommand),
@@ -69,6 +74,21 @@ enum BenchCommand {
         /// Fields per transaction.
         #[arg(long, default_value_t = 1000)]
         batch_size: u32,
+    },
+    /// Append audit events to the chain in batches (one statement and one commit per batch).
+    AuditAppend {
+        /// Events per round and batch size.
+        #[arg(long, default_value_t = 20_000)]
+        events: u32,
+        /// Batch sizes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,8,64,512")]
+        batches: Vec<u32>,
+        /// Rounds (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// PostgreSQL URL (an empty database); SQLite in a temporary directory otherwise.
+        #[arg(long, env = "KEYWARD_BENCH_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
     },
     /// Decrypt a sealed field whose DEK is cached, on one thread.
     SecretsOpen {
@@ -234,6 +254,7 @@ fn main() -> ExitCode {
             .map_err(|e| e.to_string()),
         Command::Iam(command) => runtime.block_on(iam::run(command)),
         Command::Tls(command) => tls::run(command),
+        Command::Audit(command) => runtime.block_on(audit::run(command)),
         Command::VerifySecrets(args) => runtime.block_on(verify::run(args)),
         Command::Demo(args) => runtime.block_on(demo::run(args)),
         Command::Bench(BenchCommand::Envelope { iterations, rounds }) => {
@@ -247,6 +268,17 @@ fn main() -> ExitCode {
             secrets,
             database_url.filter(|u| !u.is_empty()),
             batch_size.max(1),
+        )),
+        Command::Bench(BenchCommand::AuditAppend {
+            events,
+            batches,
+            rounds,
+            database_url,
+        }) => runtime.block_on(bench_audit::audit_append(
+            events.max(1),
+            &batches,
+            rounds.max(1),
+            database_url.filter(|u| !u.is_empty()),
         )),
         Command::Bench(BenchCommand::SecretsOpen { iterations, rounds }) => runtime.block_on(
             bench_reencrypt::secrets_open(iterations.max(1), rounds.max(1)),

@@ -38,3 +38,21 @@ fn reencrypt_runs() {
     let out = bench(&["reencrypt", "--secrets", "50"]);
     assert!(out.contains("SQLite"), "{out}");
 }
+
+#[test]
+fn audit_append_runs() {
+    let out = bench(&[
+        "audit-append",
+        "--events",
+        "40",
+        "--batches",
+        "1,16",
+        "--rounds",
+        "1",
+    ]);
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("| 1")).count(),
+        2,
+        "{out}"
+    );
+}

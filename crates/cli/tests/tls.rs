@@ -5,21 +5,16 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use keyward_client::{Client, ClientError, Method, RetryPolicy};
-use serde_json::Value;
-
-fn keyward(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::{admin_client as client, bootstrap, keyward, serve, started, stop};
+use keyward_client::{ClientError, Method};
 
 fn self_signed(dir: &Path) {
     let out = keyward(&["tls", "self-signed", "--out", dir.to_str().unwrap()]);
@@ -28,65 +23,6 @@ fn self_signed(dir: &Path) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn serve(data: &Path, listen: &str, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .args(["serve", "--listen", listen, "--data-dir"])
-        .arg(data)
-        .args(args)
-        .env_remove("KEYWARD_DATABASE_URL")
-        .env("KEYWARD_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// The server's URL from bootstrap.json, once it is written.
-fn started(data: &Path, child: &mut Child) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(data.join("bootstrap.json")) {
-            let info: Value = serde_json::from_str(&text).unwrap();
-            return info["url"].as_str().unwrap().to_owned();
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("keyward exited during start: {status}");
-        }
-        assert!(Instant::now() < deadline, "keyward did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn stop(mut child: Child) -> String {
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    stderr
-}
-
-fn client(url: &str, data: &Path, ca: Option<&Path>) -> Client {
-    let apikey = std::fs::read_to_string(data.join("admin.apikey")).unwrap();
-    let pem = ca.map(|p| std::fs::read(p).unwrap());
-    Client::trusting(
-        url,
-        url,
-        apikey.trim().to_owned(),
-        Duration::from_secs(10),
-        RetryPolicy {
-            attempts: 1,
-            backoff: Duration::from_millis(10),
-        },
-        pem.as_deref(),
-    )
-    .unwrap()
 }
 
 #[test]
@@ -194,15 +130,12 @@ async fn the_server_speaks_only_https_and_swaps_its_certificate_on_sighup() {
     assert!(matches!(e, ClientError::Unreachable(_)), "{e}");
     // The connection opened under the first certificate still serves requests (a new one
     // would be refused: its client trusts only the first CA).
-    let info: Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("bootstrap.json")).unwrap())
-            .unwrap();
-    let instance = info["kms_instance_id"].as_str().unwrap();
+    let instance = bootstrap(&data, "kms_instance_id");
     let reply = kept
         .send(
             Method::GET,
             "/api/v2/keys",
-            &[("bluemix-instance", instance)],
+            &[("bluemix-instance", &instance)],
             None,
         )
         .await

@@ -9,6 +9,7 @@
 
 mod aad;
 mod aead;
+pub mod audit_chain;
 mod ciphertext;
 mod error;
 mod random;

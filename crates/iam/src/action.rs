@@ -296,6 +296,10 @@ actions! {
     InstancesDelete { "resource-controller.instance.delete", Iam, Account,
         roles: [Editor, Administrator], authorized: [], self_service: false,
         routes: ["DELETE /v2/resource_instances/{guid}"] }
+    /// Read the account's audit events.
+    AuditEventsList { "keyward.audit-events.list", Iam, Account,
+        roles: [Administrator], authorized: [], self_service: false,
+        routes: ["GET /api/v2/audit/events"] }
     /// Move the server's test clock (only with `--unsafe-test-clock`).
     TestClockAdvance { "keyward.test-clock.advance", Iam, Account,
         roles: [Administrator], authorized: [], self_service: false,

@@ -161,6 +161,7 @@ impl<S: IamStore> Authorizer<S> {
             Resource::Instance(i) | Resource::KeyRing(i, _) => Target::Instance(i),
         };
         let grants = self.grants(caller, target).await?;
+        crate::audit_note::note_decision(caller, action, &resource);
         Ok(decide(caller, action, &resource, &grants))
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod action;
 pub mod apikey;
+pub mod audit_note;
 pub mod authorizer;
 pub mod cache;
 pub mod caller;

@@ -61,6 +61,8 @@ pub struct ServeSettings {
     pub insecure_http: bool,
     /// PEM file of CA certificates trusted, besides the public roots, for `kms_endpoints`.
     pub kms_ca_file: Option<PathBuf>,
+    /// When the audit trail signs a checkpoint.
+    pub audit_checkpoints: crate::audit::CheckpointPolicy,
 }
 
 /// Timeouts and rate limits at the edge (documented defaults in the README).
@@ -112,6 +114,7 @@ impl ServeSettings {
             tls: None,
             insecure_http: false,
             kms_ca_file: None,
+            audit_checkpoints: crate::audit::CheckpointPolicy::default(),
         }
     }
 }
@@ -339,6 +342,10 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
         )
         .map_err(BootstrapError::Setup)?,
     );
+    let audit_key = crate::audit::checkpoint_key(&store, kms.master())
+        .await
+        .map_err(BootstrapError::Setup)?;
+    let audit = crate::audit::AuditLog::start(store.clone(), audit_key, settings.audit_checkpoints);
     let state = Arc::new(AppState {
         kms,
         iam,
@@ -349,6 +356,7 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
         test_clock: test_clock.clone(),
         token_limiter: RateLimiter::new(settings.edge.token_rate),
         request_timeout: settings.edge.request_timeout,
+        audit,
     });
     spawn_signing_key_refresh(&state);
     forget_on_key_events(&state, &global_key);

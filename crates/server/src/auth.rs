@@ -31,7 +31,9 @@ impl FromRequestParts<SharedState> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
-        state.iam.authenticate(token).await.map(Authenticated)
+        let caller = state.iam.authenticate(token).await?;
+        keyward_iam::audit_note::note_caller(&caller);
+        Ok(Authenticated(caller))
     }
 }
 
@@ -64,6 +66,13 @@ impl FromRequestParts<SharedState> for KmsCaller {
             .await?
             .filter(|i| i.service == ServiceKind::Kms)
             .ok_or(ApiError::NoInstanceAccess)?;
+        keyward_iam::audit_note::note_target(
+            &instance.account,
+            keyward_iam::audit_note::NotedTarget::Instance {
+                service: instance.service,
+                id: instance.id,
+            },
+        );
         let grants = authorizer
             .grants(&caller, Target::Instance(&instance))
             .await?;

@@ -16,10 +16,12 @@ pub struct InstanceAccess {
 
 impl Access for InstanceAccess {
     fn allows(&self, action: Action, ring: Option<&KeyRingId>) -> bool {
+        keyward_iam::audit_note::note_action(action);
         self.grants.allows(action, ring.map(KeyRingId::as_str))
     }
 
     fn rings(&self, action: Action) -> Rings {
+        keyward_iam::audit_note::note_action(action);
         self.grants.rings(action)
     }
 

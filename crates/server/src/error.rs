@@ -56,6 +56,9 @@ pub enum ApiError {
     /// The authorization decision refused; the denial says what is missing.
     #[error("forbidden: {0}")]
     Denied(keyward_iam::Denial),
+    /// The request's audit event could not be written: its answer is withheld.
+    #[error("the audit trail is unavailable")]
+    AuditUnavailable,
     /// A server-side failure; the detail goes to the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -141,6 +144,11 @@ impl ApiError {
                 S::FORBIDDEN,
                 "FORBIDDEN_ERR",
                 format!("The user is not allowed to perform this action: {denial}"),
+            ),
+            Self::AuditUnavailable => wire(
+                S::SERVICE_UNAVAILABLE,
+                "AUDIT_UNAVAILABLE_ERR",
+                "The request's audit event could not be recorded, so its result is withheld; retry later",
             ),
             Self::Internal(_) => wire(
                 S::INTERNAL_SERVER_ERROR,

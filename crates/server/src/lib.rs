@@ -2,6 +2,7 @@
 //! DTO ↔ domain conversion, and the one error → HTTP mapping.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod body;

@@ -42,6 +42,8 @@ pub struct AppState {
     pub token_limiter: RateLimiter,
     /// Longest a request may take.
     pub request_timeout: Duration,
+    /// The audit trail's writer.
+    pub audit: crate::audit::AuditLog,
 }
 
 /// The state as handlers receive it.

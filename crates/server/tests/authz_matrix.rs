@@ -547,6 +547,13 @@ fn routes() -> Vec<Route> {
             F::FreshInstance,
         ),
         route(
+            M::GET,
+            "/api/v2/audit/events",
+            A::AuditEventsList,
+            OwnAccount,
+            F::Plain,
+        ),
+        route(
             M::POST,
             "/admin/test-clock",
             A::TestClockAdvance,

@@ -80,6 +80,9 @@ impl Store {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // A connection to a local file does not go stale; testing it would cost every
+            // acquire a round trip to its worker thread.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Connect {

@@ -1,6 +1,7 @@
 //! sqlx adapters for every persistence port of Keyward, on SQLite (embedded default, WAL) and
 //! PostgreSQL (several nodes), with one set of migrations per engine.
 
+mod audit_store;
 mod config_store;
 mod database_preparer;
 mod db;
@@ -12,6 +13,7 @@ mod rows;
 mod secret_store;
 mod timestamp;
 
+pub use audit_store::{AuditAppender, AuditCheckpoint, AuditRow, NewAuditEvent};
 pub use database_preparer::{INHERITED_PG_SETTINGS, PgPreparer};
 pub use db::{Engine, Store, StoreError};
 pub use key_events::{KeyEventCallback, KeyEventHub};

@@ -2,6 +2,7 @@
 
 mod actions;
 mod admin;
+mod audit;
 mod health;
 mod iam;
 mod identity;
@@ -27,6 +28,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/identity/token", post(identity::token))
         .route("/oidc/token", post(identity::token))
         .route("/admin/test-clock", post(admin::advance_clock))
+        .route("/api/v2/audit/events", get(audit::list))
         .route("/v1/users", post(iam::create_user).get(iam::list_users))
         .route("/v1/users/{id}", delete(iam::delete_user))
         .route(
@@ -131,6 +133,10 @@ pub fn router(state: SharedState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             timeout::request_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::audit::middleware::audit,
         ))
         .with_state(state)
 }

@@ -29,6 +29,13 @@ impl Database {
     }
 }
 
+impl Database {
+    /// Runs `sql` in the database (to break or tamper with what a test then checks).
+    pub fn sql(&self, sql: &str) {
+        psql(&self.url, sql);
+    }
+}
+
 impl Drop for Database {
     fn drop(&mut self) {
         psql(

@@ -1016,3 +1016,54 @@ pub use secret_cases::{
     one_current_and_one_pending_per_tenant,
     one_node_holds_a_job_and_a_node_that_lost_it_writes_nothing,
 };
+
+mod audit_cases {
+    use keyward_crypto::audit_chain::{GENESIS, link};
+    use keyward_store::{AuditAppender, NewAuditEvent, Store};
+
+    fn events(tag: &str, n: usize) -> Vec<NewAuditEvent> {
+        (0..n)
+            .map(|i| NewAuditEvent {
+                account: (i % 2 == 0).then(|| "acc".to_owned()),
+                at_millis: 1_000 + i as i64,
+                body: format!("{{\"event\":\"{tag}-{i}\"}}"),
+            })
+            .collect()
+    }
+
+    /// Two writers that each believe they know the head (two nodes): the one that is behind
+    /// collides, relinks after the other's events, and the chain stays one line; batches
+    /// larger than one statement holds keep their order.
+    pub async fn audit_appends_from_two_writers_form_one_chain(s: &Store) {
+        let mut a = AuditAppender::new(s.clone());
+        let mut b = AuditAppender::new(s.clone());
+        assert_eq!(a.append(&events("a", 3)).await.unwrap().0, 3);
+        assert_eq!(b.append(&events("b", 2)).await.unwrap().0, 5);
+        // `a` still thinks the head is event 3.
+        let (last, hash) = a.append(&events("c", 700)).await.unwrap();
+        assert_eq!(last, 705);
+        assert_eq!(a.append(&[]).await.unwrap(), (last, hash));
+
+        let rows = s.audit_events(None, 0, 1000).await.unwrap();
+        assert_eq!(rows.len(), 705);
+        let mut prev = GENESIS;
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(row.seq, i as i64 + 1);
+            assert_eq!(row.prev_hash, prev);
+            prev = link(&prev, row.seq, &row.entry());
+            assert_eq!(row.hash, prev, "event {}", row.seq);
+        }
+        assert_eq!(prev, hash);
+        assert_eq!(rows[3].body, "{\"event\":\"b-0\"}");
+        assert_eq!(rows[5].body, "{\"event\":\"c-0\"}");
+        assert_eq!(rows[704].body, "{\"event\":\"c-699\"}");
+        assert_eq!(rows[704].account, None);
+        assert_eq!(rows[703].account, Some("acc".to_owned()));
+        assert_eq!(
+            s.audit_events(Some("acc"), 0, 1000).await.unwrap().len(),
+            2 + 1 + 350
+        );
+    }
+}
+
+pub use audit_cases::audit_appends_from_two_writers_form_one_chain;

@@ -128,4 +128,5 @@ conformance!(
     a_field_cannot_name_an_unknown_generation,
     batches_move_fields_and_promotion_waits_for_the_last,
     one_node_holds_a_job_and_a_node_that_lost_it_writes_nothing,
+    audit_appends_from_two_writers_form_one_chain,
 );

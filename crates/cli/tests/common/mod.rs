@@ -1,0 +1,145 @@
+//! The kit of the tests that drive the `keyward` binary: a fresh PostgreSQL database, a server
+//! process and its URL, and an admin client.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use keyward_client::{Client, RetryPolicy};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Runs `keyward` with `args` to completion.
+pub fn keyward(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(args)
+        .env_remove("KEYWARD_DATABASE_URL")
+        .output()
+        .unwrap()
+}
+
+/// Starts `keyward serve` on `data` listening on `listen`, with more `args`; its stderr is
+/// kept for [`stop`].
+pub fn serve(data: &Path, listen: &str, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(["serve", "--listen", listen, "--data-dir"])
+        .arg(data)
+        .args(args)
+        .env_remove("KEYWARD_DATABASE_URL")
+        .env("KEYWARD_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The server's URL from bootstrap.json, once it is written.
+pub fn started(data: &Path, child: &mut Child) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(data.join("bootstrap.json")) {
+            let info: Value = serde_json::from_str(&text).unwrap();
+            return info["url"].as_str().unwrap().to_owned();
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("keyward exited during start: {status}");
+        }
+        assert!(Instant::now() < deadline, "keyward did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Kills the server; returns what it wrote to stderr.
+pub fn stop(mut child: Child) -> String {
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    stderr
+}
+
+/// A value of `data`'s bootstrap.json.
+pub fn bootstrap(data: &Path, field: &str) -> String {
+    let info: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("bootstrap.json")).unwrap())
+            .unwrap();
+    info[field].as_str().unwrap().to_owned()
+}
+
+/// A client of `url` with the admin's API key from `data`, trusting `ca` besides the usual
+/// roots, trying each call once.
+pub fn admin_client(url: &str, data: &Path, ca: Option<&Path>) -> Client {
+    let apikey = std::fs::read_to_string(data.join("admin.apikey")).unwrap();
+    let pem = ca.map(|p| std::fs::read(p).unwrap());
+    Client::trusting(
+        url,
+        url,
+        apikey.trim().to_owned(),
+        Duration::from_secs(10),
+        RetryPolicy {
+            attempts: 1,
+            backoff: Duration::from_millis(10),
+        },
+        pem.as_deref(),
+    )
+    .unwrap()
+}
+
+/// A database made for one test on `KEYWARD_TEST_DATABASE_URL`'s server, dropped at the end.
+pub struct Database {
+    admin_url: String,
+    name: String,
+    /// Its URL.
+    pub url: String,
+}
+
+impl Database {
+    /// Creates it.
+    pub fn create() -> Self {
+        let admin_url = std::env::var("KEYWARD_TEST_DATABASE_URL")
+            .expect("KEYWARD_TEST_DATABASE_URL must point at a PostgreSQL database");
+        let name = format!("keyward_cli_{}", Uuid::new_v4().simple());
+        psql(&admin_url, &format!("CREATE DATABASE {name}"));
+        let base = admin_url.rsplit_once('/').expect("a database in the URL").0;
+        let url = format!("{base}/{name}");
+        Self {
+            admin_url,
+            name,
+            url,
+        }
+    }
+
+    /// Runs `sql` in it.
+    pub fn sql(&self, sql: &str) {
+        psql(&self.url, sql);
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        psql(
+            &self.admin_url,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+/// Runs `sql` with psql on `url`; panics with psql's error when it fails.
+pub fn psql(url: &str, sql: &str) {
+    let out = Command::new("psql")
+        .args([url, "-Atqc", sql])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

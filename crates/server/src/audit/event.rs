@@ -1,0 +1,94 @@
+//! One audit event, in the style of Activity Tracker: what was attempted, by whom, from where,
+//! on what, and how it ended. Never holds a secret: no body, no token, only names and ids.
+
+use keyward_iam::audit_note::{Note, NotedTarget};
+use keyward_kms::CrnScheme;
+use serde::{Deserialize, Serialize};
+
+/// An audit event as stored (its JSON text is what the chain hashes) and exported.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    /// RFC 3339, UTC, milliseconds.
+    pub event_time: String,
+    /// E.g. `kms.secrets.unwrap`: the decision's action, or the route's when the request was
+    /// refused before any decision (no or a bad token).
+    pub action: String,
+    /// `success` or `failure`.
+    pub outcome: String,
+    /// The HTTP status and its reason.
+    pub reason: Reason,
+    /// Who asked, from where.
+    pub initiator: Initiator,
+    /// What it acted on.
+    pub target: TargetRef,
+    /// The request's `Correlation-Id` (given or generated, echoed in the response).
+    pub correlation_id: String,
+}
+
+/// The outcome's reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reason {
+    /// HTTP status.
+    pub reason_code: u16,
+    /// Its canonical reason phrase.
+    pub reason_type: String,
+}
+
+/// The caller.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Initiator {
+    /// IAM id; empty when the request was not authenticated.
+    pub id: String,
+    /// The client's address.
+    pub host: Host,
+}
+
+/// A network address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Host {
+    /// IP address (empty when the request did not come over a socket).
+    pub address: String,
+}
+
+/// The target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetRef {
+    /// CRN; empty when no target was known.
+    pub id: String,
+}
+
+/// The CRN of what a request acted on: the key when the path names one (as the path names it:
+/// an id or an alias), else the noted instance, identity or account.
+pub fn target_crn(crn: &CrnScheme, note: &Note, key: Option<&str>) -> String {
+    let (Some(account), Some(target)) = (&note.account, &note.target) else {
+        return String::new();
+    };
+    let prefix = |service: &str, region: &str| {
+        format!(
+            "crn:v1:{}:{}:{service}:{region}:a/{account}",
+            crn.cname, crn.ctype
+        )
+    };
+    match target {
+        NotedTarget::Account => format!("{}::", prefix("iam", "")),
+        NotedTarget::Identity { kind, iam_id } => {
+            format!("{}::{}:{iam_id}", prefix("iam-identity", ""), kind.as_str())
+        }
+        NotedTarget::Instance { service, id } => {
+            let base = format!("{}:{id}", prefix(service.as_str(), &crn.region));
+            match key {
+                Some(key) if *service == keyward_iam::ServiceKind::Kms => {
+                    format!("{base}:key:{key}")
+                }
+                _ => format!("{base}::"),
+            }
+        }
+    }
+}
+
+/// Lower-case hexadecimal (chain hashes as shown).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

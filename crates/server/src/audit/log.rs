@@ -1,0 +1,156 @@
+//! The audit log's writer: requests hand their events to one task per node, which appends
+//! whatever has queued in one transaction (group commit) and then answers every request of the
+//! batch. A request's answer waits for its event: if the event cannot be written, the request is
+//! answered 503 and nothing it produced (a plaintext, a token, an acknowledgement) leaves.
+//! After a batch, a checkpoint is signed when 1000 events or 60 s have passed since the last.
+
+use std::time::{Duration, Instant};
+
+use keyward_crypto::SecretBytes;
+use keyward_crypto::audit_chain::sign_checkpoint;
+use keyward_store::{AuditAppender, AuditCheckpoint, NewAuditEvent, Store};
+use tokio::sync::{mpsc, oneshot};
+
+use super::event::AuditEvent;
+
+/// Most events appended in one transaction.
+const MAX_BATCH: usize = 512;
+/// At most this many yields while a batch keeps growing.
+const GATHER_ROUNDS: usize = 16;
+/// Events waiting for the writer before requests wait to hand theirs over.
+const QUEUE: usize = 16_384;
+
+/// When a checkpoint is signed.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckpointPolicy {
+    /// After this many events since the last checkpoint...
+    pub every_events: u64,
+    /// ...or this long.
+    pub every: Duration,
+}
+
+impl Default for CheckpointPolicy {
+    fn default() -> Self {
+        Self {
+            every_events: 1000,
+            every: Duration::from_secs(60),
+        }
+    }
+}
+
+struct Pending {
+    event: NewAuditEvent,
+    done: oneshot::Sender<bool>,
+}
+
+/// The handle requests record through.
+#[derive(Clone, Debug)]
+pub struct AuditLog {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl AuditLog {
+    /// Starts the writer for `store`, signing checkpoints with `key`.
+    pub fn start(store: Store, key: SecretBytes, policy: CheckpointPolicy) -> Self {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(write_batches(store, key, policy, rx));
+        Self { queue }
+    }
+
+    /// Records `event` for `account`; `false` when it could not be written.
+    pub async fn record(
+        &self,
+        account: Option<String>,
+        at_millis: i64,
+        event: &AuditEvent,
+    ) -> bool {
+        let Ok(body) = serde_json::to_string(event) else {
+            return false;
+        };
+        let (done, written) = oneshot::channel();
+        let pending = Pending {
+            event: NewAuditEvent {
+                account,
+                at_millis,
+                body,
+            },
+            done,
+        };
+        if self.queue.send(pending).await.is_err() {
+            return false;
+        }
+        written.await.unwrap_or(false)
+    }
+}
+
+async fn write_batches(
+    store: Store,
+    key: SecretBytes,
+    policy: CheckpointPolicy,
+    mut rx: mpsc::Receiver<Pending>,
+) {
+    let mut since_checkpoint = 0u64;
+    let mut last_checkpoint = Instant::now();
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut chain = AuditAppender::new(store.clone());
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        gather(&mut rx, &mut batch).await;
+        let (events, waiters): (Vec<_>, Vec<_>) =
+            batch.drain(..).map(|p| (p.event, p.done)).unzip();
+        let written = match chain.append(&events).await {
+            Ok((seq, hash)) => {
+                since_checkpoint += events.len() as u64;
+                if since_checkpoint >= policy.every_events
+                    || last_checkpoint.elapsed() >= policy.every
+                {
+                    let at_millis = now_millis();
+                    let checkpoint = AuditCheckpoint {
+                        seq,
+                        hash: hash.to_vec(),
+                        at_millis,
+                        signature: sign_checkpoint(&key, seq, &hash, at_millis),
+                    };
+                    match store.insert_audit_checkpoint(&checkpoint).await {
+                        Ok(()) => {
+                            since_checkpoint = 0;
+                            last_checkpoint = Instant::now();
+                        }
+                        Err(e) => tracing::error!(error = %e, "cannot write an audit checkpoint"),
+                    }
+                }
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, events = events.len(), "cannot write audit events; their requests are refused");
+                false
+            }
+        };
+        for waiter in waiters {
+            let _ = waiter.send(written);
+        }
+    }
+}
+
+/// Under load, lets the requests already running hand over their events before the batch is
+/// written: one commit then answers many requests. Alone, a request waits one yield more.
+async fn gather(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
+    for _ in 0..GATHER_ROUNDS {
+        tokio::task::yield_now().await;
+        let before = batch.len();
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
+            }
+        }
+        if batch.len() == before || batch.len() >= MAX_BATCH {
+            return;
+        }
+    }
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_millis() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,188 @@
+//! The audit layer around every route: it gives the request a correlation id (the client's
+//! `Correlation-Id`, or a new one) and echoes it, runs the request while its decisions note who
+//! acted on what, and records an event for every request that names an action, allowed or
+//! refused, before the answer leaves. If the event cannot be written, the answer is replaced by
+//! 503.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use keyward_iam::Action;
+use keyward_iam::audit_note::noting;
+use time::format_description::well_known::Rfc3339;
+
+use super::event::{AuditEvent, Host, Initiator, Reason, TargetRef, target_crn};
+use super::log::now_millis;
+use crate::error::ApiError;
+use crate::listener::ClientAddr;
+use crate::state::SharedState;
+
+const CORRELATION_ID: &str = "correlation-id";
+
+/// The action of each route (`METHOD /template`); where several actions share a route, the
+/// first in the table. Used when a request is refused before any decision names its action.
+static ROUTE_ACTIONS: LazyLock<HashMap<&'static str, Action>> = LazyLock::new(|| {
+    let mut map = HashMap::new();
+    for action in Action::ALL {
+        for route in action.rule().routes {
+            map.entry(*route).or_insert(*action);
+        }
+    }
+    map
+});
+
+/// A correlation id for a request that brought none: this process's random prefix and a counter
+/// (unique across nodes and restarts without a system call per request).
+fn new_correlation_id() -> String {
+    static PREFIX: LazyLock<String> = LazyLock::new(|| uuid::Uuid::new_v4().simple().to_string());
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{:016x}",
+        PREFIX.as_str(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn correlation_id(request: &Request) -> String {
+    request
+        .headers()
+        .get(CORRELATION_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=128).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map_or_else(new_correlation_id, str::to_owned)
+}
+
+/// The route as the action table writes it: the router's template with the parameters the table
+/// spells out (an action name, a resource kind) replaced by the path's own words.
+fn table_route(template: &str, path: &str) -> String {
+    const KEPT: [&str; 4] = ["{id}", "{instance}", "{guid}", "{key}"];
+    template
+        .split('/')
+        .zip(path.split('/'))
+        .map(|(t, p)| {
+            if t.starts_with('{') && !KEPT.contains(&t) {
+                p
+            } else {
+                t
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The key a KMS path names (`/api/v2/keys/{id}...`), as the path names it.
+fn key_in_path<'p>(template: &str, path: &'p str) -> Option<&'p str> {
+    if !template.starts_with("/api/v2/keys/{id}") {
+        return None;
+    }
+    path.split('/').nth(4)
+}
+
+/// The middleware (`axum::middleware::from_fn_with_state`).
+pub async fn audit(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+    let correlation = correlation_id(&request);
+    let address = request
+        .extensions()
+        .get::<ClientAddr>()
+        .map(|a| a.0.ip().to_string())
+        .unwrap_or_default();
+    let template = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+
+    let (mut response, note) = noting(next.run(request)).await;
+
+    // Refused before any decision named the action: the route's.
+    let action = note.action.or_else(|| {
+        let route = format!("{method} {}", table_route(template.as_deref()?, &path));
+        ROUTE_ACTIONS.get(route.as_str()).copied()
+    });
+    if let Some(action) = action {
+        let status = response.status();
+        let at_millis = now_millis();
+        let event = AuditEvent {
+            event_time: event_time(at_millis),
+            action: action.rule().name.to_owned(),
+            outcome: if status.as_u16() < 400 {
+                "success"
+            } else {
+                "failure"
+            }
+            .to_owned(),
+            reason: Reason {
+                reason_code: status.as_u16(),
+                reason_type: status.canonical_reason().unwrap_or_default().to_owned(),
+            },
+            initiator: Initiator {
+                id: note.initiator.clone().unwrap_or_default(),
+                host: Host { address },
+            },
+            target: TargetRef {
+                id: target_crn(
+                    &state.crn,
+                    &note,
+                    template.as_deref().and_then(|t| key_in_path(t, &path)),
+                ),
+            },
+            correlation_id: correlation.clone(),
+        };
+        let account = note.account.as_ref().map(|a| a.as_str().to_owned());
+        if !state.audit.record(account, at_millis, &event).await {
+            response = ApiError::AuditUnavailable.into_response();
+        }
+    }
+    if let Ok(value) = HeaderValue::from_str(&correlation) {
+        response.headers_mut().insert(CORRELATION_ID, value);
+    }
+    response
+}
+
+fn event_time(at_millis: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_millis) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generic_routes_are_named_as_the_action_table_names_them() {
+        assert_eq!(
+            table_route(
+                "/api/v2/keys/{id}/actions/{action}",
+                "/api/v2/keys/k1/actions/unwrap"
+            ),
+            "/api/v2/keys/{id}/actions/unwrap"
+        );
+        assert_eq!(
+            table_route(
+                "/openscale/{instance}/v2/{kind}/{id}",
+                "/openscale/i/v2/data_marts/d"
+            ),
+            "/openscale/{instance}/v2/data_marts/{id}"
+        );
+        assert!(ROUTE_ACTIONS.contains_key("POST /api/v2/keys/{id}/actions/unwrap"));
+        assert_eq!(
+            key_in_path(
+                "/api/v2/keys/{id}/actions/{action}",
+                "/api/v2/keys/k1/actions/wrap"
+            ),
+            Some("k1")
+        );
+    }
+}

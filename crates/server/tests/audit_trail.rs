@@ -1,0 +1,376 @@
+//! The audit trail: every request that names an action leaves an event (who, what, on which
+//! key, how it ended, with the request's correlation id), refused ones too; an account reads
+//! only its own events; the chain and its signed checkpoints reveal an altered, missing or
+//! forged row; and when an event cannot be written, the answer (a plaintext) is withheld.
+
+mod common;
+
+use common::database::Database;
+use common::race::{count, race, statuses};
+use common::{Grant, TestServer, key_path, str_of};
+use keyward_iam::{AccountId, IamStore, Instance, PrincipalKind, Role, ServiceKind};
+use keyward_server::ServeSettings;
+use keyward_server::audit::{Broken, CheckpointPolicy, checkpoint_key, verify};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Every event the admin's account may read.
+async fn events(server: &TestServer) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut start = 0;
+    loop {
+        let page = server
+            .get(&format!("/api/v2/audit/events?start={start}&limit=1000"))
+            .send()
+            .await
+            .expect_status(200)
+            .json();
+        let resources = page["resources"].as_array().expect("resources").clone();
+        let last_page = resources.len() < 1000;
+        start = page["metadata"]["next"].as_i64().expect("next");
+        all.extend(resources.into_iter().map(|r| r["event"].clone()));
+        // Reading is audited too: every read adds an event, so stop at a short page.
+        if last_page {
+            return all;
+        }
+    }
+}
+
+fn with_correlation<'a>(events: &'a [Value], id: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["correlationId"] == id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_use_of_a_key_is_recorded_with_who_what_and_how_it_ended() {
+    let server = TestServer::start().await;
+    let key = server.root_key("audited").await;
+    let crn = server.crn_of(&key).await;
+
+    let reply = server
+        .post(&format!("{}/actions/wrap", key_path(&key)))
+        .header("correlation-id", "wrap-1")
+        .send()
+        .await
+        .expect_status(200);
+    assert_eq!(reply.header("correlation-id").as_deref(), Some("wrap-1"));
+    let ciphertext = str_of(&reply.json()["ciphertext"]);
+
+    // Allowed nothing on the instance: refused, and recorded as refused.
+    let nobody = server.user(&[], None).await;
+    server
+        .post(&format!("{}/actions/unwrap", key_path(&key)))
+        .token(&nobody.token)
+        .header("correlation-id", "unwrap-refused")
+        .json(&json!({ "ciphertext": ciphertext }))
+        .send()
+        .await;
+    // No token at all.
+    server
+        .post(&format!("{}/actions/unwrap", key_path(&key)))
+        .no_auth()
+        .header("correlation-id", "unwrap-anonymous")
+        .json(&json!({ "ciphertext": ciphertext }))
+        .send()
+        .await
+        .expect_status(401);
+    // A correlation id is made when none is given, and echoed.
+    let made = server
+        .get(&key_path(&key))
+        .send()
+        .await
+        .expect_status(200)
+        .header("correlation-id")
+        .expect("a correlation id");
+
+    let all = events(&server).await;
+    let wrap = with_correlation(&all, "wrap-1");
+    assert_eq!(wrap.len(), 1, "{all:#?}");
+    assert_eq!(wrap[0]["action"], "kms.secrets.wrap");
+    assert_eq!(wrap[0]["outcome"], "success");
+    assert_eq!(wrap[0]["reason"]["reasonCode"], 200);
+    assert_eq!(wrap[0]["initiator"]["id"], server.admin_iam_id.as_str());
+    assert_eq!(wrap[0]["target"]["id"], crn.as_str());
+    assert!(
+        wrap[0]["eventTime"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{}",
+        wrap[0]
+    );
+
+    let refused = with_correlation(&all, "unwrap-refused");
+    assert_eq!(refused.len(), 1, "{all:#?}");
+    assert_eq!(refused[0]["action"], "kms.secrets.unwrap");
+    assert_eq!(refused[0]["outcome"], "failure");
+    assert_eq!(refused[0]["initiator"]["id"], nobody.iam_id.as_str());
+    assert!(
+        refused[0]["reason"]["reasonCode"]
+            .as_u64()
+            .is_some_and(|c| c >= 400)
+    );
+    assert_eq!(with_correlation(&all, &made).len(), 1);
+
+    // The anonymous attempt has no account: it is kept, for the operator (export), not shown
+    // to any account.
+    assert!(with_correlation(&all, "unwrap-anonymous").is_empty());
+    let anonymous = server
+        .store
+        .audit_events(None, 0, 1000)
+        .await
+        .expect("events")
+        .into_iter()
+        .find(|r| r.body.contains("unwrap-anonymous"))
+        .expect("the anonymous attempt is recorded");
+    let event: Value = serde_json::from_str(&anonymous.body).expect("JSON");
+    assert_eq!(event["action"], "kms.secrets.unwrap");
+    assert_eq!(event["reason"]["reasonCode"], 401);
+    assert_eq!(event["initiator"]["id"], "");
+
+    // Nothing secret in any event.
+    let text = serde_json::to_string(&all).expect("JSON");
+    assert!(!text.contains(&ciphertext) && !text.contains(&server.admin_token));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_reads_only_its_own_events_and_only_as_administrator() {
+    let server = TestServer::start().await;
+    server.root_key("ours").await;
+    // Another account, whose user manages its own instance and administers its own account.
+    let account = AccountId::new_random();
+    server
+        .store
+        .create_account(&account, "other")
+        .await
+        .expect("account");
+    let instance = Instance {
+        id: Uuid::new_v4(),
+        account: account.clone(),
+        service: ServiceKind::Kms,
+        name: "other".into(),
+        created_at: time::OffsetDateTime::now_utc(),
+    };
+    server
+        .store
+        .create_instance(&instance)
+        .await
+        .expect("instance");
+    let grants = [
+        Grant {
+            service: ServiceKind::Kms,
+            instance: Some(instance.id),
+            ring: None,
+            roles: &[Role::Manager],
+        },
+        Grant {
+            service: ServiceKind::Iam,
+            instance: None,
+            ring: None,
+            roles: &[Role::Administrator],
+        },
+    ];
+    let foreign = server
+        .principal(&account, PrincipalKind::User, &grants)
+        .await;
+    server
+        .get("/api/v2/keys")
+        .token(&foreign.token)
+        .instance(&instance.id.to_string())
+        .header("correlation-id", "foreign-list")
+        .send()
+        .await
+        .expect_status(200);
+    let ours = events(&server).await;
+    assert!(!ours.is_empty());
+    assert!(with_correlation(&ours, "foreign-list").is_empty());
+
+    let theirs = server
+        .get("/api/v2/audit/events")
+        .token(&foreign.token)
+        .send()
+        .await
+        .expect_status(200)
+        .json();
+    let theirs = theirs["resources"].as_array().expect("resources").clone();
+    assert!(
+        theirs
+            .iter()
+            .all(|r| r["event"]["initiator"]["id"] != server.admin_iam_id.as_str()),
+        "{theirs:#?}"
+    );
+    assert!(
+        theirs
+            .iter()
+            .any(|r| r["event"]["correlationId"] == "foreign-list"),
+        "{theirs:#?}"
+    );
+
+    // Roles on the KMS do not open the audit trail.
+    let manager = server.user(&[Role::Manager], None).await;
+    server
+        .get("/api/v2/audit/events")
+        .token(&manager.token)
+        .send()
+        .await
+        .assert_error(403, "FORBIDDEN_ERR");
+    server
+        .get("/api/v2/audit/events?limit=0")
+        .send()
+        .await
+        .assert_error(400, "INVALID_FIELD_ERR");
+}
+
+async fn on_postgres(db: &Database, policy: CheckpointPolicy) -> TestServer {
+    let url = db.url.clone();
+    TestServer::start_adjusted(|s| ServeSettings {
+        database_url: Some(url),
+        audit_checkpoints: policy,
+        ..s
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chain_and_its_checkpoints_reveal_any_change() {
+    let db = Database::create();
+    let server = on_postgres(
+        &db,
+        CheckpointPolicy {
+            every_events: 4,
+            ..CheckpointPolicy::default()
+        },
+    )
+    .await;
+    let key = server.root_key("k").await;
+    for _ in 0..12 {
+        server.wrap_new(&key).await;
+    }
+    let secret = checkpoint_key(&server.store, server.state.kms.master())
+        .await
+        .expect("checkpoint key");
+    let intact = verify(&server.store, &secret).await.expect("intact");
+    assert!(intact.events >= 13, "{intact:?}");
+    assert!(intact.checkpoints >= 2, "{intact:?}");
+
+    // A changed word in an event.
+    db.sql("UPDATE audit_events SET body = replace(body, 'success', 'failure') WHERE seq = 5");
+    assert_eq!(
+        verify(&server.store, &secret).await,
+        Err(Broken::Altered(5))
+    );
+    db.sql("UPDATE audit_events SET body = replace(body, 'failure', 'success') WHERE seq = 5");
+    assert_eq!(verify(&server.store, &secret).await, Ok(intact));
+
+    // An event moved to another account (out of its administrators' sight), or in time.
+    db.sql("UPDATE audit_events SET account_id = 'another' WHERE seq = 6");
+    assert_eq!(
+        verify(&server.store, &secret).await,
+        Err(Broken::Altered(6))
+    );
+    db.sql(&format!(
+        "UPDATE audit_events SET account_id = '{}' WHERE seq = 6",
+        server.account
+    ));
+    db.sql("UPDATE audit_events SET at = at + 1 WHERE seq = 6");
+    assert_eq!(
+        verify(&server.store, &secret).await,
+        Err(Broken::Altered(6))
+    );
+    db.sql("UPDATE audit_events SET at = at - 1 WHERE seq = 6");
+    assert_eq!(verify(&server.store, &secret).await, Ok(intact));
+
+    // Two events swapped (their texts, times and accounts trade rows).
+    let swap = |a: i64, b: i64| {
+        format!(
+            "UPDATE audit_events AS e SET body = o.body, at = o.at, account_id = o.account_id \
+             FROM audit_events AS o WHERE (e.seq, o.seq) IN (({a}, {b}), ({b}, {a}))"
+        )
+    };
+    db.sql(&swap(8, 9));
+    assert_eq!(
+        verify(&server.store, &secret).await,
+        Err(Broken::Altered(8))
+    );
+    db.sql(&swap(8, 9));
+    assert_eq!(verify(&server.store, &secret).await, Ok(intact));
+
+    // A forged checkpoint signature.
+    db.sql(
+        "UPDATE audit_checkpoints SET signature = decode(repeat('00', 32), 'hex') \
+         WHERE seq = (SELECT min(seq) FROM audit_checkpoints)",
+    );
+    assert!(matches!(
+        verify(&server.store, &secret).await,
+        Err(Broken::CheckpointForged(_))
+    ));
+    db.sql("DELETE FROM audit_checkpoints");
+
+    // A removed event.
+    db.sql("DELETE FROM audit_events WHERE seq = 7");
+    assert_eq!(
+        verify(&server.store, &secret).await,
+        Err(Broken::Missing {
+            expected: 7,
+            found: 8
+        })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_no_event_can_be_written_no_plaintext_leaves() {
+    let db = Database::create();
+    let server = on_postgres(&db, CheckpointPolicy::default()).await;
+    let key = server.root_key("k").await;
+    let (ciphertext, _, _) = server.wrap_new(&key).await;
+    let unwrap = || {
+        server
+            .post(&format!("{}/actions/unwrap", key_path(&key)))
+            .json(&json!({ "ciphertext": ciphertext }))
+            .send()
+    };
+
+    db.sql("ALTER TABLE audit_events RENAME TO audit_events_away");
+    let reply = unwrap().await;
+    reply.assert_error(503, "AUDIT_UNAVAILABLE_ERR");
+    assert!(!reply.text().contains("plaintext"), "{}", reply.text());
+
+    db.sql("ALTER TABLE audit_events_away RENAME TO audit_events");
+    let reply = unwrap().await.expect_status(200);
+    assert!(reply.json()["plaintext"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_append_to_one_unbroken_chain() {
+    let db = Database::create();
+    let first = on_postgres(
+        &db,
+        CheckpointPolicy {
+            every_events: 8,
+            ..CheckpointPolicy::default()
+        },
+    )
+    .await;
+    let second = first.another_node().await;
+    let key = first.root_key("shared").await;
+    let before = first
+        .store
+        .audit_head()
+        .await
+        .expect("head")
+        .map_or(0, |h| h.0);
+
+    let wrap = |node: &TestServer| node.post(&format!("{}/actions/wrap", key_path(&key)));
+    let calls = (0..40)
+        .map(|i| wrap(if i % 2 == 0 { &first } else { &second }))
+        .collect();
+    let replies = race(calls).await;
+    assert_eq!(count(&replies, 200), 40, "{:?}", statuses(&replies));
+
+    let secret = checkpoint_key(&first.store, first.state.kms.master())
+        .await
+        .expect("checkpoint key");
+    let intact = verify(&first.store, &secret)
+        .await
+        .expect("one unbroken chain");
+    assert_eq!(intact.events, before + 40, "{intact:?}");
+    assert!(intact.checkpoints >= 2, "{intact:?}");
+}

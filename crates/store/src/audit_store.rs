@@ -1,0 +1,299 @@
+//! The audit trail's rows: events appended in batches to one hash chain (numbered without gaps
+//! across every node and process), and signed checkpoints.
+
+use std::sync::OnceLock;
+
+use keyward_crypto::audit_chain::{ChainEntry, GENESIS, link};
+
+use crate::db::{Db, Store, StoreError, with_pool};
+use crate::rows::is_unique_violation;
+
+/// An event to append: the account it belongs to (whose administrators may read it), when it
+/// happened, and its JSON text (hashed as stored).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAuditEvent {
+    /// The account whose resource the request named (or the caller's), if known.
+    pub account: Option<String>,
+    /// Event time, milliseconds since the epoch.
+    pub at_millis: i64,
+    /// The event, as JSON text.
+    pub body: String,
+}
+
+impl NewAuditEvent {
+    /// What the chain hashes of it.
+    pub fn entry(&self) -> ChainEntry<'_> {
+        ChainEntry {
+            account: self.account.as_deref(),
+            at_millis: self.at_millis,
+            body: self.body.as_bytes(),
+        }
+    }
+}
+
+/// A stored event.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditRow {
+    /// Its number in the chain, from 1.
+    pub seq: i64,
+    /// See [`NewAuditEvent::account`].
+    #[sqlx(rename = "account_id")]
+    pub account: Option<String>,
+    /// See [`NewAuditEvent::at_millis`].
+    #[sqlx(rename = "at")]
+    pub at_millis: i64,
+    /// See [`NewAuditEvent::body`].
+    pub body: String,
+    /// The previous event's hash.
+    pub prev_hash: Vec<u8>,
+    /// This event's hash.
+    pub hash: Vec<u8>,
+}
+
+impl AuditRow {
+    /// What the chain hashes of it.
+    pub fn entry(&self) -> ChainEntry<'_> {
+        ChainEntry {
+            account: self.account.as_deref(),
+            at_millis: self.at_millis,
+            body: self.body.as_bytes(),
+        }
+    }
+}
+
+/// A signed checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditCheckpoint {
+    /// The last event it covers.
+    pub seq: i64,
+    /// That event's hash.
+    pub hash: Vec<u8>,
+    /// When it was made, milliseconds since the epoch.
+    #[sqlx(rename = "at")]
+    pub at_millis: i64,
+    /// HMAC-SHA-256 over the above.
+    pub signature: Vec<u8>,
+}
+
+const HEAD: &str = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1";
+
+/// Most rows one statement inserts (a larger batch takes several, in order).
+const MAX_ROWS: usize = 512;
+
+/// The insert statements for 1, 2, 4, … [`MAX_ROWS`] rows, for one engine: SQLite's `?` is bound
+/// by position (with `$n`, binding a large statement looks every name up among all of them).
+fn insert_sql(sqlite: bool) -> &'static [String] {
+    static SQLITE: OnceLock<Vec<String>> = OnceLock::new();
+    static PG: OnceLock<Vec<String>> = OnceLock::new();
+    let build = move || {
+        (0..=MAX_ROWS.trailing_zeros())
+            .map(|power| {
+                let rows = (0..1usize << power)
+                    .map(|row| {
+                        let params: Vec<String> = (1..=6)
+                            .map(|col| {
+                                if sqlite {
+                                    "?".to_owned()
+                                } else {
+                                    format!("${}", row * 6 + col)
+                                }
+                            })
+                            .collect();
+                        format!("({})", params.join(","))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let insert =
+                    "INSERT INTO audit_events (seq, account_id, at, body, prev_hash, hash)";
+                if sqlite {
+                    format!(
+                        "{insert} SELECT column1, column2, column3, column4, column5, column6 \
+                         FROM (VALUES {rows}) WHERE column1 IS NOT NULL"
+                    )
+                } else {
+                    format!(
+                        "{insert} SELECT * FROM (VALUES {rows}) \
+                         AS v(seq, account_id, at, body, prev_hash, hash) WHERE v.seq IS NOT NULL"
+                    )
+                }
+            })
+            .collect()
+    };
+    if sqlite {
+        SQLITE.get_or_init(build)
+    } else {
+        PG.get_or_init(build)
+    }
+}
+
+/// How often a batch is relinked after other writers appended first before the append fails.
+const ATTEMPTS: usize = 64;
+
+fn hash32(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Query(sqlx::Error::Decode("audit hash is not 32 bytes".into())))
+}
+
+/// Appends to the chain. It remembers the head it last wrote, so a batch costs one statement
+/// (a multi-row INSERT, one commit). Event numbers are the table's primary key: if another writer
+/// (another node, another process) appended since, the insert collides, nothing of it is written,
+/// and the batch is linked again to the head read afresh. The chain never forks.
+#[derive(Debug)]
+pub struct AuditAppender {
+    store: Store,
+    head: Option<(i64, [u8; 32])>,
+}
+
+impl AuditAppender {
+    /// An appender for `store`'s chain.
+    pub fn new(store: Store) -> Self {
+        Self { store, head: None }
+    }
+
+    /// Appends `events` in order; returns the number and hash of the last event of the chain.
+    pub async fn append(
+        &mut self,
+        events: &[NewAuditEvent],
+    ) -> Result<(i64, [u8; 32]), StoreError> {
+        for _ in 0..ATTEMPTS {
+            let head = match self.head {
+                Some(head) => head,
+                None => self.store.audit_head().await?.unwrap_or((0, GENESIS)),
+            };
+            match self.store.insert_linked(head, events).await {
+                Ok(last) => {
+                    self.head = Some(last);
+                    return Ok(last);
+                }
+                Err(StoreError::Query(e)) if is_unique_violation(&e) => self.head = None,
+                Err(e) => {
+                    self.head = None;
+                    return Err(e);
+                }
+            }
+        }
+        Err(StoreError::Query(sqlx::Error::Protocol(format!(
+            "audit events: other writers appended first {ATTEMPTS} times in a row"
+        ))))
+    }
+}
+
+impl Store {
+    /// Inserts `events` linked after `head`, in one statement.
+    async fn insert_linked(
+        &self,
+        head: (i64, [u8; 32]),
+        events: &[NewAuditEvent],
+    ) -> Result<(i64, [u8; 32]), StoreError> {
+        let (mut seq, mut prev) = head;
+        let mut links = Vec::with_capacity(events.len());
+        for e in events {
+            seq += 1;
+            let hash = link(&prev, seq, &e.entry());
+            links.push((seq, prev, hash));
+            prev = hash;
+        }
+        if events.is_empty() {
+            return Ok(head);
+        }
+        let mut rest = &links[..];
+        let mut events = events;
+        while !rest.is_empty() {
+            let rows = rest.len().min(MAX_ROWS);
+            self.insert_rows(&events[..rows], &rest[..rows]).await?;
+            (events, rest) = (&events[rows..], &rest[rows..]);
+        }
+        Ok((seq, prev))
+    }
+
+    /// One statement for up to [`MAX_ROWS`] rows. The statement has room for the next power of
+    /// two rows and the rest are NULL rows it skips: a handful of statement texts, each prepared
+    /// once and cached, serve every batch size.
+    async fn insert_rows(
+        &self,
+        events: &[NewAuditEvent],
+        links: &[(i64, [u8; 32], [u8; 32])],
+    ) -> Result<(), StoreError> {
+        let shape = events.len().next_power_of_two();
+        let sql = &insert_sql(matches!(self.db, Db::Sqlite(_)))[shape.trailing_zeros() as usize];
+        let padding = shape - events.len();
+        with_pool!(self, pool => {
+            let mut query = sqlx::query(sql);
+            for (e, (seq, prev, hash)) in events.iter().zip(links) {
+                query = query
+                    .bind(Some(*seq))
+                    .bind(e.account.as_deref())
+                    .bind(Some(e.at_millis))
+                    .bind(Some(e.body.as_str()))
+                    .bind(Some(prev.as_slice()))
+                    .bind(Some(hash.as_slice()));
+            }
+            for _ in 0..padding {
+                query = query
+                    .bind(None::<i64>)
+                    .bind(None::<&str>)
+                    .bind(None::<i64>)
+                    .bind(None::<&str>)
+                    .bind(None::<&[u8]>)
+                    .bind(None::<&[u8]>);
+            }
+            query.execute(pool).await.map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// Events after number `after`, oldest first, at most `limit`; only `account`'s when given.
+    pub async fn audit_events(
+        &self,
+        account: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        const ALL: &str = "SELECT seq, account_id, at, body, prev_hash, hash FROM audit_events \
+                           WHERE seq > $1 ORDER BY seq LIMIT $2";
+        const ONE: &str = "SELECT seq, account_id, at, body, prev_hash, hash FROM audit_events \
+                           WHERE seq > $1 AND account_id = $3 ORDER BY seq LIMIT $2";
+        let rows = with_pool!(self, pool => sqlx::query_as(if account.is_some() { ONE } else { ALL })
+            .bind(after)
+            .bind(i64::from(limit))
+            .bind(account)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows)
+    }
+
+    /// The number and hash of the last event, if any.
+    pub async fn audit_head(&self) -> Result<Option<(i64, [u8; 32])>, StoreError> {
+        let last: Option<(i64, Vec<u8>)> =
+            with_pool!(self, pool => sqlx::query_as(HEAD).fetch_optional(pool).await)?;
+        last.map(|(seq, hash)| Ok((seq, hash32(&hash)?)))
+            .transpose()
+    }
+
+    /// Stores a checkpoint.
+    pub async fn insert_audit_checkpoint(&self, c: &AuditCheckpoint) -> Result<(), StoreError> {
+        with_pool!(self, pool => sqlx::query(
+            "INSERT INTO audit_checkpoints (seq, hash, at, signature) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (seq) DO NOTHING",
+        )
+        .bind(c.seq)
+        .bind(&c.hash)
+        .bind(c.at_millis)
+        .bind(&c.signature)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Every checkpoint, oldest first.
+    pub async fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
+        let rows = with_pool!(self, pool => sqlx::query_as(
+            "SELECT seq, hash, at, signature FROM audit_checkpoints ORDER BY seq",
+        )
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows)
+    }
+}
