@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use keyward_server::audit::{AuditEvent, hex, load_checkpoint_key, verify};
-use keyward_server::bootstrap;
+use keyward_server::bootstrap::{self, MasterKeySource};
 use keyward_server::iam_admin::open_account;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -36,6 +36,9 @@ pub struct Source {
     /// PostgreSQL URL, when the deployment uses one.
     #[arg(long, env = "KEYWARD_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// Where the master key is (as `serve` was told).
+    #[command(flatten)]
+    master_key: crate::master_key_args::MasterKeyArgs,
 }
 
 /// Runs a `keyward audit` command.
@@ -51,16 +54,22 @@ async fn check(source: &Source) -> Result<(), String> {
     let (store, _) = open_account(&source.data_dir, url)
         .await
         .map_err(|e| e.to_string())?;
-    let key_file = source.data_dir.join("master.key");
-    if !key_file.exists() {
-        return Err(format!("no master key at {}", key_file.display()));
+    let master_source = source.master_key.source()?;
+    if matches!(master_source, MasterKeySource::File)
+        && !source.data_dir.join("master.key").exists()
+    {
+        return Err(format!(
+            "no master key at {}",
+            source.data_dir.join("master.key").display()
+        ));
     }
-    let master =
-        bootstrap::load_or_create_master_key(&source.data_dir).map_err(|e| e.to_string())?;
-    bootstrap::check_master_key(&store, &master, &source.data_dir)
+    let master = master_source
+        .open(&source.data_dir)
+        .map_err(|e| e.to_string())?;
+    bootstrap::check_master_key(&store, master.as_ref(), &master_source, &source.data_dir)
         .await
         .map_err(|e| e.to_string())?;
-    let key = load_checkpoint_key(&store, &master)
+    let key = load_checkpoint_key(&store, master.as_ref())
         .await?
         .ok_or("this deployment has no audit checkpoint key yet: start the server once")?;
     let verified = verify(&store, &key)

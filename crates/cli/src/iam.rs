@@ -460,9 +460,14 @@ pub async fn run(command: IamCommand) -> Result<(), String> {
             let s = Session::open(&target).await?;
             let master = keyward_server::bootstrap::load_or_create_master_key(&target.data_dir)
                 .map_err(text)?;
-            keyward_server::bootstrap::check_master_key(&s.store, &master, &target.data_dir)
-                .await
-                .map_err(text)?;
+            keyward_server::bootstrap::check_master_key(
+                &s.store,
+                &master,
+                &keyward_server::bootstrap::MasterKeySource::File,
+                &target.data_dir,
+            )
+            .await
+            .map_err(text)?;
             let now = time::OffsetDateTime::now_utc();
             if revoke_tokens {
                 keyward_server::signing_keys::replace_all(&s.store, &master, now)

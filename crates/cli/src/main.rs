@@ -10,6 +10,7 @@ mod bench_audit;
 mod bench_reencrypt;
 mod demo;
 mod iam;
+mod master_key_args;
 mod tls;
 mod verify;
 
@@ -33,7 +34,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the KMS and IAM on one port.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage users, service ids, API keys and access policies.
     #[command(subcommand)]
     Iam(iam::IamCommand),
@@ -166,6 +167,9 @@ struct ServeArgs {
     /// Serve plain HTTP on a non-loopback address (only behind a TLS-terminating proxy).
     #[arg(long)]
     insecure_http: bool,
+    /// Where the master key is.
+    #[command(flatten)]
+    master_key: master_key_args::MasterKeyArgs,
     /// PEM CA certificates trusted for --kms-endpoint URLs, besides the system's and the public
     /// roots (e.g. the ca.pem of `keyward tls self-signed`).
     #[arg(long, env = "KEYWARD_KMS_CA_FILE")]
@@ -195,8 +199,9 @@ struct ServeArgs {
 }
 
 impl ServeArgs {
-    fn into_settings(self) -> ServeSettings {
-        ServeSettings {
+    fn into_settings(self) -> Result<ServeSettings, String> {
+        Ok(ServeSettings {
+            master_key: self.master_key.source()?,
             data_dir: self.data_dir.clone(),
             listen: self.listen,
             database_url: self.database_url.filter(|u| !u.is_empty()),
@@ -228,7 +233,7 @@ impl ServeArgs {
             insecure_http: self.insecure_http,
             kms_ca_file: self.kms_ca_file,
             ..ServeSettings::new(self.data_dir.clone())
-        }
+        })
     }
 }
 
@@ -249,9 +254,11 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(args) => runtime
-            .block_on(keyward_server::serve(args.into_settings()))
-            .map_err(|e| e.to_string()),
+        Command::Serve(args) => runtime.block_on(async {
+            keyward_server::serve(args.into_settings()?)
+                .await
+                .map_err(|e| e.to_string())
+        }),
         Command::Iam(command) => runtime.block_on(iam::run(command)),
         Command::Tls(command) => tls::run(command),
         Command::Audit(command) => runtime.block_on(audit::run(command)),

@@ -26,6 +26,7 @@ const NONCE_LEN: usize = 12;
 const TAG_BITS: u64 = 128;
 
 /// Where the master key lives.
+#[derive(Clone)]
 pub struct Pkcs11Config {
     /// The PKCS#11 module (e.g. `/usr/lib/softhsm/libsofthsm2.so`).
     pub module: PathBuf,
@@ -34,7 +35,7 @@ pub struct Pkcs11Config {
     /// The key object's label.
     pub key_label: String,
     /// The user PIN.
-    pub pin: SecretBytes,
+    pub pin: std::sync::Arc<SecretBytes>,
 }
 
 impl fmt::Debug for Pkcs11Config {

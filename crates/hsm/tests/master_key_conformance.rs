@@ -33,11 +33,11 @@ fn token_config(key_label: &str) -> Option<Pkcs11Config> {
         module: module.into(),
         token_label: var("KEYWARD_TEST_PKCS11_TOKEN").expect("KEYWARD_TEST_PKCS11_TOKEN"),
         key_label: key_label.to_owned(),
-        pin: SecretBytes::new(
+        pin: std::sync::Arc::new(SecretBytes::new(
             var("KEYWARD_TEST_PKCS11_PIN")
                 .expect("KEYWARD_TEST_PKCS11_PIN")
                 .into_bytes(),
-        ),
+        )),
     })
 }
 

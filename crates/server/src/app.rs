@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use keyward_iam::{IamStore, TokenSigner};
-use keyward_kms::{Clock, CrnScheme, Kms, KmsConfig, MasterKey, OffsetClock, SystemClock};
+use keyward_kms::{Clock, CrnScheme, Kms, KmsConfig, OffsetClock, SystemClock};
 use keyward_store::Store;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
@@ -63,6 +63,8 @@ pub struct ServeSettings {
     pub kms_ca_file: Option<PathBuf>,
     /// When the audit trail signs a checkpoint.
     pub audit_checkpoints: crate::audit::CheckpointPolicy,
+    /// Where the master key is.
+    pub master_key: bootstrap::MasterKeySource,
 }
 
 /// Timeouts and rate limits at the edge (documented defaults in the README).
@@ -115,6 +117,7 @@ impl ServeSettings {
             insecure_http: false,
             kms_ca_file: None,
             audit_checkpoints: crate::audit::CheckpointPolicy::default(),
+            master_key: bootstrap::MasterKeySource::File,
         }
     }
 }
@@ -214,12 +217,18 @@ impl App {
 /// Opens everything and builds the router.
 pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
     bootstrap::ensure_data_dir(&settings.data_dir)?;
-    let master = Arc::new(bootstrap::load_or_create_master_key(&settings.data_dir)?);
+    let master = settings.master_key.open(&settings.data_dir)?;
     let store = match &settings.database_url {
         Some(url) => Store::open_postgres(url, None).await?,
         None => Store::open_sqlite(&settings.data_dir.join("keyward.db")).await?,
     };
-    bootstrap::check_master_key(&store, &master, &settings.data_dir).await?;
+    bootstrap::check_master_key(
+        &store,
+        master.as_ref(),
+        &settings.master_key,
+        &settings.data_dir,
+    )
+    .await?;
     let signer = TokenSigner::new(
         signing_keys::ensure(
             &store,
@@ -244,7 +253,7 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
         store.clone(),
         signer,
         Arc::new(SystemClock),
-        Arc::clone(&master) as Arc<dyn MasterKey>,
+        Arc::clone(&master),
         settings.token_key_rotation,
         RateLimiter::new(settings.edge.principal_rate),
     );

@@ -5,6 +5,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use keyward_crypto::{SecretBytes, random_secret};
 use keyward_iam::{
@@ -55,8 +56,11 @@ pub enum BootstrapError {
     #[error("the master key file {0} must hold exactly 32 bytes")]
     MasterKeyLength(PathBuf),
     /// The database was initialised with another master key.
-    #[error("the master key in {0} is not the one this database was created with")]
-    WrongMasterKey(PathBuf),
+    #[error("the master key {0} is not the one this database was created with")]
+    WrongMasterKey(String),
+    /// The master key's token could not be used.
+    #[error(transparent)]
+    Hsm(#[from] keyward_hsm::HsmError),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] keyward_store::StoreError),
@@ -118,6 +122,37 @@ pub fn ensure_data_dir(dir: &Path) -> Result<(), BootstrapError> {
     Ok(())
 }
 
+/// Where the master key is: a file in the data directory, or a PKCS#11 token.
+#[derive(Clone, Debug, Default)]
+pub enum MasterKeySource {
+    /// `<data-dir>/master.key`, made on first start.
+    #[default]
+    File,
+    /// A key in a PKCS#11 token, made there on first start; no key file is written.
+    Pkcs11(keyward_hsm::Pkcs11Config),
+}
+
+impl MasterKeySource {
+    /// Says where the key is, for messages.
+    pub fn describe(&self, dir: &Path) -> String {
+        match self {
+            Self::File => format!("in {}", dir.join("master.key").display()),
+            Self::Pkcs11(c) => format!(
+                "labelled {:?} in the PKCS#11 token {:?}",
+                c.key_label, c.token_label
+            ),
+        }
+    }
+
+    /// Opens the master key (making it on first start).
+    pub fn open(&self, dir: &Path) -> Result<Arc<dyn MasterKey>, BootstrapError> {
+        Ok(match self {
+            Self::File => Arc::new(load_or_create_master_key(dir)?),
+            Self::Pkcs11(config) => Arc::new(keyward_hsm::Pkcs11MasterKey::open(config)?),
+        })
+    }
+}
+
 /// Loads the master key file, creating it (0600, 32 random bytes) on first start.
 pub fn load_or_create_master_key(dir: &Path) -> Result<SoftwareMasterKey, BootstrapError> {
     let path = dir.join("master.key");
@@ -156,7 +191,8 @@ pub fn node_name(dir: &Path) -> Result<String, BootstrapError> {
 /// Checks that the database belongs to this master key (records it on first use).
 pub async fn check_master_key(
     store: &Store,
-    master: &SoftwareMasterKey,
+    master: &dyn MasterKey,
+    source: &MasterKeySource,
     dir: &Path,
 ) -> Result<(), BootstrapError> {
     let id = master.id();
@@ -164,7 +200,7 @@ pub async fn check_master_key(
         .setting_insert_if_absent("master_key_id", id.as_bytes())
         .await?;
     if stored != id.as_bytes() {
-        return Err(BootstrapError::WrongMasterKey(dir.join("master.key")));
+        return Err(BootstrapError::WrongMasterKey(source.describe(dir)));
     }
     Ok(())
 }
@@ -394,7 +430,7 @@ pub async fn system_instances(store: &Store) -> Result<Vec<Uuid>, ApiError> {
 /// once, stored sealed under the master key.
 pub async fn configsvc_apikey(
     store: &Store,
-    master: &SoftwareMasterKey,
+    master: &dyn MasterKey,
     service_iam_id: &str,
 ) -> Result<ApiKeySecret, BootstrapError> {
     const AAD: &[u8] = b"keyward.configsvc.apikey.v1";

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyward_configsvc::ConfigService;
-use keyward_kms::{CrnScheme, Kms, OffsetClock, SoftwareMasterKey};
+use keyward_kms::{CrnScheme, Kms, MasterKey, OffsetClock};
 use keyward_secrets::Secrets;
 use keyward_store::{PgPreparer, Store};
 
@@ -14,7 +14,7 @@ use crate::iam_service::IamService;
 use crate::rate_limit::RateLimiter;
 
 /// The KMS service as composed here.
-pub type KmsService = Kms<Store, Arc<SoftwareMasterKey>>;
+pub type KmsService = Kms<Store, Arc<dyn MasterKey>>;
 
 /// The secrets service of the configuration service, as composed here.
 pub type SecretsService = Secrets<Store, ConfigsvcKeyProvider>;

@@ -16,6 +16,7 @@ pub fn keyward(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_keyward"))
         .args(args)
         .env_remove("KEYWARD_DATABASE_URL")
+        .env_remove("KEYWARD_PKCS11_PIN")
         .output()
         .unwrap()
 }
@@ -28,6 +29,7 @@ pub fn serve(data: &Path, listen: &str, args: &[&str]) -> Child {
         .arg(data)
         .args(args)
         .env_remove("KEYWARD_DATABASE_URL")
+        .env_remove("KEYWARD_PKCS11_PIN")
         .env("KEYWARD_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
