@@ -7,6 +7,7 @@ use std::process::ExitCode;
 mod audit;
 mod bench;
 mod bench_audit;
+mod bench_master_key;
 mod bench_reencrypt;
 mod demo;
 mod iam;
@@ -90,6 +91,19 @@ enum BenchCommand {
         /// PostgreSQL URL (an empty database); SQLite in a temporary directory otherwise.
         #[arg(long, env = "KEYWARD_BENCH_DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
+    },
+    /// Seal and open a root key's material with the master key: software, and in a PKCS#11
+    /// token when `--master-key pkcs11` names one.
+    MasterKey {
+        /// Pairs per round.
+        #[arg(long, default_value_t = 20_000)]
+        iterations: u32,
+        /// Rounds (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// The token to compare with.
+        #[command(flatten)]
+        token: master_key_args::MasterKeyArgs,
     },
     /// Decrypt a sealed field whose DEK is cached, on one thread.
     SecretsOpen {
@@ -287,6 +301,11 @@ fn main() -> ExitCode {
             rounds.max(1),
             database_url.filter(|u| !u.is_empty()),
         )),
+        Command::Bench(BenchCommand::MasterKey {
+            iterations,
+            rounds,
+            token,
+        }) => bench_master_key::master_key(iterations.max(1), rounds.max(1), &token),
         Command::Bench(BenchCommand::SecretsOpen { iterations, rounds }) => runtime.block_on(
             bench_reencrypt::secrets_open(iterations.max(1), rounds.max(1)),
         ),

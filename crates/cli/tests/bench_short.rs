@@ -6,10 +6,15 @@
 use std::process::Command;
 
 fn bench(args: &[&str]) -> String {
+    bench_with(args, &[])
+}
+
+fn bench_with(args: &[&str], env: &[(&str, &str)]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_keyward"))
         .arg("bench")
         .args(args)
         .env_remove("KEYWARD_BENCH_DATABASE_URL")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -55,4 +60,35 @@ fn audit_append_runs() {
         2,
         "{out}"
     );
+}
+
+/// On the software key and on the test token (`scripts/test` makes it).
+#[test]
+fn master_key_runs_on_both_backends() {
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
+    let (module, token, pin) = (
+        var("KEYWARD_TEST_PKCS11_MODULE"),
+        var("KEYWARD_TEST_PKCS11_TOKEN"),
+        var("KEYWARD_TEST_PKCS11_PIN"),
+    );
+    let out = bench_with(
+        &[
+            "master-key",
+            "--iterations",
+            "20",
+            "--rounds",
+            "1",
+            "--master-key",
+            "pkcs11",
+            "--pkcs11-module",
+            &module,
+            "--pkcs11-token-label",
+            &token,
+            "--pkcs11-key-label",
+            "bench-short",
+        ],
+        &[("KEYWARD_PKCS11_PIN", &pin)],
+    );
+    assert!(out.contains("| software (file) |"), "{out}");
+    assert!(out.contains("| PKCS#11 token |"), "{out}");
 }

@@ -20,14 +20,19 @@ pub struct NewAuditEvent {
     pub body: String,
 }
 
+/// What the chain hashes of an event, stored or not.
+fn chain_entry<'a>(account: &'a Option<String>, at_millis: i64, body: &'a str) -> ChainEntry<'a> {
+    ChainEntry {
+        account: account.as_deref(),
+        at_millis,
+        body: body.as_bytes(),
+    }
+}
+
 impl NewAuditEvent {
     /// What the chain hashes of it.
     pub fn entry(&self) -> ChainEntry<'_> {
-        ChainEntry {
-            account: self.account.as_deref(),
-            at_millis: self.at_millis,
-            body: self.body.as_bytes(),
-        }
+        chain_entry(&self.account, self.at_millis, &self.body)
     }
 }
 
@@ -53,11 +58,7 @@ pub struct AuditRow {
 impl AuditRow {
     /// What the chain hashes of it.
     pub fn entry(&self) -> ChainEntry<'_> {
-        ChainEntry {
-            account: self.account.as_deref(),
-            at_millis: self.at_millis,
-            body: self.body.as_bytes(),
-        }
+        chain_entry(&self.account, self.at_millis, &self.body)
     }
 }
 
