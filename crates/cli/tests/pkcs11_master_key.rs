@@ -152,6 +152,18 @@ async fn the_master_key_stays_in_the_token_across_restarts() {
         "{stderr}"
     );
 
+    // Started without the token, it says which options the database needs.
+    let refused = keyward(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(stderr.contains("--master-key pkcs11"), "{stderr}");
+
     // No PIN: refused before anything starts, saying how to give one.
     let no_pin: Vec<&str> = args[..args.len() - 2].to_vec();
     let refused = keyward(

@@ -56,7 +56,10 @@ pub enum BootstrapError {
     #[error("the master key file {0} must hold exactly 32 bytes")]
     MasterKeyLength(PathBuf),
     /// The database was initialised with another master key.
-    #[error("the master key {0} is not the one this database was created with")]
+    #[error(
+        "the master key {0} is not the one this database was created with (start with the \
+         --master-key options it was created with, e.g. --master-key pkcs11 and the same token)"
+    )]
     WrongMasterKey(String),
     /// The master key's token could not be used.
     #[error(transparent)]
