@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use keyward_server::audit::{AuditEvent, hex, load_checkpoint_key, verify};
-use keyward_server::bootstrap::{self, MasterKeySource};
+use keyward_server::bootstrap;
 use keyward_server::iam_admin::open_account;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -54,21 +54,10 @@ async fn check(source: &Source) -> Result<(), String> {
     let (store, _) = open_account(&source.data_dir, url)
         .await
         .map_err(|e| e.to_string())?;
-    let master_source = source.master_key.source()?;
-    if matches!(master_source, MasterKeySource::File)
-        && !source.data_dir.join("master.key").exists()
-    {
-        return Err(format!(
-            "no master key at {}",
-            source.data_dir.join("master.key").display()
-        ));
-    }
-    let master = master_source
-        .open(&source.data_dir)
-        .map_err(|e| e.to_string())?;
-    bootstrap::check_master_key(&store, master.as_ref(), &master_source, &source.data_dir)
-        .await
-        .map_err(|e| e.to_string())?;
+    let master =
+        bootstrap::open_existing_master_key(&store, &source.master_key.source()?, &source.data_dir)
+            .await
+            .map_err(|e| e.to_string())?;
     let key = load_checkpoint_key(&store, master.as_ref())
         .await?
         .ok_or("this deployment has no audit checkpoint key yet: start the server once")?;

@@ -198,6 +198,9 @@ pub enum IamCommand {
         /// Drop the old keys too.
         #[arg(long)]
         revoke_tokens: bool,
+        /// Where the master key is (as `serve` was told).
+        #[command(flatten)]
+        master_key: crate::master_key_args::MasterKeyArgs,
     },
 }
 
@@ -456,28 +459,27 @@ pub async fn run(command: IamCommand) -> Result<(), String> {
         IamCommand::RotateSigningKey {
             target,
             revoke_tokens,
+            master_key,
         } => {
             let s = Session::open(&target).await?;
-            let master = keyward_server::bootstrap::load_or_create_master_key(&target.data_dir)
-                .map_err(text)?;
-            keyward_server::bootstrap::check_master_key(
+            let master = keyward_server::bootstrap::open_existing_master_key(
                 &s.store,
-                &master,
-                &keyward_server::bootstrap::MasterKeySource::File,
+                &master_key.source()?,
                 &target.data_dir,
             )
             .await
             .map_err(text)?;
+            let master = master.as_ref();
             let now = time::OffsetDateTime::now_utc();
             if revoke_tokens {
-                keyward_server::signing_keys::replace_all(&s.store, &master, now)
+                keyward_server::signing_keys::replace_all(&s.store, master, now)
                     .await
                     .map_err(text)?;
                 eprintln!(
                     "new signing key; every earlier token is refused (each node within 10 s)"
                 );
             } else {
-                keyward_server::signing_keys::create(&s.store, &master, now)
+                keyward_server::signing_keys::create(&s.store, master, now)
                     .await
                     .map_err(text)?;
                 eprintln!("new signing key; earlier tokens verify until they expire");

@@ -130,6 +130,26 @@ async fn the_master_key_stays_in_the_token_across_restarts() {
         String::from_utf8_lossy(&verify.stderr)
     );
 
+    // Offline commands that need the master key take the same options.
+    let rotated = keyward(
+        &[
+            &[
+                "iam",
+                "rotate-signing-key",
+                "--data-dir",
+                data.to_str().unwrap(),
+            ][..],
+            &args,
+        ]
+        .concat(),
+    );
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    assert!(!data.join("master.key").exists(), "no key file made");
+
     // Another key of the token is not this database's master key.
     let other = hsm_args(&t, "another-master", &pin_file);
     let refused = keyward(

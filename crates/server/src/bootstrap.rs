@@ -61,6 +61,9 @@ pub enum BootstrapError {
          --master-key options it was created with, e.g. --master-key pkcs11 and the same token)"
     )]
     WrongMasterKey(String),
+    /// An offline command found no master key file to open.
+    #[error("no master key at {0}")]
+    NoMasterKey(PathBuf),
     /// The master key's token could not be used.
     #[error(transparent)]
     Hsm(#[from] keyward_hsm::HsmError),
@@ -175,6 +178,23 @@ pub fn load_or_create_master_key(dir: &Path) -> Result<SoftwareMasterKey, Bootst
         return Err(BootstrapError::MasterKeyLength(path));
     }
     SoftwareMasterKey::new(&material).map_err(|_| BootstrapError::MasterKeyLength(path))
+}
+
+/// Opens the master key of an existing deployment for an offline command (`keyward audit`,
+/// `keyward iam rotate-signing-key`): never makes a key file, and checks that the database was
+/// made with this key.
+pub async fn open_existing_master_key(
+    store: &Store,
+    source: &MasterKeySource,
+    dir: &Path,
+) -> Result<Arc<dyn MasterKey>, BootstrapError> {
+    let file = dir.join("master.key");
+    if matches!(source, MasterKeySource::File) && !file.exists() {
+        return Err(BootstrapError::NoMasterKey(file));
+    }
+    let master = source.open(dir)?;
+    check_master_key(store, master.as_ref(), source, dir).await?;
+    Ok(master)
 }
 
 /// This node's name in job leases, kept in `<data-dir>/node.id` so that a node that restarts
