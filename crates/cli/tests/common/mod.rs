@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use keyward_client::{Client, RetryPolicy};
 use serde_json::Value;
-use uuid::Uuid;
 
 /// Runs `keyward` with `args` to completion.
 pub fn keyward(args: &[&str]) -> Output {
@@ -94,54 +93,8 @@ pub fn admin_client(url: &str, data: &Path, ca: Option<&Path>) -> Client {
     .unwrap()
 }
 
-/// A database made for one test on `KEYWARD_TEST_DATABASE_URL`'s server, dropped at the end.
-pub struct Database {
-    admin_url: String,
-    name: String,
-    /// Its URL.
-    pub url: String,
-}
-
-impl Database {
-    /// Creates it.
-    pub fn create() -> Self {
-        let admin_url = std::env::var("KEYWARD_TEST_DATABASE_URL")
-            .expect("KEYWARD_TEST_DATABASE_URL must point at a PostgreSQL database");
-        let name = format!("keyward_cli_{}", Uuid::new_v4().simple());
-        psql(&admin_url, &format!("CREATE DATABASE {name}"));
-        let base = admin_url.rsplit_once('/').expect("a database in the URL").0;
-        let url = format!("{base}/{name}");
-        Self {
-            admin_url,
-            name,
-            url,
-        }
-    }
-
-    /// Runs `sql` in it.
-    pub fn sql(&self, sql: &str) {
-        psql(&self.url, sql);
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        psql(
-            &self.admin_url,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
-}
-
-/// Runs `sql` with psql on `url`; panics with psql's error when it fails.
-pub fn psql(url: &str, sql: &str) {
-    let out = Command::new("psql")
-        .args([url, "-Atqc", sql])
-        .output()
-        .expect("psql runs");
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+// One PostgreSQL test database helper for both crates' tests.
+#[path = "../../../server/tests/common/database.rs"]
+mod database;
+#[allow(unused_imports)]
+pub use database::{Database, psql};

@@ -1,4 +1,5 @@
-//! A fresh PostgreSQL database per test, for the tests that run several nodes on one database.
+//! A fresh PostgreSQL database per test (several nodes on one database, tampering with what a
+//! test then checks). Shared with the `keyward` binary's tests (`crates/cli/tests/common`).
 
 use uuid::Uuid;
 
@@ -17,7 +18,7 @@ impl Database {
     pub fn create() -> Self {
         let admin_url = std::env::var("KEYWARD_TEST_DATABASE_URL")
             .expect("KEYWARD_TEST_DATABASE_URL must point at a PostgreSQL database");
-        let name = format!("keyward_nodes_{}", Uuid::new_v4().simple());
+        let name = format!("keyward_test_{}", Uuid::new_v4().simple());
         psql(&admin_url, &format!("CREATE DATABASE {name}"));
         let base = admin_url.rsplit_once('/').expect("a database in the URL").0;
         let url = format!("{base}/{name}");
@@ -45,7 +46,8 @@ impl Drop for Database {
     }
 }
 
-fn psql(url: &str, sql: &str) {
+/// Runs `sql` with psql on `url`; panics with psql's error when it fails.
+pub fn psql(url: &str, sql: &str) {
     let out = std::process::Command::new("psql")
         .args([url, "-Atqc", sql])
         .output()
