@@ -86,7 +86,7 @@ async fn the_server_speaks_only_https_and_swaps_its_certificate_on_sighup() {
     // Trusting only the system's and public roots: refused.
     let e = client(&url, &data, None).token().await.unwrap_err();
     assert!(matches!(e, ClientError::Unreachable(_)), "{e}");
-    // Plain HTTP gets no HTTP answer.
+    // Plain HTTP is answered 400 with what to do instead, and never routed.
     let addr = url.trim_start_matches("https://");
     let mut plain = TcpStream::connect(addr).unwrap();
     plain
@@ -97,7 +97,13 @@ async fn the_server_speaks_only_https_and_swaps_its_certificate_on_sighup() {
         .unwrap();
     let mut answer = Vec::new();
     let _ = plain.read_to_end(&mut answer);
-    assert!(!answer.starts_with(b"HTTP/"), "plain HTTP was answered");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    assert!(
+        answer.contains("HTTPS only") && answer.contains("https://"),
+        "{answer}"
+    );
+    assert!(!answer.contains("resources"), "{answer}");
 
     // New files, then SIGHUP: new connections get the second certificate.
     for name in ["cert.pem", "key.pem"] {

@@ -1,4 +1,5 @@
-//! Accepting connections: HTTP/1.1, over TLS when an acceptor is given, with a header-read
+//! Accepting connections: HTTP/1.1, over TLS when an acceptor is given (a plain HTTP request
+//! there gets a 400 that says to use HTTPS), with a header-read
 //! timeout (a client that trickles its handshake or headers is cut off), the client's address
 //! handed to the handlers, and a graceful shutdown that lets requests in flight finish.
 
@@ -27,6 +28,42 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     /// Longest shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+}
+
+/// The answer to a plain HTTP request on the HTTPS port: it says what to do instead. Nothing
+/// of the request is read beyond its first byte, and nothing is routed.
+const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
+Content-Type: application/json\r\n\
+Connection: close\r\n\
+Content-Length: 92\r\n\
+\r\n\
+{\"error\":\"this port speaks HTTPS only; the request was not processed. Use an https:// URL\"}\n";
+
+/// Whether the client opened with plain HTTP rather than a TLS handshake: a TLS connection's
+/// first byte is a handshake record (22); an HTTP request's is the method's first letter.
+async fn speaks_plain_http(stream: &mut tokio::net::TcpStream) -> std::io::Result<bool> {
+    let mut first = [0u8; 1];
+    let n = stream.peek(&mut first).await?;
+    Ok(n == 1 && first[0].is_ascii_uppercase())
+}
+
+async fn answer_plain_http(stream: &mut tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let _ = stream.write_all(PLAIN_HTTP_ANSWER).await;
+    let _ = stream.shutdown().await;
+    // Read what the client sent before closing: closing over unread bytes resets the
+    // connection, and a reset can destroy the answer before the client reads it.
+    let mut sink = [0u8; 1024];
+    let drain = async {
+        let mut left: usize = 16 * 1024;
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
 }
 
 /// Serves `router` on `listener` (over TLS with `tls`) until `shutdown` completes.
@@ -72,9 +109,16 @@ pub async fn serve(
             });
             continue;
         };
-        let handshake = tls.accept(stream);
-        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        let (tls, builder, watcher) = (tls.clone(), builder.clone(), graceful.watcher());
         tokio::spawn(async move {
+            let mut stream = stream;
+            let handshake = async {
+                if speaks_plain_http(&mut stream).await? {
+                    answer_plain_http(&mut stream).await;
+                    return Err(std::io::Error::other("plain HTTP on the HTTPS port"));
+                }
+                tls.accept(stream).await
+            };
             let stream = match tokio::time::timeout(limits.header_read_timeout, handshake).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {
@@ -100,4 +144,23 @@ pub async fn serve(
         tracing::warn!("requests still in flight at shutdown were cut off");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PLAIN_HTTP_ANSWER;
+
+    #[test]
+    fn the_plain_http_answer_declares_its_own_length() {
+        let text = std::str::from_utf8(PLAIN_HTTP_ANSWER).expect("ASCII");
+        let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+        let declared: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .expect("a Content-Length")
+            .parse()
+            .expect("a number");
+        assert_eq!(declared, body.len());
+        assert!(serde_json::from_str::<serde_json::Value>(body).is_ok());
+    }
 }
