@@ -78,6 +78,23 @@ pub fn note_caller(caller: &Caller) {
     });
 }
 
+/// The request logs `principal` in (an API key exchanged for a token, allowed or refused): the
+/// principal is both the initiator and the target.
+pub fn note_login(principal: &crate::principal::Principal) {
+    with_note(|n| {
+        if n.initiator.is_none() {
+            n.initiator = Some(principal.iam_id.clone());
+        }
+    });
+    note_target(
+        &principal.account,
+        NotedTarget::Identity {
+            kind: principal.kind,
+            iam_id: principal.iam_id.clone(),
+        },
+    );
+}
+
 /// The request acts on `target` in `account`.
 pub fn note_target(account: &AccountId, target: NotedTarget) {
     with_note(|n| {

@@ -89,6 +89,7 @@ impl IamService {
             .await
             .map_err(|e| TokenRefusal::Failed(e.into()))?
             .ok_or(TokenRefusal::UnknownKey)?;
+        keyward_iam::audit_note::note_login(&principal);
         if key.locked {
             return Err(TokenRefusal::LockedKey);
         }

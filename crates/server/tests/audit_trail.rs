@@ -132,6 +132,55 @@ async fn each_use_of_a_key_is_recorded_with_who_what_and_how_it_ended() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_login_is_recorded_and_no_api_key_is() {
+    let server = TestServer::start().await;
+    let user = server.user(&[], None).await;
+    let login = |apikey: &str, correlation: &'static str| {
+        server
+            .post("/identity/token")
+            .no_auth()
+            .no_instance()
+            .header("correlation-id", correlation)
+            .form(&[("grant_type", common::APIKEY_GRANT), ("apikey", apikey)])
+            .send()
+    };
+    login(&user.apikey, "login-ok").await.expect_status(200);
+    let guessed = format!("{}x", user.apikey);
+    login(&guessed, "login-guessed").await.expect_status(400);
+
+    let all = events(&server).await;
+    let ok = with_correlation(&all, "login-ok");
+    assert_eq!(ok.len(), 1, "{all:#?}");
+    assert_eq!(ok[0]["action"], "iam-identity.apikey.login");
+    assert_eq!(ok[0]["outcome"], "success");
+    assert_eq!(ok[0]["initiator"]["id"], user.iam_id.as_str());
+    let target = str_of(&ok[0]["target"]["id"]);
+    assert!(
+        target.contains(":iam-identity:") && target.ends_with(&user.iam_id),
+        "{target}"
+    );
+    // A guessed key names nobody: kept for the operator, shown to no account.
+    assert!(with_correlation(&all, "login-guessed").is_empty());
+    let rows = server
+        .store
+        .audit_events(None, 0, 10_000)
+        .await
+        .expect("events");
+    let guessed_event = rows
+        .iter()
+        .find(|r| r.body.contains("login-guessed"))
+        .expect("the refused login is recorded");
+    let event: Value = serde_json::from_str(&guessed_event.body).expect("JSON");
+    assert_eq!(event["action"], "iam-identity.apikey.login");
+    assert_eq!(event["outcome"], "failure");
+    assert_eq!(event["reason"]["reasonCode"], 400);
+    assert!(
+        rows.iter().all(|r| !r.body.contains(&user.apikey)),
+        "an API key reached the audit trail"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_account_reads_only_its_own_events_and_only_as_administrator() {
     let server = TestServer::start().await;
     server.root_key("ours").await;

@@ -1,7 +1,7 @@
 //! The audit layer around every route: it gives the request a correlation id (the client's
 //! `Correlation-Id`, or a new one) and echoes it, runs the request while its decisions note who
-//! acted on what, and records an event for every request that names an action, allowed or
-//! refused, before the answer leaves. If the event cannot be written, the answer is replaced by
+//! acted on what, and records an event for every request that names an action (and every
+//! token request), allowed or refused, before the answer leaves. If the event cannot be written, the answer is replaced by
 //! 503.
 
 use std::collections::HashMap;
@@ -23,6 +23,10 @@ use crate::listener::ClientAddr;
 use crate::state::SharedState;
 
 const CORRELATION_ID: &str = "correlation-id";
+
+/// Routes outside the action table that are audited all the same, with their event's action:
+/// exchanging an API key for a token is how every identity starts acting.
+const UNTABLED_ROUTES: [(&str, &str); 1] = [("/identity/token", "iam-identity.apikey.login")];
 
 /// The action of each route (`METHOD /template`); where several actions share a route, the
 /// first in the table. Used when a request is refused before any decision names its action.
@@ -105,16 +109,25 @@ pub async fn audit(State(state): State<SharedState>, request: Request, next: Nex
     let (mut response, note) = noting(next.run(request)).await;
 
     // Refused before any decision named the action: the route's.
-    let action = note.action.or_else(|| {
-        let route = format!("{method} {}", table_route(template.as_deref()?, &path));
-        ROUTE_ACTIONS.get(route.as_str()).copied()
-    });
+    let action = note
+        .action
+        .or_else(|| {
+            let route = format!("{method} {}", table_route(template.as_deref()?, &path));
+            ROUTE_ACTIONS.get(route.as_str()).copied()
+        })
+        .map(|a| a.rule().name)
+        .or_else(|| {
+            let template = template.as_deref()?;
+            UNTABLED_ROUTES
+                .iter()
+                .find_map(|(route, action)| (*route == template).then_some(*action))
+        });
     if let Some(action) = action {
         let status = response.status();
         let at_millis = now_millis();
         let event = AuditEvent {
             event_time: event_time(at_millis),
-            action: action.rule().name.to_owned(),
+            action: action.to_owned(),
             outcome: if status.as_u16() < 400 {
                 "success"
             } else {
