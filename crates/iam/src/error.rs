@@ -46,4 +46,8 @@ pub enum IamError {
     /// Persistence failed; detail for the log only.
     #[error("storage failure: {0}")]
     Store(String),
+    /// The database could not be reached (down, restarting, connection cut); a retry may
+    /// succeed. Detail for the log only.
+    #[error("the database is unavailable: {0}")]
+    StoreUnavailable(String),
 }

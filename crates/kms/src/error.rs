@@ -30,6 +30,9 @@ pub enum InvalidId {
 pub struct StoreFailure {
     /// What went wrong, for the log.
     pub detail: String,
+    /// The database could not be reached (down, restarting, connection cut): a retry may
+    /// succeed. A write cut off during its commit may or may not have landed.
+    pub unavailable: bool,
 }
 
 /// Everything a KMS operation can refuse with.

@@ -81,6 +81,9 @@ pub enum SecretsError {
     /// Persistence failed; detail for logs.
     #[error("storage failure: {0}")]
     Store(String),
+    /// The database could not be reached; a retry may succeed. Detail for logs.
+    #[error("the database is unavailable: {0}")]
+    StoreUnavailable(String),
     /// Crypto library failure.
     #[error("internal cryptographic failure")]
     Crypto,

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use keyward_api::keyprotect::{
     Collection, ERROR_TYPE, ErrorReason, ErrorResource, ErrorTarget, MORE_INFO,
 };
-use keyward_kms::KmsError;
+use keyward_kms::{KmsError, StoreFailure};
 
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +59,9 @@ pub enum ApiError {
     /// The request's audit event could not be written: its answer is withheld.
     #[error("the audit trail is unavailable")]
     AuditUnavailable,
+    /// The database cannot be reached (down, restarting, connection cut); retry shortly.
+    #[error("the database is unavailable: {0}")]
+    DatabaseUnavailable(String),
     /// A server-side failure; the detail goes to the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -150,6 +153,7 @@ impl ApiError {
                 "AUDIT_UNAVAILABLE_ERR",
                 "The request's audit event could not be recorded, so its result is withheld; retry later",
             ),
+            Self::DatabaseUnavailable(_) => database_unavailable(),
             Self::Internal(_) => wire(
                 S::INTERNAL_SERVER_ERROR,
                 "INTERNAL_SERVER_ERR",
@@ -157,6 +161,26 @@ impl ApiError {
             ),
         }
     }
+
+    /// Whether the database could not be reached: the answer is 503 with `Retry-After`.
+    fn database_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::DatabaseUnavailable(_)
+                | Self::Kms(KmsError::Store(StoreFailure {
+                    unavailable: true,
+                    ..
+                }))
+        )
+    }
+}
+
+fn database_unavailable() -> Wire {
+    wire(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "DATABASE_UNAVAILABLE_ERR",
+        "The database cannot be reached right now; retry after the time in Retry-After",
+    )
 }
 
 fn kms_wire(e: &KmsError) -> Wire {
@@ -284,6 +308,9 @@ fn kms_wire(e: &KmsError) -> Wire {
             "KEY_INVALID_STATE_FOR_REGISTRATION_ERR",
             "Key is not in a valid state: registrations need an active root key",
         ),
+        KmsError::Store(StoreFailure {
+            unavailable: true, ..
+        }) => database_unavailable(),
         KmsError::Store(_) | KmsError::Internal => wire(
             S::INTERNAL_SERVER_ERROR,
             "INTERNAL_SERVER_ERR",
@@ -304,13 +331,17 @@ fn error_msg(status: StatusCode, what: &str, code: Option<&str>) -> String {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let w = self.wire();
-        if w.status.is_server_error() {
+        if self.database_unavailable() {
+            tracing::warn!(error = %self, "request refused: the database is unavailable");
+        } else if w.status.is_server_error() {
             // The detail stays in the log; the body is generic.
             tracing::error!(error = %self, "request failed");
         }
         let mut response = kp_error(w);
         if let Self::RateLimited(wait) = self {
             with_retry_after(&mut response, wait);
+        } else if self.database_unavailable() {
+            with_retry_after(&mut response, std::time::Duration::from_secs(1));
         }
         response
     }
@@ -369,6 +400,16 @@ fn kp_error(w: Wire) -> Response {
     (w.status, Json(body)).into_response()
 }
 
+impl From<keyward_store::StoreError> for ApiError {
+    fn from(e: keyward_store::StoreError) -> Self {
+        if e.is_unavailable() {
+            Self::DatabaseUnavailable(e.to_string())
+        } else {
+            Self::Internal(e.to_string())
+        }
+    }
+}
+
 impl From<keyward_iam::IamError> for ApiError {
     fn from(e: keyward_iam::IamError) -> Self {
         match e {
@@ -378,6 +419,7 @@ impl From<keyward_iam::IamError> for ApiError {
                 requirement: reason,
             },
             keyward_iam::IamError::NotFound => Self::NotFound,
+            keyward_iam::IamError::StoreUnavailable(detail) => Self::DatabaseUnavailable(detail),
             other => Self::Internal(other.to_string()),
         }
     }

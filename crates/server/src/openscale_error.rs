@@ -23,6 +23,9 @@ pub enum OsError {
     /// A server failure; the detail goes to the log only.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The database cannot be reached; retry shortly. The detail goes to the log only.
+    #[error("the database is unavailable: {0}")]
+    DatabaseUnavailable(String),
     /// Too many requests from this caller.
     #[error("rate limited")]
     RateLimited(std::time::Duration),
@@ -44,6 +47,18 @@ impl From<crate::error::ApiError> for OsError {
             crate::error::ApiError::Unauthorized => Self::Unauthorized,
             crate::error::ApiError::Denied(denial) => Self::Denied(denial),
             crate::error::ApiError::RateLimited(wait) => Self::RateLimited(wait),
+            crate::error::ApiError::DatabaseUnavailable(detail) => {
+                Self::DatabaseUnavailable(detail)
+            }
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<keyward_iam::IamError> for OsError {
+    fn from(e: keyward_iam::IamError) -> Self {
+        match e {
+            keyward_iam::IamError::StoreUnavailable(detail) => Self::DatabaseUnavailable(detail),
             other => Self::Internal(other.to_string()),
         }
     }
@@ -90,6 +105,16 @@ impl OsError {
                 "INTERNAL_ERROR",
                 "internal server error".into(),
             ),
+            Self::DatabaseUnavailable(_)
+            | Self::Config(
+                ConfigError::StoreUnavailable(_)
+                | ConfigError::Secrets(SecretsError::StoreUnavailable(_)),
+            ) => (
+                S::SERVICE_UNAVAILABLE,
+                "DATABASE_UNAVAILABLE",
+                "the database cannot be reached right now; retry after the time in Retry-After"
+                    .into(),
+            ),
             Self::RateLimited(_) => (
                 S::TOO_MANY_REQUESTS,
                 "TOO_MANY_REQUESTS",
@@ -107,7 +132,7 @@ impl OsError {
                 ConfigError::Unsupported(m) => (S::BAD_REQUEST, "UNSUPPORTED", (*m).into()),
                 ConfigError::NotFound => (S::NOT_FOUND, "NOT_FOUND", e.to_string()),
                 ConfigError::Exists => (S::CONFLICT, "ALREADY_EXISTS", e.to_string()),
-                ConfigError::Store(_) => (
+                ConfigError::Store(_) | ConfigError::StoreUnavailable(_) => (
                     S::INTERNAL_SERVER_ERROR,
                     "INTERNAL_ERROR",
                     "internal server error".into(),
@@ -134,6 +159,7 @@ impl OsError {
                     | SecretsError::StaleGeneration
                     | SecretsError::LeaseLost
                     | SecretsError::Store(_)
+                    | SecretsError::StoreUnavailable(_)
                     | SecretsError::Crypto => (
                         S::INTERNAL_SERVER_ERROR,
                         "INTERNAL_ERROR",
@@ -148,7 +174,9 @@ impl OsError {
 impl IntoResponse for OsError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.wire();
-        if status.is_server_error() {
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(error = %self, "configuration service request refused");
+        } else if status.is_server_error() {
             tracing::error!(error = %self, "configuration service request failed");
         }
         let trace = uuid::Uuid::new_v4().simple().to_string();
@@ -159,6 +187,8 @@ impl IntoResponse for OsError {
             .into_response();
         if let Self::RateLimited(wait) = self {
             crate::error::with_retry_after(&mut response, wait);
+        } else if code == "DATABASE_UNAVAILABLE" {
+            crate::error::with_retry_after(&mut response, std::time::Duration::from_secs(1));
         }
         response
     }

@@ -132,6 +132,48 @@ async fn each_use_of_a_key_is_recorded_with_who_what_and_how_it_ended() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_whose_client_went_away_still_completes_with_its_event() {
+    let server = TestServer::start().await;
+    server
+        .post("/api/v2/keys")
+        .header("correlation-id", "abandoned-1")
+        .json(&common::key_collection(
+            json!({"type": "application/vnd.ibm.kms.key+json", "name": "abandoned"}),
+        ))
+        .abandon()
+        .await;
+    // The request runs on without its client: the key is made and its creation recorded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let all = events(&server).await;
+        let recorded = with_correlation(&all, "abandoned-1");
+        if let Some(event) = recorded.first() {
+            assert_eq!(event["action"], "kms.secrets.create");
+            assert_eq!(event["outcome"], "success");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the abandoned creation was never recorded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let keys = server
+        .get("/api/v2/keys")
+        .send()
+        .await
+        .expect_status(200)
+        .json();
+    let names: Vec<_> = keys["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|k| k["name"].clone())
+        .collect();
+    assert!(names.contains(&json!("abandoned")), "{names:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_login_is_recorded_and_no_api_key_is() {
     let server = TestServer::start().await;
     let user = server.user(&[], None).await;

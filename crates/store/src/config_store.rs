@@ -7,7 +7,11 @@ use crate::db::{Store, with_pool};
 use crate::timestamp::{from_millis, to_millis};
 
 fn failure(e: sqlx::Error) -> ConfigError {
-    ConfigError::Store(e.to_string())
+    if crate::is_unavailable(&e) {
+        ConfigError::StoreUnavailable(e.to_string())
+    } else {
+        ConfigError::Store(e.to_string())
+    }
 }
 
 fn corrupt(what: &str) -> ConfigError {

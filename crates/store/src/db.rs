@@ -31,6 +31,16 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
 }
 
+impl StoreError {
+    /// Whether the database could not be reached (see [`crate::is_unavailable`]).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Connect { source, .. } | Self::Query(source) => crate::is_unavailable(source),
+            Self::Migrate(_) => false,
+        }
+    }
+}
+
 /// Which engine a store runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
@@ -67,6 +77,26 @@ macro_rules! with_pool {
     };
 }
 pub(crate) use with_pool;
+
+/// Whether a pooled PostgreSQL connection is usable and not inside a transaction block: outside
+/// one, a simple-protocol query is its own transaction, so its transaction time (`now()`) is
+/// its own start time; inside one, `now()` is when the block began. (With the extended
+/// protocol the two differ by the messages between Parse and Execute, so this is `raw_sql`.)
+async fn outside_any_transaction(conn: &mut sqlx::PgConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::{Executor as _, Row as _};
+    // A query text without arguments goes over the simple protocol.
+    let outside: bool = conn
+        .fetch_one("SELECT now() = statement_timestamp()")
+        .await?
+        .try_get(0)?;
+    if !outside {
+        tracing::warn!("a pooled PostgreSQL connection was left inside a transaction; closed");
+    }
+    Ok(outside)
+}
+
+/// Longest a request waits for a PostgreSQL connection (see `open_postgres`).
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Store {
     /// Opens (creating if needed) an SQLite file in WAL mode and migrates it.
@@ -123,7 +153,14 @@ impl Store {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .min_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
+            // While PostgreSQL is down or restarting, a request waits at most this long for a
+            // connection and is then answered 503 with Retry-After, instead of hanging.
+            .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+            // Instead of sqlx's ping: one round trip that also refuses a connection left inside
+            // a transaction block (a `begin` cancelled during its round trip leaves one behind
+            // in sqlx 0.8; the next borrower's writes would run inside it and vanish with it).
+            .test_before_acquire(false)
+            .before_acquire(|conn, _| Box::pin(outside_any_transaction(conn)))
             .connect_with(options)
             .await
             .map_err(connect)?;
@@ -152,5 +189,52 @@ impl Store {
     /// Closes the pool (waits for connections to return).
     pub async fn close(&self) {
         with_pool!(self, pool => pool.close().await);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Db, Store};
+
+    #[tokio::test]
+    async fn a_connection_left_inside_a_transaction_never_serves_another_borrower() {
+        let url = std::env::var("KEYWARD_TEST_DATABASE_URL")
+            .expect("KEYWARD_TEST_DATABASE_URL must point at a PostgreSQL database");
+        let schema = format!("keyward_pool_{}", uuid::Uuid::new_v4().simple());
+        let store = Store::open_postgres(&url, Some(&schema))
+            .await
+            .expect("open");
+        let Db::Pg(pool) = &store.db else {
+            panic!("a PostgreSQL store")
+        };
+        {
+            // A block opened behind sqlx's back, as a cancelled `begin` leaves one.
+            let mut conn = pool.acquire().await.expect("a connection");
+            sqlx::raw_sql("BEGIN")
+                .execute(&mut *conn)
+                .await
+                .expect("BEGIN");
+        }
+        // Every connection the pool hands out (all of them, so the returned one too) runs each
+        // statement in its own transaction.
+        let mut held = Vec::new();
+        for _ in 0..16 {
+            let mut conn = pool.acquire().await.expect("a connection");
+            let outside: bool = sqlx::Row::try_get(
+                &sqlx::raw_sql("SELECT now() = statement_timestamp()")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .expect("query"),
+                0,
+            )
+            .expect("a boolean");
+            assert!(outside, "a borrower got a connection inside a transaction");
+            held.push(conn);
+        }
+        drop(held);
+        sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+            .execute(pool)
+            .await
+            .expect("drop the schema");
     }
 }

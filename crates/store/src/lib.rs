@@ -12,9 +12,11 @@ mod outbound;
 mod rows;
 mod secret_store;
 mod timestamp;
+mod unavailable;
 
 pub use audit_store::{AuditAppender, AuditCheckpoint, AuditRow, NewAuditEvent};
 pub use database_preparer::{INHERITED_PG_SETTINGS, PgPreparer};
 pub use db::{Engine, Store, StoreError};
 pub use key_events::{KeyEventCallback, KeyEventHub};
 pub use outbound::{NetworkPolicy, never_reachable};
+pub use unavailable::is_unavailable;

@@ -15,17 +15,23 @@ use crate::timestamp::{from_millis, opt_from_millis};
 pub(crate) fn corrupt(what: &str) -> KmsError {
     KmsError::Store(StoreFailure {
         detail: format!("corrupt row: {what}"),
+        unavailable: false,
     })
 }
 
 pub(crate) fn kms_failure(e: sqlx::Error) -> KmsError {
     KmsError::Store(StoreFailure {
+        unavailable: crate::is_unavailable(&e),
         detail: e.to_string(),
     })
 }
 
 pub(crate) fn iam_failure(e: sqlx::Error) -> IamError {
-    IamError::Store(e.to_string())
+    if crate::is_unavailable(&e) {
+        IamError::StoreUnavailable(e.to_string())
+    } else {
+        IamError::Store(e.to_string())
+    }
 }
 
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {

@@ -11,7 +11,11 @@ use crate::db::{Db, Store, with_pool};
 use crate::timestamp::{from_millis, to_millis};
 
 fn failure(e: sqlx::Error) -> SecretsError {
-    SecretsError::Store(e.to_string())
+    if crate::is_unavailable(&e) {
+        SecretsError::StoreUnavailable(e.to_string())
+    } else {
+        SecretsError::Store(e.to_string())
+    }
 }
 
 fn corrupt(what: &str) -> SecretsError {

@@ -63,8 +63,7 @@ pub async fn list(
     let rows = state
         .store
         .audit_events(Some(caller.account.as_str()), start, limit)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .await?;
     let mut resources = Vec::with_capacity(rows.len());
     for row in &rows {
         let event: AuditEvent = serde_json::from_str(&row.body)

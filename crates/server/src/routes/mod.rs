@@ -15,6 +15,7 @@ mod preferences;
 mod query;
 mod registrations;
 mod timeout;
+mod to_completion;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
@@ -138,5 +139,6 @@ pub fn router(state: SharedState) -> Router {
             state.clone(),
             crate::audit::middleware::audit,
         ))
+        .layer(axum::middleware::from_fn(to_completion::run_to_completion))
         .with_state(state)
 }

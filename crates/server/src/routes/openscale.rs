@@ -83,13 +83,13 @@ pub(crate) async fn authorize(
     let found = authorizer
         .instance(id)
         .await
-        .map_err(|e| OsError::Internal(e.to_string()))?
+        .map_err(OsError::from)?
         .filter(|i| i.service == ServiceKind::ConfigSvc)
         .ok_or_else(refused)?;
     match authorizer
         .authorize(caller, action, Resource::Instance(&found))
         .await
-        .map_err(|e| OsError::Internal(e.to_string()))?
+        .map_err(OsError::from)?
     {
         Decision::Allow(_) => Ok(id),
         Decision::Deny(denial) => Err(OsError::Denied(denial)),
@@ -106,12 +106,11 @@ pub async fn entitlements(
     State(state): State<SharedState>,
     OsCaller(caller): OsCaller,
 ) -> Result<Json<Value>, OsError> {
-    let internal = |e: keyward_iam::IamError| OsError::Internal(e.to_string());
     let instances = state
         .store
         .list_instances(&caller.account)
         .await
-        .map_err(internal)?;
+        .map_err(OsError::from)?;
     let mut mine = Vec::new();
     for i in instances
         .iter()
@@ -126,7 +125,7 @@ pub async fn entitlements(
                 Resource::Instance(i),
             )
             .await
-            .map_err(internal)?;
+            .map_err(OsError::from)?;
         if decision.is_allowed() {
             mine.push(json!({"id": i.id.to_string(), "name": i.name, "plan_name": "standard"}));
         }

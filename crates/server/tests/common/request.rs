@@ -103,19 +103,17 @@ impl Call {
         self
     }
 
+    /// Sends the request and goes away before the answer, as a client whose connection closes
+    /// mid-request: the router's future is polled once, then dropped.
+    pub async fn abandon(self) {
+        let router = self.router.clone();
+        let answer = router.oneshot(self.request());
+        let _ = tokio::time::timeout(std::time::Duration::ZERO, answer).await;
+    }
+
     /// Sends the request through the router.
     pub async fn send(self) -> Reply {
-        let mut builder = Request::builder().method(self.method).uri(&self.uri);
-        if let Some(a) = &self.authorization {
-            builder = builder.header("authorization", a);
-        }
-        if let Some(i) = &self.instance {
-            builder = builder.header("bluemix-instance", i);
-        }
-        for (name, value) in &self.headers {
-            builder = builder.header(name, value);
-        }
-        let request = builder.body(Body::from(self.body)).expect("request");
+        let request = self.request();
         let response = self
             .router
             .oneshot(request)
@@ -135,6 +133,24 @@ impl Call {
             headers,
             body,
         }
+    }
+
+    fn request(&self) -> Request<Body> {
+        let mut builder = Request::builder()
+            .method(self.method.clone())
+            .uri(&self.uri);
+        if let Some(a) = &self.authorization {
+            builder = builder.header("authorization", a);
+        }
+        if let Some(i) = &self.instance {
+            builder = builder.header("bluemix-instance", i);
+        }
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
+        builder
+            .body(Body::from(self.body.clone()))
+            .expect("request")
     }
 }
 
