@@ -50,7 +50,8 @@ async fn verify_finds_an_altered_event_and_export_prints_every_event() {
         "{stdout}{}",
         String::from_utf8_lossy(&verified.stderr)
     );
-    assert!(stdout.contains("audit trail intact: 3 events"), "{stdout}");
+    // The client's login, then its three listings.
+    assert!(stdout.contains("audit trail intact: 4 events"), "{stdout}");
 
     let exported = keyward(&[&["audit", "export"][..], &source].concat());
     assert!(exported.status.success());
@@ -62,9 +63,10 @@ async fn verify_finds_an_altered_event_and_export_prints_every_event() {
         .iter()
         .map(|l| l["event"]["correlationId"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(ids, ["listing-0", "listing-1", "listing-2"]);
+    assert_eq!(ids[1..], ["listing-0", "listing-1", "listing-2"]);
+    assert_eq!(lines[0]["event"]["action"], "iam-identity.apikey.login");
     assert!(
-        lines
+        lines[1..]
             .iter()
             .all(|l| l["event"]["action"] == "kms.secrets.list")
     );
@@ -77,9 +79,9 @@ async fn verify_finds_an_altered_event_and_export_prints_every_event() {
     );
     assert!(none.status.success() && none.stdout.is_empty());
 
-    db.sql("UPDATE audit_events SET body = replace(body, 'listing-1', 'listing-X') WHERE seq = 2");
+    db.sql("UPDATE audit_events SET body = replace(body, 'listing-1', 'listing-X') WHERE seq = 3");
     let broken = keyward(&[&["audit", "verify"][..], &source].concat());
     let stderr = String::from_utf8_lossy(&broken.stderr);
     assert!(!broken.status.success());
-    assert!(stderr.contains("event 2 was altered"), "{stderr}");
+    assert!(stderr.contains("event 3 was altered"), "{stderr}");
 }

@@ -4,6 +4,8 @@
 use std::sync::OnceLock;
 
 use keyward_crypto::audit_chain::{ChainEntry, GENESIS, link};
+use sqlx::pool::PoolConnection;
+use sqlx::{Postgres, Sqlite};
 
 use crate::db::{Db, Store, StoreError, with_pool};
 use crate::rows::is_unique_violation;
@@ -137,19 +139,43 @@ fn hash32(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
 }
 
 /// Appends to the chain. It remembers the head it last wrote, so a batch costs one statement
-/// (a multi-row INSERT, one commit). Event numbers are the table's primary key: if another writer
-/// (another node, another process) appended since, the insert collides, nothing of it is written,
-/// and the batch is linked again to the head read afresh. The chain never forks.
+/// (a multi-row INSERT, one commit), on a connection it keeps (no pool round trip per batch).
+/// Event numbers are the table's primary key: if another writer (another node, another
+/// process) appended since, the insert collides, nothing of it is written, and the batch is
+/// linked again to the head read afresh. The chain never forks. After any failure the head is
+/// read afresh and the connection replaced.
 #[derive(Debug)]
 pub struct AuditAppender {
     store: Store,
     head: Option<(i64, [u8; 32])>,
+    conn: Option<Held>,
+}
+
+/// The connection an appender keeps.
+#[derive(Debug)]
+enum Held {
+    Sqlite(PoolConnection<Sqlite>),
+    Pg(PoolConnection<Postgres>),
 }
 
 impl AuditAppender {
     /// An appender for `store`'s chain.
     pub fn new(store: Store) -> Self {
-        Self { store, head: None }
+        Self {
+            store,
+            head: None,
+            conn: None,
+        }
+    }
+
+    async fn connection(&mut self) -> Result<&mut Held, StoreError> {
+        if self.conn.is_none() {
+            self.conn = Some(match &self.store.db {
+                Db::Sqlite(pool) => Held::Sqlite(pool.acquire().await?),
+                Db::Pg(pool) => Held::Pg(pool.acquire().await?),
+            });
+        }
+        Ok(self.conn.as_mut().expect("just set"))
     }
 
     /// Appends `events` in order; returns the number and hash of the last event of the chain.
@@ -162,7 +188,11 @@ impl AuditAppender {
                 Some(head) => head,
                 None => self.store.audit_head().await?.unwrap_or((0, GENESIS)),
             };
-            match self.store.insert_linked(head, events).await {
+            let written = match self.connection().await {
+                Ok(conn) => insert_linked(conn, head, events).await,
+                Err(e) => Err(e),
+            };
+            match written {
                 Ok(last) => {
                     self.head = Some(last);
                     return Ok(last);
@@ -170,6 +200,7 @@ impl AuditAppender {
                 Err(StoreError::Query(e)) if is_unique_violation(&e) => self.head = None,
                 Err(e) => {
                     self.head = None;
+                    self.conn = None;
                     return Err(e);
                 }
             }
@@ -180,70 +211,82 @@ impl AuditAppender {
     }
 }
 
+/// Inserts `events` linked after `head` on `conn`, in one statement per [`MAX_ROWS`].
+async fn insert_linked(
+    conn: &mut Held,
+    head: (i64, [u8; 32]),
+    events: &[NewAuditEvent],
+) -> Result<(i64, [u8; 32]), StoreError> {
+    let (mut seq, mut prev) = head;
+    let mut links = Vec::with_capacity(events.len());
+    for e in events {
+        seq += 1;
+        let hash = link(&prev, seq, &e.entry());
+        links.push((seq, prev, hash));
+        prev = hash;
+    }
+    let mut rest = &links[..];
+    let mut events = events;
+    while !rest.is_empty() {
+        let rows = rest.len().min(MAX_ROWS);
+        insert_rows(conn, &events[..rows], &rest[..rows]).await?;
+        (events, rest) = (&events[rows..], &rest[rows..]);
+    }
+    Ok((seq, prev))
+}
+
+/// Binds one statement for up to [`MAX_ROWS`] rows, padded with NULL rows it skips: a handful
+/// of statement texts, each prepared once and cached, serve every batch size.
+macro_rules! padded_insert {
+    ($sql:expr, $events:expr, $links:expr, $padding:expr) => {{
+        let mut query = sqlx::query($sql);
+        for (e, (seq, prev, hash)) in $events.iter().zip($links) {
+            query = query
+                .bind(Some(*seq))
+                .bind(e.account.as_deref())
+                .bind(Some(e.at_millis))
+                .bind(Some(e.body.as_str()))
+                .bind(Some(prev.as_slice()))
+                .bind(Some(hash.as_slice()));
+        }
+        for _ in 0..$padding {
+            query = query
+                .bind(None::<i64>)
+                .bind(None::<&str>)
+                .bind(None::<i64>)
+                .bind(None::<&str>)
+                .bind(None::<&[u8]>)
+                .bind(None::<&[u8]>);
+        }
+        query
+    }};
+}
+
+/// One statement (one commit) for up to [`MAX_ROWS`] rows.
+async fn insert_rows(
+    conn: &mut Held,
+    events: &[NewAuditEvent],
+    links: &[(i64, [u8; 32], [u8; 32])],
+) -> Result<(), StoreError> {
+    let shape = events.len().next_power_of_two();
+    let padding = shape - events.len();
+    let statement = shape.trailing_zeros() as usize;
+    match conn {
+        Held::Sqlite(conn) => {
+            padded_insert!(&insert_sql(true)[statement], events, links, padding)
+                .execute(&mut **conn)
+                .await?;
+        }
+        Held::Pg(conn) => {
+            padded_insert!(&insert_sql(false)[statement], events, links, padding)
+                .execute(&mut **conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 impl Store {
-    /// Inserts `events` linked after `head`, in one statement.
-    async fn insert_linked(
-        &self,
-        head: (i64, [u8; 32]),
-        events: &[NewAuditEvent],
-    ) -> Result<(i64, [u8; 32]), StoreError> {
-        let (mut seq, mut prev) = head;
-        let mut links = Vec::with_capacity(events.len());
-        for e in events {
-            seq += 1;
-            let hash = link(&prev, seq, &e.entry());
-            links.push((seq, prev, hash));
-            prev = hash;
-        }
-        if events.is_empty() {
-            return Ok(head);
-        }
-        let mut rest = &links[..];
-        let mut events = events;
-        while !rest.is_empty() {
-            let rows = rest.len().min(MAX_ROWS);
-            self.insert_rows(&events[..rows], &rest[..rows]).await?;
-            (events, rest) = (&events[rows..], &rest[rows..]);
-        }
-        Ok((seq, prev))
-    }
-
-    /// One statement for up to [`MAX_ROWS`] rows. The statement has room for the next power of
-    /// two rows and the rest are NULL rows it skips: a handful of statement texts, each prepared
-    /// once and cached, serve every batch size.
-    async fn insert_rows(
-        &self,
-        events: &[NewAuditEvent],
-        links: &[(i64, [u8; 32], [u8; 32])],
-    ) -> Result<(), StoreError> {
-        let shape = events.len().next_power_of_two();
-        let sql = &insert_sql(matches!(self.db, Db::Sqlite(_)))[shape.trailing_zeros() as usize];
-        let padding = shape - events.len();
-        with_pool!(self, pool => {
-            let mut query = sqlx::query(sql);
-            for (e, (seq, prev, hash)) in events.iter().zip(links) {
-                query = query
-                    .bind(Some(*seq))
-                    .bind(e.account.as_deref())
-                    .bind(Some(e.at_millis))
-                    .bind(Some(e.body.as_str()))
-                    .bind(Some(prev.as_slice()))
-                    .bind(Some(hash.as_slice()));
-            }
-            for _ in 0..padding {
-                query = query
-                    .bind(None::<i64>)
-                    .bind(None::<&str>)
-                    .bind(None::<i64>)
-                    .bind(None::<&str>)
-                    .bind(None::<&[u8]>)
-                    .bind(None::<&[u8]>);
-            }
-            query.execute(pool).await.map(|_| ())
-        })?;
-        Ok(())
-    }
-
     /// Events after number `after`, oldest first, at most `limit`; only `account`'s when given.
     pub async fn audit_events(
         &self,
