@@ -48,6 +48,8 @@ pub struct Note {
     pub account: Option<AccountId>,
     /// The target, once known.
     pub target: Option<NotedTarget>,
+    /// The request's correlation id, for the events of work it causes (a key used in process).
+    pub correlation: Option<String>,
 }
 
 tokio::task_local! {
@@ -93,6 +95,18 @@ pub fn note_login(principal: &crate::principal::Principal) {
             iam_id: principal.iam_id.clone(),
         },
     );
+}
+
+/// The request's correlation id is `id`.
+pub fn note_correlation(id: &str) {
+    with_note(|n| n.correlation = Some(id.to_owned()));
+}
+
+/// The correlation id of the request running, if any (none in background work).
+pub fn correlation() -> Option<String> {
+    NOTE.try_with(|n| n.borrow().correlation.clone())
+        .ok()
+        .flatten()
 }
 
 /// The request acts on `target` in `account`.

@@ -35,6 +35,9 @@ pub enum ProviderError {
     /// The wrapped DEK did not unwrap (corrupt, or not made by this key).
     #[error("the wrapped data key does not unwrap under the root key")]
     UnwrapFailed,
+    /// The key's use could not be recorded in the audit trail, so it was not made.
+    #[error("the use of the root key could not be recorded in the audit trail")]
+    AuditUnavailable,
     /// Anything else; the detail is for logs.
     #[error("key provider failure: {0}")]
     Other(String),

@@ -275,6 +275,11 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
     };
     let global_key = global.clone();
     let resource_crn = resource_crn_scheme(&settings.crn, &info.account_id);
+    // Started before anything can use a key: the in-process provider records each use.
+    let audit_key = crate::audit::checkpoint_key(&store, kms.master())
+        .await
+        .map_err(BootstrapError::Setup)?;
+    let audit = crate::audit::AuditLog::start(store.clone(), audit_key, settings.audit_checkpoints);
     let local = LocalKmsProvider::new(
         Arc::clone(&kms),
         Arc::clone(iam.authorizer()),
@@ -282,6 +287,7 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
         service,
         global,
         Arc::clone(&resource_crn),
+        audit.clone(),
     );
     let http = if settings.kms_endpoints.is_empty() {
         None
@@ -351,10 +357,6 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
         )
         .map_err(BootstrapError::Setup)?,
     );
-    let audit_key = crate::audit::checkpoint_key(&store, kms.master())
-        .await
-        .map_err(BootstrapError::Setup)?;
-    let audit = crate::audit::AuditLog::start(store.clone(), audit_key, settings.audit_checkpoints);
     let state = Arc::new(AppState {
         kms,
         iam,

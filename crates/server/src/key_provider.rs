@@ -4,9 +4,15 @@
 //! the service's access policy on its internal KMS instance, a customer's key (named by CRN)
 //! through a service-to-service authorization in the key's account that names the tenant or
 //! every configuration-service instance of that account.
+//!
+//! Every use of a key (a DEK wrapped or unwrapped), allowed or refused, is an audit event in the
+//! key's account, as the same call over HTTP would be: the key's owner sees the service using
+//! its key, under the correlation id of the request that caused it. A use whose event cannot be
+//! written is not made.
 
 use std::sync::Arc;
 
+use keyward_iam::audit_note::{self, Note, NotedTarget};
 use keyward_iam::{Action, Authorizer, Caller, Instance, Principal, ServiceKind, Target, refusal};
 use keyward_kms::{CrnScheme, InstanceId, KeyId, KeyRef, KmsError};
 use keyward_secrets::{
@@ -15,7 +21,9 @@ use keyward_secrets::{
 use keyward_store::Store;
 use uuid::Uuid;
 
+use crate::audit::{AuditEvent, AuditLog, new_correlation_id, now_millis, target_crn};
 use crate::authz::InstanceAccess;
+use crate::openscale_error::provider_status;
 use crate::state::KmsService;
 
 /// Where the global key is.
@@ -35,6 +43,7 @@ pub struct LocalKmsProvider {
     service: Principal,
     global: GlobalKey,
     resource_crn: ResourceCrn,
+    audit: AuditLog,
 }
 
 /// Names a tenant's resource in registrations.
@@ -87,6 +96,7 @@ impl LocalKmsProvider {
         service: Principal,
         global: GlobalKey,
         resource_crn: ResourceCrn,
+        audit: AuditLog,
     ) -> Self {
         Self {
             kms,
@@ -95,7 +105,62 @@ impl LocalKmsProvider {
             service,
             global,
             resource_crn,
+            audit,
         }
+    }
+
+    /// Records the service's use of `root` for `action` (see the module's documentation) and
+    /// passes `result` on; a use that cannot be recorded fails.
+    async fn recorded<T>(
+        &self,
+        root: &RootKey,
+        action: Action,
+        result: Result<T, ProviderError>,
+    ) -> Result<T, ProviderError> {
+        if matches!(result, Err(ProviderError::UnknownEndpoint)) {
+            return result; // not a key of this KMS
+        }
+        let (instance, key, account) = match root {
+            RootKey::Global => (
+                self.global.instance,
+                self.global.key,
+                self.service.account.clone(),
+            ),
+            RootKey::Customer(crn) => match crn.account.parse() {
+                Ok(account) => (crn.instance, crn.key, account),
+                Err(_) => return result,
+            },
+        };
+        let note = Note {
+            account: Some(account.clone()),
+            target: Some(NotedTarget::Instance {
+                service: ServiceKind::Kms,
+                id: instance,
+            }),
+            ..Note::default()
+        };
+        let status = match &result {
+            Ok(_) => axum::http::StatusCode::OK,
+            Err(e) => provider_status(e).0,
+        };
+        let at_millis = now_millis();
+        let event = AuditEvent::new(
+            at_millis,
+            action.rule().name,
+            status,
+            self.service.iam_id.clone(),
+            String::new(),
+            target_crn(&self.crn, &note, Some(&key.to_string())),
+            audit_note::correlation().unwrap_or_else(new_correlation_id),
+        );
+        if !self
+            .audit
+            .record(Some(account.as_str().to_owned()), at_millis, &event)
+            .await
+        {
+            return Err(ProviderError::AuditUnavailable);
+        }
+        result
     }
 
     /// The service acting for `tenant` (when the tenant is a configuration-service instance).
@@ -195,14 +260,8 @@ impl LocalKmsProvider {
     fn instance(d: &Decided) -> InstanceId {
         InstanceId::from_uuid(d.instance.id)
     }
-}
 
-impl KeyProvider for LocalKmsProvider {
-    async fn generate_dek(
-        &self,
-        root: &RootKey,
-        tenant: TenantId,
-    ) -> Result<NewDek, ProviderError> {
+    async fn generate(&self, root: &RootKey, tenant: TenantId) -> Result<NewDek, ProviderError> {
         let d = self.decide(root, tenant, Action::KmsKeysWrap).await?;
         let wrapped = self
             .kms
@@ -224,7 +283,7 @@ impl KeyProvider for LocalKmsProvider {
         })
     }
 
-    async fn unwrap_dek(
+    async fn open(
         &self,
         root: &RootKey,
         tenant: TenantId,
@@ -251,6 +310,27 @@ impl KeyProvider for LocalKmsProvider {
             dek: opened.plaintext,
             rewrapped: opened.rewrapped.map(|(ct, _)| ct),
         })
+    }
+}
+
+impl KeyProvider for LocalKmsProvider {
+    async fn generate_dek(
+        &self,
+        root: &RootKey,
+        tenant: TenantId,
+    ) -> Result<NewDek, ProviderError> {
+        let result = self.generate(root, tenant).await;
+        self.recorded(root, Action::KmsKeysWrap, result).await
+    }
+
+    async fn unwrap_dek(
+        &self,
+        root: &RootKey,
+        tenant: TenantId,
+        wrapped: WrappedDek<'_>,
+    ) -> Result<OpenedDek, ProviderError> {
+        let result = self.open(root, tenant, wrapped).await;
+        self.recorded(root, Action::KmsKeysUnwrap, result).await
     }
 
     async fn check_key(&self, root: &RootKey, tenant: TenantId) -> Result<(), ProviderError> {

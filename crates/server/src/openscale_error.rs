@@ -70,7 +70,8 @@ impl From<SecretsError> for OsError {
     }
 }
 
-fn provider_status(e: &ProviderError) -> (StatusCode, &'static str) {
+/// The status and code of a key provider's refusal (also the status its audit event records).
+pub(crate) fn provider_status(e: &ProviderError) -> (StatusCode, &'static str) {
     match e {
         ProviderError::NotAuthorized { .. } => (StatusCode::FORBIDDEN, "KMS_NOT_AUTHORIZED"),
         ProviderError::KeyNotFound => (StatusCode::NOT_FOUND, "ROOT_KEY_NOT_FOUND"),
@@ -82,6 +83,7 @@ fn provider_status(e: &ProviderError) -> (StatusCode, &'static str) {
             (StatusCode::SERVICE_UNAVAILABLE, "KMS_UNREACHABLE")
         }
         ProviderError::UnwrapFailed => (StatusCode::CONFLICT, "DATA_KEY_UNWRAP_FAILED"),
+        ProviderError::AuditUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "AUDIT_UNAVAILABLE"),
         ProviderError::Other(_) => (StatusCode::BAD_GATEWAY, "KMS_ERROR"),
     }
 }

@@ -5,10 +5,12 @@
 
 mod common;
 
+use common::byok::wait_switched_state;
 use common::database::Database;
 use common::race::{count, race, statuses};
 use common::{Grant, TestServer, key_path, str_of};
 use keyward_iam::{AccountId, IamStore, Instance, PrincipalKind, Role, ServiceKind};
+use keyward_secrets::{RootKey, TenantId};
 use keyward_server::ServeSettings;
 use keyward_server::audit::{Broken, CheckpointPolicy, checkpoint_key, verify};
 use serde_json::{Value, json};
@@ -171,6 +173,70 @@ async fn a_change_whose_client_went_away_still_completes_with_its_event() {
         .map(|k| k["name"].clone())
         .collect();
     assert!(names.contains(&json!("abandoned")), "{names:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_owner_sees_every_use_of_its_key_by_the_service() {
+    let server = TestServer::start().await;
+    let tenant_id = server.config_instance("tenant").await;
+    let tenant = TenantId(tenant_id.parse().expect("uuid"));
+    let key = server.root_key("customer").await;
+    let crn = server.crn_of(&key).await;
+    server.authorize_configsvc(None, "Reader").await;
+    server
+        .set_root_key(&tenant_id, &crn, None)
+        .await
+        .expect_status(200);
+    let root = RootKey::Customer(crn.parse().expect("crn"));
+    wait_switched_state(&server.state, tenant, &root).await;
+    server
+        .post(&format!("/openscale/{tenant_id}/v2/service_providers"))
+        .no_instance()
+        .header("correlation-id", "sp-create")
+        .json(
+            &json!({"name": "sp", "service_type": "custom_machine_learning",
+            "credentials": {"url": "https://ml.example", "password": "pw"}}),
+        )
+        .send()
+        .await
+        .expect_status(201);
+    // Disabled: the DEKs it wrapped are dropped, and the next read asks the KMS, which refuses.
+    server.action(&key, "disable").await.expect_status(204);
+    server
+        .get(&format!("/openscale/{tenant_id}/v2/secrets_check"))
+        .no_instance()
+        .header("correlation-id", "check-disabled")
+        .send()
+        .await
+        .expect_status(200);
+
+    let all = events(&server).await;
+    let uses: Vec<_> = all
+        .iter()
+        .filter(|e| e["target"]["id"] == crn.as_str())
+        .collect();
+    let by_service = |e: &&&Value| {
+        e["initiator"]["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("iam-ServiceId-"))
+    };
+    // The switch made a DEK under the key (a wrap, in the background: its own correlation id).
+    assert!(
+        uses.iter()
+            .filter(by_service)
+            .any(|e| e["action"] == "kms.secrets.wrap" && e["outcome"] == "success"),
+        "{uses:#?}"
+    );
+    // The refused unwrap, under the correlation id of the request that caused it.
+    let refused: Vec<_> = with_correlation(&all, "check-disabled")
+        .into_iter()
+        .filter(|e| e["target"]["id"] == crn.as_str())
+        .collect();
+    assert_eq!(refused.len(), 1, "{all:#?}");
+    assert_eq!(refused[0]["action"], "kms.secrets.unwrap");
+    assert_eq!(refused[0]["outcome"], "failure");
+    assert_eq!(refused[0]["reason"]["reasonCode"], 409);
+    assert!(by_service(&&refused[0]), "{}", refused[0]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

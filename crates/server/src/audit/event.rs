@@ -26,6 +26,51 @@ pub struct AuditEvent {
     pub correlation_id: String,
 }
 
+impl AuditEvent {
+    /// The event of `action` by `initiator` (from `address`) on `target`, at `at_millis`, that
+    /// ended with `status`.
+    pub fn new(
+        at_millis: i64,
+        action: &str,
+        status: axum::http::StatusCode,
+        initiator: String,
+        address: String,
+        target: String,
+        correlation_id: String,
+    ) -> Self {
+        Self {
+            event_time: event_time(at_millis),
+            action: action.to_owned(),
+            outcome: if status.as_u16() < 400 {
+                "success"
+            } else {
+                "failure"
+            }
+            .to_owned(),
+            reason: Reason {
+                reason_code: status.as_u16(),
+                reason_type: status.canonical_reason().unwrap_or_default().to_owned(),
+            },
+            initiator: Initiator {
+                id: initiator,
+                host: Host { address },
+            },
+            target: TargetRef { id: target },
+            correlation_id,
+        }
+    }
+}
+
+fn event_time(at_millis: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_millis) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// The outcome's reason.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

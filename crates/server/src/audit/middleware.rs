@@ -14,9 +14,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use keyward_iam::Action;
 use keyward_iam::audit_note::noting;
-use time::format_description::well_known::Rfc3339;
 
-use super::event::{AuditEvent, Host, Initiator, Reason, TargetRef, target_crn};
+use super::event::{AuditEvent, target_crn};
 use super::log::now_millis;
 use crate::error::ApiError;
 use crate::listener::ClientAddr;
@@ -42,7 +41,7 @@ static ROUTE_ACTIONS: LazyLock<HashMap<&'static str, Action>> = LazyLock::new(||
 
 /// A correlation id for a request that brought none: this process's random prefix and a counter
 /// (unique across nodes and restarts without a system call per request).
-fn new_correlation_id() -> String {
+pub(crate) fn new_correlation_id() -> String {
     static PREFIX: LazyLock<String> = LazyLock::new(|| uuid::Uuid::new_v4().simple().to_string());
     static NEXT: AtomicU64 = AtomicU64::new(0);
     format!(
@@ -106,7 +105,11 @@ pub async fn audit(State(state): State<SharedState>, request: Request, next: Nex
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
 
-    let (mut response, note) = noting(next.run(request)).await;
+    let (mut response, note) = noting(async {
+        keyward_iam::audit_note::note_correlation(&correlation);
+        next.run(request).await
+    })
+    .await;
 
     // Refused before any decision named the action: the route's.
     let action = note
@@ -123,34 +126,20 @@ pub async fn audit(State(state): State<SharedState>, request: Request, next: Nex
                 .find_map(|(route, action)| (*route == template).then_some(*action))
         });
     if let Some(action) = action {
-        let status = response.status();
         let at_millis = now_millis();
-        let event = AuditEvent {
-            event_time: event_time(at_millis),
-            action: action.to_owned(),
-            outcome: if status.as_u16() < 400 {
-                "success"
-            } else {
-                "failure"
-            }
-            .to_owned(),
-            reason: Reason {
-                reason_code: status.as_u16(),
-                reason_type: status.canonical_reason().unwrap_or_default().to_owned(),
-            },
-            initiator: Initiator {
-                id: note.initiator.clone().unwrap_or_default(),
-                host: Host { address },
-            },
-            target: TargetRef {
-                id: target_crn(
-                    &state.crn,
-                    &note,
-                    template.as_deref().and_then(|t| key_in_path(t, &path)),
-                ),
-            },
-            correlation_id: correlation.clone(),
-        };
+        let event = AuditEvent::new(
+            at_millis,
+            action,
+            response.status(),
+            note.initiator.clone().unwrap_or_default(),
+            address,
+            target_crn(
+                &state.crn,
+                &note,
+                template.as_deref().and_then(|t| key_in_path(t, &path)),
+            ),
+            correlation.clone(),
+        );
         let account = note.account.as_ref().map(|a| a.as_str().to_owned());
         if !state.audit.record(account, at_millis, &event).await {
             response = ApiError::AuditUnavailable.into_response();
@@ -160,13 +149,6 @@ pub async fn audit(State(state): State<SharedState>, request: Request, next: Nex
         response.headers_mut().insert(CORRELATION_ID, value);
     }
     response
-}
-
-fn event_time(at_millis: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_millis) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

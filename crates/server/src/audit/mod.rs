@@ -1,5 +1,6 @@
-//! The audit trail: one event per API request that names an action (allowed or refused), written
-//! before the request is answered, hash-chained, with signed checkpoints. See ADR 0006.
+//! The audit trail: one event per API request that names an action (allowed or refused), and
+//! one per use of a key the configuration service makes in process, written before the request
+//! is answered, hash-chained, with signed checkpoints. See ADR 0006.
 
 pub mod event;
 mod key;
@@ -7,7 +8,8 @@ mod log;
 pub mod middleware;
 pub mod verify;
 
-pub use event::{AuditEvent, hex};
+pub use event::{AuditEvent, hex, target_crn};
 pub use key::{checkpoint_key, load_checkpoint_key};
 pub use log::{AuditLog, CheckpointPolicy, now_millis};
+pub(crate) use middleware::new_correlation_id;
 pub use verify::{Broken, Verified, verify};
