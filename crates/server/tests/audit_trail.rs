@@ -5,12 +5,10 @@
 
 mod common;
 
-use common::byok::wait_switched_state;
 use common::database::Database;
 use common::race::{count, race, statuses};
 use common::{Grant, TestServer, key_path, str_of};
 use keyward_iam::{AccountId, IamStore, Instance, PrincipalKind, Role, ServiceKind};
-use keyward_secrets::{RootKey, TenantId};
 use keyward_server::ServeSettings;
 use keyward_server::audit::{Broken, CheckpointPolicy, checkpoint_key, verify};
 use serde_json::{Value, json};
@@ -178,17 +176,12 @@ async fn a_change_whose_client_went_away_still_completes_with_its_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_key_owner_sees_every_use_of_its_key_by_the_service() {
     let server = TestServer::start().await;
-    let tenant_id = server.config_instance("tenant").await;
-    let tenant = TenantId(tenant_id.parse().expect("uuid"));
-    let key = server.root_key("customer").await;
-    let crn = server.crn_of(&key).await;
-    server.authorize_configsvc(None, "Reader").await;
-    server
-        .set_root_key(&tenant_id, &crn, None)
-        .await
-        .expect_status(200);
-    let root = RootKey::Customer(crn.parse().expect("crn"));
-    wait_switched_state(&server.state, tenant, &root).await;
+    let common::CustomerTenant {
+        id: tenant_id,
+        key,
+        crn,
+        ..
+    } = server.customer_tenant().await;
     server
         .post(&format!("/openscale/{tenant_id}/v2/service_providers"))
         .no_instance()

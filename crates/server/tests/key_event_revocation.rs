@@ -21,17 +21,12 @@ use uuid::Uuid;
 #[tokio::test]
 async fn a_disabled_key_stops_decryption_at_once_on_this_node() {
     let server = TestServer::start().await;
-    let tenant_id = server.config_instance("tenant").await;
-    let tenant = TenantId(tenant_id.parse().unwrap());
-    let key = server.root_key("customer").await;
-    let crn = server.crn_of(&key).await;
-    server.authorize_configsvc(None, "Reader").await;
-    server
-        .set_root_key(&tenant_id, &crn, None)
-        .await
-        .expect_status(200);
-    let root = RootKey::Customer(crn.parse().unwrap());
-    wait_switched_state(&server.state, tenant, &root).await;
+    let common::CustomerTenant {
+        id: tenant_id,
+        tenant,
+        key,
+        ..
+    } = server.customer_tenant().await;
     let created = server
         .post(&format!("/openscale/{tenant_id}/v2/service_providers"))
         .no_instance()

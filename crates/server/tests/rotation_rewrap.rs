@@ -6,24 +6,19 @@ mod common;
 use std::time::Duration;
 
 use common::TestServer;
-use common::byok::wait_switched_state;
-use keyward_secrets::{GenerationStatus, RootKey, TenantId, WrappedBy};
+use keyward_secrets::{GenerationStatus, TenantId, WrappedBy};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotation_rewraps_the_deks_its_key_protects() {
     let server = TestServer::start().await;
-    let tenant_id = server.config_instance("tenant").await;
-    let tenant = TenantId(tenant_id.parse().expect("tenant id"));
-    let key = server.root_key("customer").await;
-    let crn = server.crn_of(&key).await;
-    server.authorize_configsvc(None, "Reader").await;
-    server
-        .set_root_key(&tenant_id, &crn, None)
-        .await
-        .expect_status(200);
-    let root = RootKey::Customer(crn.parse().expect("CRN"));
-    wait_switched_state(&server.state, tenant, &root).await;
+    let common::CustomerTenant {
+        id: tenant_id,
+        tenant,
+        key,
+        root,
+        ..
+    } = server.customer_tenant().await;
     let wrapped_by = WrappedBy::CustomerKey {
         instance: server.instance.parse().expect("instance id"),
         key: key.parse().expect("key id"),

@@ -540,6 +540,26 @@ impl TestServer {
             .json()
     }
 
+    /// A new configuration-service instance protected by a new root key of the bootstrap KMS
+    /// instance (the service authorized as Reader on it, the switch finished).
+    pub async fn customer_tenant(&self) -> CustomerTenant {
+        let id = self.config_instance("tenant").await;
+        let tenant = keyward_secrets::TenantId(id.parse().expect("tenant id"));
+        let key = self.root_key("customer").await;
+        let crn = self.crn_of(&key).await;
+        self.authorize_configsvc(None, "Reader").await;
+        self.set_root_key(&id, &crn, None).await.expect_status(200);
+        let root = keyward_secrets::RootKey::Customer(crn.parse().expect("CRN"));
+        byok::wait_switched_state(&self.state, tenant, &root).await;
+        CustomerTenant {
+            id,
+            tenant,
+            key,
+            crn,
+            root,
+        }
+    }
+
     /// `PUT /openscale/{instance}/v2/user_preferences/user_root_key_crn` as `token` (the admin's
     /// when `None`).
     pub async fn set_root_key(&self, instance: &str, crn: &str, token: Option<&str>) -> Reply {
@@ -609,6 +629,20 @@ pub fn key_collection(resource: Value) -> Value {
         "metadata": {"collectionType": KEY_TYPE, "collectionTotal": 1},
         "resources": [resource],
     })
+}
+
+/// A configuration-service instance under a customer's root key ([`TestServer::customer_tenant`]).
+pub struct CustomerTenant {
+    /// The instance's GUID, as the API names it.
+    pub id: String,
+    /// The same, as the secrets library names it.
+    pub tenant: keyward_secrets::TenantId,
+    /// The root key's id.
+    pub key: String,
+    /// The root key's CRN.
+    pub crn: String,
+    /// The root key, as the secrets library names it.
+    pub root: keyward_secrets::RootKey,
 }
 
 /// The `id` of a key resource.
