@@ -11,6 +11,7 @@ mod bench_master_key;
 mod bench_reencrypt;
 mod demo;
 mod iam;
+mod master_key;
 mod master_key_args;
 mod tls;
 mod verify;
@@ -52,6 +53,9 @@ enum Command {
     /// Certificates for development (`keyward tls self-signed --out DIR`).
     #[command(subcommand)]
     Tls(tls::TlsCommand),
+    /// Move a deployment's master key into a PKCS#11 token, or back to a file.
+    #[command(subcommand)]
+    MasterKey(master_key::MasterKeyCommand),
 }
 
 #[derive(Subcommand)]
@@ -276,6 +280,7 @@ fn main() -> ExitCode {
         Command::Iam(command) => runtime.block_on(iam::run(command)),
         Command::Tls(command) => tls::run(command),
         Command::Audit(command) => runtime.block_on(audit::run(command)),
+        Command::MasterKey(command) => runtime.block_on(master_key::run(command)),
         Command::VerifySecrets(args) => runtime.block_on(verify::run(args)),
         Command::Demo(args) => runtime.block_on(demo::run(args)),
         Command::Bench(BenchCommand::Envelope { iterations, rounds }) => {

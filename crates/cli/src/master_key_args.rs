@@ -56,6 +56,18 @@ impl MasterKeyArgs {
         if self.master_key == MasterKeyKind::File {
             return Ok(MasterKeySource::File);
         }
+        self.pkcs11()
+    }
+
+    /// The token these options name, whatever `--master-key` says (`master-key migrate --to
+    /// pkcs11` moves a file-key deployment there).
+    pub fn pkcs11(&self) -> Result<MasterKeySource, String> {
+        let (Some(module), Some(token_label)) = (&self.pkcs11_module, &self.pkcs11_token_label)
+        else {
+            return Err(
+                "a PKCS#11 master key needs --pkcs11-module and --pkcs11-token-label".into(),
+            );
+        };
         let pin = match &self.pkcs11_pin_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
@@ -64,14 +76,14 @@ impl MasterKeyArgs {
                 text.trim_end_matches(['\n', '\r']).to_owned()
             }
             None => std::env::var("KEYWARD_PKCS11_PIN").map_err(|_| {
-                "--master-key pkcs11 needs the token's PIN: set KEYWARD_PKCS11_PIN or give \
+                "a PKCS#11 master key needs the token's PIN: set KEYWARD_PKCS11_PIN or give \
                  --pkcs11-pin-file"
                     .to_owned()
             })?,
         };
         Ok(MasterKeySource::Pkcs11(Pkcs11Config {
-            module: self.pkcs11_module.clone().unwrap_or_default(),
-            token_label: self.pkcs11_token_label.clone().unwrap_or_default(),
+            module: module.clone(),
+            token_label: token_label.clone(),
             key_label: self.pkcs11_key_label.clone(),
             pin: Arc::new(SecretBytes::new(pin.into_bytes())),
         }))

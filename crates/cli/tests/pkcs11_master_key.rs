@@ -50,8 +50,13 @@ fn hsm_args<'a>(t: &'a Token, key_label: &'a str, pin_file: &'a Path) -> Vec<&'a
     ]
 }
 
+/// SoftHSM2 keeps a token in files that one process rewrites while another reads them: the
+/// tests of this file use the token one at a time.
+static TOKEN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_master_key_stays_in_the_token_across_restarts() {
+    let _token = TOKEN.lock().await;
     let t = token();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -202,4 +207,221 @@ async fn the_master_key_stays_in_the_token_across_restarts() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success());
     assert!(stderr.contains("KEYWARD_PKCS11_PIN"), "{stderr}");
+}
+
+/// Creates a root key and wraps a fresh DEK under it; returns the key id and the wrap's answer.
+async fn key_and_wrapped(url: &str, data: &Path) -> (String, serde_json::Value) {
+    let client = admin_client(url, data, None);
+    let instance = bootstrap(data, "kms_instance_id");
+    let kms = [("bluemix-instance", instance.as_str())];
+    let created = client
+        .send(
+            Method::POST,
+            "/api/v2/keys",
+            &kms,
+            Some(&json!({
+                "metadata": {"collectionType": "application/vnd.ibm.kms.key+json", "collectionTotal": 1},
+                "resources": [{"type": "application/vnd.ibm.kms.key+json", "name": "root", "extractable": false}]
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201, "{}", created.body);
+    let key = created.body["resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wrapped = client
+        .send(
+            Method::POST,
+            &format!("/api/v2/keys/{key}/actions/wrap"),
+            &kms,
+            Some(&json!({})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(wrapped.status, 200, "{}", wrapped.body);
+    (key, wrapped.body)
+}
+
+/// Serves `data` with `args`, checks that a token is issued (the signing keys open) and that
+/// `wrapped` unwraps under `key` to its plaintext, and stops.
+async fn still_opens(data: &Path, args: &[&str], key: &str, wrapped: &serde_json::Value) {
+    let _ = std::fs::remove_file(data.join("bootstrap.json"));
+    let mut server = serve(data, "127.0.0.1:0", args);
+    let url = started(data, &mut server);
+    let instance = bootstrap(data, "kms_instance_id");
+    let unwrapped = admin_client(&url, data, None)
+        .send(
+            Method::POST,
+            &format!("/api/v2/keys/{key}/actions/unwrap"),
+            &[("bluemix-instance", instance.as_str())],
+            Some(&json!({"ciphertext": wrapped["ciphertext"]})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(unwrapped.status, 200, "{}", unwrapped.body);
+    assert_eq!(unwrapped.body["plaintext"], wrapped["plaintext"]);
+    stop(server);
+}
+
+/// [`keyward`] with owned arguments.
+fn keyward_of<S: AsRef<str>>(args: &[S]) -> std::process::Output {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    keyward(&args)
+}
+
+fn run_ok<S: AsRef<str> + std::fmt::Debug>(args: &[S]) -> String {
+    let out = keyward_of(args);
+    assert!(
+        out.status.success(),
+        "keyward {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_moves_its_master_key_into_the_token_and_back() {
+    let _token = TOKEN.lock().await;
+    let t = token();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_dir = data.to_str().unwrap();
+    let pin_file = dir.path().join("pin");
+    std::fs::write(&pin_file, format!("{}\n", t.pin)).unwrap();
+    let label = format!("migrated-{}", uuid::Uuid::new_v4().simple());
+    let hsm = hsm_args(&t, &label, &pin_file);
+    let token_options = &hsm[2..]; // without `--master-key pkcs11`
+
+    // A deployment on the file key, with a key, a signing key and an audit checkpoint key.
+    let mut server = serve(&data, "127.0.0.1:0", &[]);
+    let url = started(&data, &mut server);
+    let (key, wrapped) = key_and_wrapped(&url, &data).await;
+    stop(server);
+
+    // Into the token.
+    let migrate = |to: &str, current: &[&str]| -> Vec<String> {
+        ["master-key", "migrate", "--to", to, "--data-dir", data_dir]
+            .iter()
+            .chain(current)
+            .map(|a| (*a).to_owned())
+            .collect()
+    };
+    let out = run_ok(&migrate("pkcs11", token_options));
+    assert!(out.contains("values sealed again"), "{out}");
+    still_opens(&data, &hsm, &key, &wrapped).await;
+    run_ok(&[&["audit", "verify", "--data-dir", data_dir][..], &hsm].concat());
+    // The old file key no longer opens this database.
+    let refused = keyward(&["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir]);
+    assert!(!refused.status.success());
+    // The same command again: nothing left to do.
+    let out = run_ok(&migrate("pkcs11", token_options));
+    assert!(out.contains("(0 values sealed again"), "{out}");
+
+    // A migration to some other key was started and not finished: no node starts, and a
+    // migration to this target is refused until that one is finished.
+    let db = data.join("keyward.db");
+    let sql = |statement: &str, params: &str| {
+        let status = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(format!(
+                "import hashlib,sqlite3,sys,uuid; c=sqlite3.connect(sys.argv[1]); \
+                 file_key=hashlib.sha256(b'keyward master key id v1'+open(sys.argv[2],'rb').read()).digest()[:16]; \
+                 c.execute({statement:?}, {params}); c.commit()"
+            ))
+            .arg(&db)
+            .arg(data.join("master.key"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "{statement}");
+    };
+    sql(
+        "INSERT INTO settings (name, value) VALUES ('master_key_migration', ?)",
+        "(uuid.uuid4().bytes,)",
+    );
+    let serve_args = [
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir][..],
+        &hsm,
+    ]
+    .concat();
+    let refused = keyward(&serve_args);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("migration"),
+        "{stderr}"
+    );
+    let other = keyward_of(&migrate("file", &hsm));
+    let stderr = String::from_utf8_lossy(&other.stderr);
+    assert!(
+        !other.status.success() && stderr.contains("not finished"),
+        "{stderr}"
+    );
+    sql(
+        "DELETE FROM settings WHERE name = 'master_key_migration'",
+        "()",
+    );
+
+    // Interrupted on the way back, right after it began (its marker written, nothing sealed
+    // again): no node starts, and the same command finishes the work.
+    sql(
+        "INSERT INTO settings (name, value) VALUES ('master_key_migration', ?)",
+        "(file_key,)",
+    );
+    let refused = keyward(&serve_args);
+    assert!(!refused.status.success());
+    let out = run_ok(&migrate("file", &hsm));
+    assert!(out.contains("values sealed again"), "{out}");
+    still_opens(&data, &[], &key, &wrapped).await;
+    run_ok(&["audit", "verify", "--data-dir", data_dir]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_on_postgres_moves_its_master_key_too() {
+    let _token = TOKEN.lock().await;
+    let t = token();
+    let db = common::Database::create();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_dir = data.to_str().unwrap();
+    let pin_file = dir.path().join("pin");
+    std::fs::write(&pin_file, format!("{}\n", t.pin)).unwrap();
+    let label = format!("migrated-pg-{}", uuid::Uuid::new_v4().simple());
+    let on_db = ["--database-url", db.url.as_str()];
+    let hsm = [&hsm_args(&t, &label, &pin_file)[..], &on_db].concat();
+
+    let mut server = serve(&data, "127.0.0.1:0", &on_db);
+    let url = started(&data, &mut server);
+    let (key, wrapped) = key_and_wrapped(&url, &data).await;
+    stop(server);
+
+    let to_token = [
+        &[
+            "master-key",
+            "migrate",
+            "--to",
+            "pkcs11",
+            "--data-dir",
+            data_dir,
+        ][..],
+        &hsm[2..],
+    ]
+    .concat();
+    assert!(run_ok(&to_token).contains("values sealed again"));
+    still_opens(&data, &hsm, &key, &wrapped).await;
+    let back = [
+        &[
+            "master-key",
+            "migrate",
+            "--to",
+            "file",
+            "--data-dir",
+            data_dir,
+        ][..],
+        &hsm,
+    ]
+    .concat();
+    assert!(run_ok(&back).contains("values sealed again"));
+    still_opens(&data, &on_db, &key, &wrapped).await;
+    run_ok(&[&["audit", "verify", "--data-dir", data_dir][..], &on_db].concat());
 }

@@ -94,7 +94,8 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         self.clock.now()
     }
 
-    pub(crate) fn material_aad(key: KeyId, version: KeyVersionId) -> Vec<u8> {
+    /// What a key version's material is bound to when sealed under the master key.
+    pub fn material_aad(key: KeyId, version: KeyVersionId) -> Vec<u8> {
         encode_aad(
             MATERIAL_AAD,
             &[key.as_uuid().as_bytes(), version.as_uuid().as_bytes()],

@@ -218,9 +218,20 @@ pub async fn check_master_key(
     source: &MasterKeySource,
     dir: &Path,
 ) -> Result<(), BootstrapError> {
+    if store
+        .setting(crate::master_key_migration::MIGRATION_SETTING)
+        .await?
+        .is_some()
+    {
+        return Err(BootstrapError::Setup(
+            "a master key migration was started and not finished: finish it with \
+             `keyward master-key migrate` (the same command again) before starting"
+                .into(),
+        ));
+    }
     let id = master.id();
     let stored = store
-        .setting_insert_if_absent("master_key_id", id.as_bytes())
+        .setting_insert_if_absent(MASTER_KEY_SETTING, id.as_bytes())
         .await?;
     if stored != id.as_bytes() {
         return Err(BootstrapError::WrongMasterKey(source.describe(dir)));
@@ -449,6 +460,14 @@ pub async fn system_instances(store: &Store) -> Result<Vec<Uuid>, ApiError> {
         .collect())
 }
 
+/// The setting that names the master key the database is bound to.
+pub(crate) const MASTER_KEY_SETTING: &str = "master_key_id";
+
+/// The setting that holds the configuration service's sealed API key.
+pub(crate) const CONFIGSVC_APIKEY_SETTING: &str = "configsvc_apikey";
+/// What that key is bound to when sealed.
+pub(crate) const CONFIGSVC_APIKEY_AAD: &[u8] = b"keyward.configsvc.apikey.v1";
+
 /// The configuration service's API key (for calling a KMS over HTTP as its service id): made
 /// once, stored sealed under the master key.
 pub async fn configsvc_apikey(
@@ -456,7 +475,7 @@ pub async fn configsvc_apikey(
     master: &dyn MasterKey,
     service_iam_id: &str,
 ) -> Result<ApiKeySecret, BootstrapError> {
-    const AAD: &[u8] = b"keyward.configsvc.apikey.v1";
+    const AAD: &[u8] = CONFIGSVC_APIKEY_AAD;
     let unseal = |sealed: &[u8]| -> Result<ApiKeySecret, BootstrapError> {
         let plain = master
             .unwrap(AAD, sealed)
@@ -465,7 +484,7 @@ pub async fn configsvc_apikey(
             .map_err(|_| BootstrapError::Setup("corrupt configsvc API key".into()))?;
         Ok(ApiKeySecret::from_presented(text))
     };
-    if let Some(sealed) = store.setting("configsvc_apikey").await? {
+    if let Some(sealed) = store.setting(CONFIGSVC_APIKEY_SETTING).await? {
         return unseal(&sealed);
     }
     let apikey = ApiKeySecret::generate()?;
@@ -486,7 +505,7 @@ pub async fn configsvc_apikey(
         )
         .map_err(|e| BootstrapError::Setup(e.to_string()))?;
     let in_force = store
-        .setting_insert_if_absent("configsvc_apikey", &sealed)
+        .setting_insert_if_absent(CONFIGSVC_APIKEY_SETTING, &sealed)
         .await?;
     unseal(&in_force)
 }

@@ -16,7 +16,8 @@ use uuid::Uuid;
 /// How often the signing key changes by default.
 pub const DEFAULT_ROTATION: Duration = Duration::from_secs(24 * 3600);
 
-fn aad(kid: &str) -> Vec<u8> {
+/// What a signing key is bound to when sealed under the master key.
+pub(crate) fn aad(kid: &str) -> Vec<u8> {
     format!("keyward.iam.token-signing-key.v2:{kid}").into_bytes()
 }
 

@@ -6,8 +6,10 @@ use keyward_iam::IamStore;
 use keyward_kms::MasterKey;
 use keyward_store::Store;
 
-const SETTING: &str = "audit.checkpoint-key";
-const AAD: &[u8] = b"keyward.audit.checkpoint-key.v1";
+/// The setting that holds the sealed checkpoint key.
+pub(crate) const SETTING: &str = "audit.checkpoint-key";
+/// What it is bound to when sealed.
+pub(crate) const AAD: &[u8] = b"keyward.audit.checkpoint-key.v1";
 
 /// Reads the checkpoint key without making one: `None` before the server first started.
 pub async fn load_checkpoint_key(

@@ -3,7 +3,7 @@
 //! is answered, hash-chained, with signed checkpoints. See ADR 0006.
 
 pub mod event;
-mod key;
+pub(crate) mod key;
 mod log;
 pub mod middleware;
 pub mod verify;
