@@ -16,7 +16,10 @@
 #                 "keyward-base": a baseline Keyward build, to compare two builds side by side;
 #                 "keyward-tls", "openbao-tls": the same servers over HTTPS; "openbao-audit",
 #                 "openbao-tls-audit": OpenBao with its file audit device on, as Keyward always
-#                 audits)
+#                 audits; "keyward-pg": Keyward on PostgreSQL; "keyward-pg2": two Keyward nodes on
+#                 one PostgreSQL database, each driven by its own wrk with half the connections)
+#   BENCH_DATABASE_URL  PostgreSQL server for the -pg targets (a throwaway database is made on
+#                 it and dropped at the end; default postgres://postgres@127.0.0.1:5432/postgres)
 #   KEYWARD_ARGS  extra `keyward serve` arguments   (default "--rate-limit-per-principal 0":
 #                                                    one token drives the whole load)
 #   KEYWARD_BASE_BIN, KEYWARD_BASE_ARGS   the baseline binary and its serve arguments (default
@@ -73,15 +76,21 @@ TABLE="$RESULTS_DIR/$STAMP.md"
 
 WORK=$(mktemp -d -t keyward-bench.XXXXXX)
 declare -A URL LUA PID_OF KW_IDENT
+BENCH_DATABASE_URL=${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+BENCH_DATABASES=()
 cleanup() {
-    local pid
-    for pid in "${PID_OF[@]}"; do
+    local pid db
+    # shellcheck disable=SC2068 # a -pg2 target holds two pids
+    for pid in ${PID_OF[@]}; do
         if kill -0 "$pid" 2>/dev/null; then
             kill -TERM "$pid" 2>/dev/null || true
             for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
             kill -KILL "$pid" 2>/dev/null || true
         fi
         wait "$pid" 2>/dev/null || true
+    done
+    for db in "${BENCH_DATABASES[@]}"; do
+        psql "$BENCH_DATABASE_URL" -Atqc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
     done
     rm -rf "$WORK"
 }
@@ -137,8 +146,13 @@ check_loopback_only() { # every listening socket of pid is on 127.0.0.1
     log "$2 listens on $(awk '{print $4}' <<<"$lines" | tr '\n' ' ')"
 }
 
-proc_ticks() { # utime+stime of a process (all its threads), in clock ticks
-    sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+proc_ticks() { # utime+stime of processes (all their threads), in clock ticks
+    local pid total=0 t
+    for pid in "$@"; do
+        t=$(sed 's/^.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}')
+        total=$((total + t))
+    done
+    echo "$total"
 }
 
 machine_busy_ticks() { # user+nice+system+irq+softirq over all CPUs (steal and idle excluded)
@@ -195,33 +209,59 @@ wait_quiet() { # wait up to QUIET_WAIT_S for no cargo/rustc and a machine under 
     log "machine still busy after ${QUIET_WAIT_S}s (busy $load cores; $(build_procs)); running anyway"
 }
 
-# run_wrk target conns seconds round|warmup  → appends a CSV row unless warm-up
+# run_wrk target conns seconds round|warmup  → appends a CSV row unless warm-up. A target with
+# several URLs (two nodes) gets one wrk per URL with its share of the connections; their
+# requests are summed and their latencies are the worse of the two.
 run_wrk() {
     local target=$1 conns=$2 secs=$3 round=$4
-    local threads=2; ((conns == 1)) && threads=1
     local out="$WORK/wrk-$target-$conns-$round.txt" tms="$WORK/times-$target-$conns-$round.txt"
-    local pid=${PID_OF[$target]}
-    kill -0 "$pid" 2>/dev/null || die "$target (pid $pid) is not running"
+    local pids urls
+    read -r -a pids <<<"${PID_OF[$target]}"
+    read -r -a urls <<<"${URL[$target]}"
+    local pid
+    for pid in "${pids[@]}"; do
+        kill -0 "$pid" 2>/dev/null || die "$target (pid $pid) is not running"
+    done
+    local share=$((conns / ${#urls[@]})); ((share >= 1)) || share=1
+    local threads=2; ((share == 1)) && threads=1
     local before; before=$(build_procs)
     [[ $before == - ]] || log "WARNING: a build is running before $target c=$conns ($before)"
     local s0 m0 t0 s1 m1 t1
-    s0=$(proc_ticks "$pid"); m0=$(machine_busy_ticks); t0=$(date +%s%N)
+    s0=$(proc_ticks "${pids[@]}"); m0=$(machine_busy_ticks); t0=$(date +%s%N)
     (
-        wrk -t"$threads" -c"$conns" -d"${secs}s" --latency --timeout 5s \
-            -s "${LUA[$target]}" "${URL[$target]}" >"$out" 2>&1
+        i=0
+        for url in "${urls[@]}"; do
+            wrk -t"$threads" -c"$share" -d"${secs}s" --latency --timeout 5s \
+                -s "${LUA[$target]}" "$url" >"$out.$i" 2>&1 &
+            i=$((i + 1))
+        done
+        wait
         times >"$tms"
-    ) || { cat "$out" >&2; die "wrk failed against $target"; }
-    t1=$(date +%s%N); m1=$(machine_busy_ticks); s1=$(proc_ticks "$pid")
+    ) || { cat "$out".* >&2; die "wrk failed against $target"; }
+    cat "$out".* >"$out"
+    t1=$(date +%s%N); m1=$(machine_busy_ticks); s1=$(proc_ticks "${pids[@]}")
     local after; after=$(build_procs)
     [[ $round == warmup ]] && return 0
-    local bench; bench=$(grep '^BENCH ' "$out") || { cat "$out" >&2; die "no summary from wrk"; }
+    local bench; bench=$(python3 - "$out" <<'PY'
+import sys
+rows = [dict(x.split("=") for x in l.split()[1:]) for l in open(sys.argv[1]) if l.startswith("BENCH ")]
+if not rows:
+    sys.exit(1)
+sums = ["requests", "bytes", "err_connect", "err_read", "err_write", "err_status", "err_timeout"]
+worst = ["duration_us", "p50_us", "p90_us", "p99_us", "max_us", "mean_us"]
+merged = {k: sum(int(r[k]) for r in rows) for k in sums}
+merged.update({k: max(float(r[k]) for r in rows) for k in worst})
+merged["duration_us"] = int(merged["duration_us"])
+print("BENCH " + " ".join(f"{k}={v}" for k, v in merged.items()))
+PY
+) || { cat "$out" >&2; die "no summary from wrk"; }
     # `times` in the subshell: line 2 is the children's (wrk's) user and system time.
     local wrk_cpu
     wrk_cpu=$(sed -n 2p "$tms" | awk '{
         n = split($0, f, " "); t = 0
         for (i = 1; i <= n; i++) { split(f[i], a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] }
         print t }')
-    python3 - "$bench" "$STAMP" "$round" "$target" "$conns" "$threads" "$s0" "$s1" "$m0" "$m1" \
+    python3 - "$bench" "$STAMP" "$round" "$target" "$conns" "$((threads * ${#urls[@]}))" "$s0" "$s1" "$m0" "$m1" \
         "$t0" "$t1" "$wrk_cpu" "$CLK_TCK" "$before" "$after" >>"$CSV" <<'EOF'
 import sys
 (bench, stamp, rnd, target, conns, threads, s0, s1, m0, m1, t0, t1, wrk_cpu, hz,
@@ -271,6 +311,13 @@ start_keyward() { # start_keyward name binary [serve arguments...]; HTTPS when n
         tls=(--tls-cert "$WORK/$name-certs/cert.pem" --tls-key "$WORK/$name-certs/key.pem")
         ca=(--cacert "$WORK/$name-certs/ca.pem")
     fi
+    if [[ $name == *-pg* ]]; then
+        local db="keyward_bench_${STAMP,,}_${name//-/_}"
+        psql "$BENCH_DATABASE_URL" -Atqc "CREATE DATABASE $db" >/dev/null ||
+            die "cannot create a database on BENCH_DATABASE_URL"
+        BENCH_DATABASES+=("$db")
+        set -- "$@" --database-url "${BENCH_DATABASE_URL%/*}/$db"
+    fi
     port=$(free_port)
     "$WORK/$name" serve --data-dir "$dir" --listen "127.0.0.1:$port" "${tls[@]}" "$@" \
         >"$WORK/$name.log" 2>&1 &
@@ -303,6 +350,23 @@ start_keyward() { # start_keyward name binary [serve arguments...]; HTTPS when n
         die "$name unwrap check: plaintext differs"
     log "$name: pid $pid, $base, key $key_id, unwrap check 200 with the same plaintext" \
         "(ciphertext ${#ct} chars, response $(wc -c <"$WORK/$name-unwrap.json") bytes)"
+    if [[ $name == *-pg2 ]]; then
+        # A second node on the same database, with the first node's master key.
+        local dir2="$WORK/$name-data2" port2 pid2
+        mkdir -p "$dir2" && cp "$dir/master.key" "$dir2/master.key"
+        port2=$(free_port)
+        "$WORK/$name" serve --data-dir "$dir2" --listen "127.0.0.1:$port2" "${tls[@]}" "$@" \
+            >"$WORK/$name-2.log" 2>&1 &
+        pid2=$!
+        PID_OF[$name]="$pid $pid2"
+        wait_http_200 "$scheme://127.0.0.1:$port2/healthz" "$pid2" "$name-2" "${ca[@]}"
+        check_loopback_only "$pid2" "$name-2"
+        URL[$name]="${URL[$name]} $scheme://127.0.0.1:$port2/api/v2/keys/$key_id/actions/unwrap"
+        code=$(curl -sS "${ca[@]}" -o "$WORK/$name-unwrap2.json" -w '%{http_code}' -X POST \
+            "${URL[$name]##* }" "${auth[@]}" -H 'Content-Type: application/json' -d "$body")
+        [[ $code == 200 ]] || die "$name second node unwrap check: HTTP $code"
+        log "$name: second node pid $pid2 on the same database, unwrap check 200"
+    fi
     LUA[$name]="$WORK/$name.lua"
     lua_script "${LUA[$name]}" "$body" "Authorization: Bearer $token" "Bluemix-Instance: $instance"
 }
@@ -381,6 +445,10 @@ want keyward && start_keyward keyward "$KEYWARD_BIN" $KEYWARD_ARGS
 want keyward-base && start_keyward keyward-base "$KEYWARD_BASE_BIN" $KEYWARD_BASE_ARGS
 # shellcheck disable=SC2086
 want keyward-tls && start_keyward keyward-tls "$KEYWARD_BIN" $KEYWARD_ARGS
+# shellcheck disable=SC2086
+want keyward-pg && start_keyward keyward-pg "$KEYWARD_BIN" $KEYWARD_ARGS
+# shellcheck disable=SC2086
+want keyward-pg2 && start_keyward keyward-pg2 "$KEYWARD_BIN" $KEYWARD_ARGS
 want openbao && start_openbao openbao
 want openbao-tls && start_openbao openbao-tls
 want openbao-audit && start_openbao openbao-audit
@@ -417,7 +485,7 @@ done
 if [[ $PERF == 1 ]]; then
     command -v perf >/dev/null || die "PERF=1 needs perf (apt-get install -y linux-perf)"
     for target in "${target_list[@]}"; do
-        pid=${PID_OF[$target]}
+        pid=${PID_OF[$target]// /,}
         threads=2; ((PERF_CONNS == 1)) && threads=1
         rep="$RESULTS_DIR/$STAMP-perf-$target.txt"
         wait_quiet
