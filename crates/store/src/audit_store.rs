@@ -80,6 +80,9 @@ pub struct AuditCheckpoint {
 
 const HEAD: &str = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1";
 
+/// The PostgreSQL advisory lock (two-key form) writers of the chain take turns on.
+const AUDIT_LOCK: (i32, i32) = (0x6b77, 0x0a0d);
+
 /// Most rows one statement inserts (a larger batch takes several, in order).
 const MAX_ROWS: usize = 512;
 
@@ -114,9 +117,13 @@ fn insert_sql(sqlite: bool) -> &'static [String] {
                          FROM (VALUES {rows}) WHERE column1 IS NOT NULL"
                     )
                 } else {
+                    // Writes nothing while another writer holds the chain's lock (a one-time
+                    // condition: every row or none).
                     format!(
                         "{insert} SELECT * FROM (VALUES {rows}) \
-                         AS v(seq, account_id, at, body, prev_hash, hash) WHERE v.seq IS NOT NULL"
+                         AS v(seq, account_id, at, body, prev_hash, hash) WHERE v.seq IS NOT NULL \
+                         AND (SELECT pg_try_advisory_xact_lock({}, {}))",
+                        AUDIT_LOCK.0, AUDIT_LOCK.1
                     )
                 }
             })
@@ -138,11 +145,19 @@ fn hash32(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
         .map_err(|_| StoreError::Query(sqlx::Error::Decode("audit hash is not 32 bytes".into())))
 }
 
-/// Appends to the chain. It remembers the head it last wrote, so a batch costs one statement
-/// (a multi-row INSERT, one commit), on a connection it keeps (no pool round trip per batch).
-/// Event numbers are the table's primary key: if another writer (another node, another
-/// process) appended since, the insert collides, nothing of it is written, and the batch is
-/// linked again to the head read afresh. The chain never forks. After any failure the head is
+/// Appends to the chain, on a connection it keeps (no pool round trip per batch). Event numbers
+/// are the table's primary key, so the chain never forks.
+///
+/// It remembers the head it last wrote, so a batch costs one statement (a multi-row INSERT, one
+/// commit); if another writer appended since, the insert collides, nothing of it is written,
+/// and the batch is linked again to the head read afresh (SQLite, one node per file).
+///
+/// On PostgreSQL several nodes append at once, and that optimism alone starves the slower one
+/// (measured: "other writers appended first 64 times in a row" within seconds with two busy
+/// nodes). There a collision makes the writer take its turn: one transaction that takes the
+/// chain's advisory lock, reads the head and inserts; and the one-statement insert writes
+/// nothing while another writer holds that lock (it tries the lock itself), so a fast writer
+/// cannot slip in between a waiting writer's head and its insert. After any failure the head is
 /// read afresh and the connection replaced.
 #[derive(Debug)]
 pub struct AuditAppender {
@@ -168,6 +183,50 @@ impl AuditAppender {
         }
     }
 
+    /// [`AuditAppender::append`] on PostgreSQL: one transaction under the chain's lock.
+    async fn append_locked(
+        &mut self,
+        events: &[NewAuditEvent],
+    ) -> Result<(i64, [u8; 32]), StoreError> {
+        let result = async {
+            let Held::Pg(conn) = self.connection().await? else {
+                unreachable!("a PostgreSQL store holds a PostgreSQL connection")
+            };
+            let mut tx = sqlx::Connection::begin(&mut **conn).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+                .bind(AUDIT_LOCK.0)
+                .bind(AUDIT_LOCK.1)
+                .execute(&mut *tx)
+                .await?;
+            let last: Option<(i64, Vec<u8>)> =
+                sqlx::query_as(HEAD).fetch_optional(&mut *tx).await?;
+            let head = match last {
+                Some((seq, hash)) => (seq, hash32(&hash)?),
+                None => (0, GENESIS),
+            };
+            // Holding the lock, the insert's own try-lock succeeds.
+            let last = insert_linked(&mut Writer::Pg(&mut tx), head, events)
+                .await?
+                .ok_or(StoreError::Query(sqlx::Error::Protocol(
+                    "audit events: the chain's lock was lost".into(),
+                )))?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(last)
+        }
+        .await;
+        match result {
+            Ok(last) => {
+                self.head = Some(last);
+                Ok(last)
+            }
+            Err(e) => {
+                self.head = None;
+                self.conn = None;
+                Err(e)
+            }
+        }
+    }
+
     async fn connection(&mut self) -> Result<&mut Held, StoreError> {
         if self.conn.is_none() {
             self.conn = Some(match &self.store.db {
@@ -183,21 +242,38 @@ impl AuditAppender {
         &mut self,
         events: &[NewAuditEvent],
     ) -> Result<(i64, [u8; 32]), StoreError> {
+        let pg = matches!(self.store.db, Db::Pg(_));
+        if pg && events.len() > MAX_ROWS {
+            // Several statements: one transaction, so that a batch lands whole or not at all.
+            return self.append_locked(events).await;
+        }
         for _ in 0..ATTEMPTS {
             let head = match self.head {
                 Some(head) => head,
                 None => self.store.audit_head().await?.unwrap_or((0, GENESIS)),
             };
             let written = match self.connection().await {
-                Ok(conn) => insert_linked(conn, head, events).await,
+                Ok(Held::Sqlite(conn)) => {
+                    insert_linked(&mut Writer::Sqlite(conn), head, events).await
+                }
+                Ok(Held::Pg(conn)) => insert_linked(&mut Writer::Pg(conn), head, events).await,
                 Err(e) => Err(e),
             };
             match written {
-                Ok(last) => {
+                Ok(Some(last)) => {
                     self.head = Some(last);
                     return Ok(last);
                 }
-                Err(StoreError::Query(e)) if is_unique_violation(&e) => self.head = None,
+                // Another writer holds the chain's lock (PostgreSQL): wait for a turn.
+                Ok(None) => return self.append_locked(events).await,
+                // Another writer appended first: on PostgreSQL, take a turn under the lock,
+                // so that a busy writer cannot starve this one; on SQLite, link again.
+                Err(StoreError::Query(e)) if is_unique_violation(&e) => {
+                    self.head = None;
+                    if pg {
+                        return self.append_locked(events).await;
+                    }
+                }
                 Err(e) => {
                     self.head = None;
                     self.conn = None;
@@ -211,12 +287,19 @@ impl AuditAppender {
     }
 }
 
-/// Inserts `events` linked after `head` on `conn`, in one statement per [`MAX_ROWS`].
+/// The connection a batch is inserted on.
+enum Writer<'c> {
+    Sqlite(&'c mut sqlx::SqliteConnection),
+    Pg(&'c mut sqlx::PgConnection),
+}
+
+/// Inserts `events` linked after `head` on `conn`, in one statement per [`MAX_ROWS`]; `None`
+/// when another writer holds the chain's lock (PostgreSQL), and nothing was written.
 async fn insert_linked(
-    conn: &mut Held,
+    conn: &mut Writer<'_>,
     head: (i64, [u8; 32]),
     events: &[NewAuditEvent],
-) -> Result<(i64, [u8; 32]), StoreError> {
+) -> Result<Option<(i64, [u8; 32])>, StoreError> {
     let (mut seq, mut prev) = head;
     let mut links = Vec::with_capacity(events.len());
     for e in events {
@@ -229,10 +312,12 @@ async fn insert_linked(
     let mut events = events;
     while !rest.is_empty() {
         let rows = rest.len().min(MAX_ROWS);
-        insert_rows(conn, &events[..rows], &rest[..rows]).await?;
+        if insert_rows(conn, &events[..rows], &rest[..rows]).await? < rows as u64 {
+            return Ok(None);
+        }
         (events, rest) = (&events[rows..], &rest[rows..]);
     }
-    Ok((seq, prev))
+    Ok(Some((seq, prev)))
 }
 
 /// Binds one statement for up to [`MAX_ROWS`] rows, padded with NULL rows it skips: a handful
@@ -262,28 +347,27 @@ macro_rules! padded_insert {
     }};
 }
 
-/// One statement (one commit) for up to [`MAX_ROWS`] rows.
+/// One statement (one commit) for up to [`MAX_ROWS`] rows; the rows it wrote.
 async fn insert_rows(
-    conn: &mut Held,
+    conn: &mut Writer<'_>,
     events: &[NewAuditEvent],
     links: &[(i64, [u8; 32], [u8; 32])],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let shape = events.len().next_power_of_two();
     let padding = shape - events.len();
     let statement = shape.trailing_zeros() as usize;
-    match conn {
-        Held::Sqlite(conn) => {
+    Ok(match conn {
+        Writer::Sqlite(conn) => {
             padded_insert!(&insert_sql(true)[statement], events, links, padding)
                 .execute(&mut **conn)
-                .await?;
+                .await?
+                .rows_affected()
         }
-        Held::Pg(conn) => {
-            padded_insert!(&insert_sql(false)[statement], events, links, padding)
-                .execute(&mut **conn)
-                .await?;
-        }
-    }
-    Ok(())
+        Writer::Pg(conn) => padded_insert!(&insert_sql(false)[statement], events, links, padding)
+            .execute(&mut **conn)
+            .await?
+            .rows_affected(),
+    })
 }
 
 impl Store {

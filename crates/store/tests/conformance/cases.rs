@@ -1064,6 +1064,38 @@ mod audit_cases {
             2 + 1 + 350
         );
     }
+
+    /// Four writers (four nodes' audit logs) append one event at a time, all at once: every
+    /// append succeeds (none is starved by the others) and the chain holds all of them.
+    pub async fn audit_writers_appending_at_once_all_get_their_turn(s: &Store) {
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let mut chain = AuditAppender::new(s.clone());
+                tokio::spawn(async move {
+                    for i in 0..100 {
+                        chain
+                            .append(&events(&format!("w{w}-{i}"), 1))
+                            .await
+                            .unwrap_or_else(|e| panic!("writer {w}, append {i}: {e}"));
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.await.unwrap();
+        }
+        let rows = s.audit_events(None, 0, 1000).await.unwrap();
+        assert_eq!(rows.len(), 400);
+        let mut prev = GENESIS;
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(row.seq, i as i64 + 1);
+            prev = link(&prev, row.seq, &row.entry());
+            assert_eq!(row.hash, prev, "event {}", row.seq);
+        }
+    }
 }
 
-pub use audit_cases::audit_appends_from_two_writers_form_one_chain;
+pub use audit_cases::{
+    audit_appends_from_two_writers_form_one_chain,
+    audit_writers_appending_at_once_all_get_their_turn,
+};
