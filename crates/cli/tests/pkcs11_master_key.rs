@@ -71,56 +71,12 @@ async fn the_master_key_stays_in_the_token_across_restarts() {
         !data.join("master.key").exists(),
         "no key file with a token"
     );
-    let instance = bootstrap(&data, "kms_instance_id");
-    let client = admin_client(&url, &data, None);
-    let kms = [("bluemix-instance", instance.as_str())];
-    let created = client
-        .send(
-            Method::POST,
-            "/api/v2/keys",
-            &kms,
-            Some(&json!({
-                "metadata": {"collectionType": "application/vnd.ibm.kms.key+json", "collectionTotal": 1},
-                "resources": [{"type": "application/vnd.ibm.kms.key+json", "name": "root", "extractable": false}]
-            })),
-        )
-        .await
-        .unwrap();
-    assert_eq!(created.status, 201, "{}", created.body);
-    let key = created.body["resources"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let wrapped = client
-        .send(
-            Method::POST,
-            &format!("/api/v2/keys/{key}/actions/wrap"),
-            &kms,
-            Some(&json!({})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(wrapped.status, 200, "{}", wrapped.body);
+    let (key, wrapped) = key_and_wrapped(&url, &data).await;
     let stderr = stop(server);
     assert!(!stderr.contains(&t.pin), "the PIN in the log");
 
     // Restarted: the same key in the token opens what was sealed before.
-    std::fs::remove_file(data.join("bootstrap.json")).unwrap();
-    let mut server = serve(&data, "127.0.0.1:0", &args);
-    let url = started(&data, &mut server);
-    let client = admin_client(&url, &data, None);
-    let unwrapped = client
-        .send(
-            Method::POST,
-            &format!("/api/v2/keys/{key}/actions/unwrap"),
-            &kms,
-            Some(&json!({"ciphertext": wrapped.body["ciphertext"]})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(unwrapped.status, 200, "{}", unwrapped.body);
-    assert_eq!(unwrapped.body["plaintext"], wrapped.body["plaintext"]);
-    stop(server);
+    still_opens(&data, &args, &key, &wrapped).await;
 
     let verify = keyward(
         &[
