@@ -16,18 +16,18 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Child;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Database, admin_client, bootstrap, keyward, serve, started, stop};
+use common::{Database, Server, admin_client, bootstrap, keyward, serve, started, stop};
 use keyward_client::{Client, Method};
 use serde_json::{Value, json};
 
 /// Service providers written before the switch (enough for the switch to outlast the kill).
 const PROVIDERS: usize = 150;
 
-fn node(data: &Path, database_url: &str) -> (Child, String) {
+fn node(data: &Path, database_url: &str) -> (Server, String) {
     let mut child = serve(
         data,
         "127.0.0.1:0",

@@ -181,7 +181,7 @@ fn a_key_that_is_not_the_certificates_stops_the_server() {
             b.join("key.pem").to_str().unwrap(),
         ],
     );
-    let out = server.wait_with_output().unwrap();
+    let out = server.into_child().wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("does not match"), "{stderr}");

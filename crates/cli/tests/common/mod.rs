@@ -20,10 +20,42 @@ pub fn keyward(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A `keyward serve` process, killed when dropped (a test that fails leaves no server running).
+pub struct Server(Option<Child>);
+
+impl Server {
+    /// The process, no longer killed on drop.
+    pub fn into_child(mut self) -> Child {
+        self.0.take().expect("a server process")
+    }
+}
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        self.0.as_ref().expect("a server process")
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        self.0.as_mut().expect("a server process")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Starts `keyward serve` on `data` listening on `listen`, with more `args`; its stderr is
 /// kept for [`stop`].
-pub fn serve(data: &Path, listen: &str, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_keyward"))
+pub fn serve(data: &Path, listen: &str, args: &[&str]) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_keyward"))
         .args(["serve", "--listen", listen, "--data-dir"])
         .arg(data)
         .args(args)
@@ -33,7 +65,8 @@ pub fn serve(data: &Path, listen: &str, args: &[&str]) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Server(Some(child))
 }
 
 /// The server's URL from bootstrap.json, once it is written.
@@ -53,7 +86,8 @@ pub fn started(data: &Path, child: &mut Child) -> String {
 }
 
 /// Kills the server; returns what it wrote to stderr.
-pub fn stop(mut child: Child) -> String {
+pub fn stop(server: Server) -> String {
+    let mut child = server.into_child();
     child.kill().unwrap();
     child.wait().unwrap();
     let mut stderr = String::new();
