@@ -78,90 +78,33 @@ async fn the_master_key_stays_in_the_token_across_restarts() {
     // Restarted: the same key in the token opens what was sealed before.
     still_opens(&data, &args, &key, &wrapped).await;
 
-    let verify = keyward(
-        &[
-            &["audit", "verify", "--data-dir", data.to_str().unwrap()][..],
-            &args,
-        ]
-        .concat(),
-    );
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    let data_dir = data.to_str().unwrap();
+    run_ok(&[&["audit", "verify", "--data-dir", data_dir][..], &args].concat());
 
     // Offline commands that need the master key take the same options.
-    let rotated = keyward(
+    run_ok(
         &[
-            &[
-                "iam",
-                "rotate-signing-key",
-                "--data-dir",
-                data.to_str().unwrap(),
-            ][..],
+            &["iam", "rotate-signing-key", "--data-dir", data_dir][..],
             &args,
         ]
         .concat(),
-    );
-    assert!(
-        rotated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rotated.stderr)
     );
     assert!(!data.join("master.key").exists(), "no key file made");
 
     // Another key of the token is not this database's master key.
     let other = hsm_args(&t, "another-master", &pin_file);
-    let refused = keyward(
-        &[
-            &[
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--data-dir",
-                data.to_str().unwrap(),
-            ][..],
-            &other,
-        ]
-        .concat(),
-    );
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success());
+    let stderr = refused_start(data.to_str().unwrap(), &other);
     assert!(
         stderr.contains("\"another-master\"") && stderr.contains("not the one"),
         "{stderr}"
     );
 
     // Started without the token, it says which options the database needs.
-    let refused = keyward(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success());
+    let stderr = refused_start(data.to_str().unwrap(), &[]);
     assert!(stderr.contains("--master-key pkcs11"), "{stderr}");
 
     // No PIN: refused before anything starts, saying how to give one.
-    let no_pin: Vec<&str> = args[..args.len() - 2].to_vec();
-    let refused = keyward(
-        &[
-            &[
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--data-dir",
-                data.to_str().unwrap(),
-            ][..],
-            &no_pin,
-        ]
-        .concat(),
-    );
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success());
+    let stderr = refused_start(data.to_str().unwrap(), &args[..args.len() - 2]);
     assert!(stderr.contains("KEYWARD_PKCS11_PIN"), "{stderr}");
 }
 
@@ -227,6 +170,19 @@ fn keyward_of<S: AsRef<str>>(args: &[S]) -> std::process::Output {
     keyward(&args)
 }
 
+/// Runs `keyward` expecting it to fail; returns what it wrote to stderr.
+fn run_refused<S: AsRef<str> + std::fmt::Debug>(args: &[S]) -> String {
+    let out = keyward_of(args);
+    assert!(!out.status.success(), "keyward {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `keyward serve` on `data_dir` with `args`, which must refuse to start; its stderr.
+fn refused_start(data_dir: &str, args: &[&str]) -> String {
+    let serve = ["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir];
+    run_refused(&[&serve[..], args].concat())
+}
+
 fn run_ok<S: AsRef<str> + std::fmt::Debug>(args: &[S]) -> String {
     let out = keyward_of(args);
     assert!(
@@ -269,8 +225,7 @@ async fn a_deployment_moves_its_master_key_into_the_token_and_back() {
     still_opens(&data, &hsm, &key, &wrapped).await;
     run_ok(&[&["audit", "verify", "--data-dir", data_dir][..], &hsm].concat());
     // The old file key no longer opens this database.
-    let refused = keyward(&["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir]);
-    assert!(!refused.status.success());
+    refused_start(data_dir, &[]);
     // The same command again: nothing left to do.
     let out = run_ok(&migrate("pkcs11", token_options));
     assert!(out.contains("(0 values sealed again"), "{out}");
@@ -296,23 +251,10 @@ async fn a_deployment_moves_its_master_key_into_the_token_and_back() {
         "INSERT INTO settings (name, value) VALUES ('master_key_migration', ?)",
         "(uuid.uuid4().bytes,)",
     );
-    let serve_args = [
-        &["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir][..],
-        &hsm,
-    ]
-    .concat();
-    let refused = keyward(&serve_args);
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(
-        !refused.status.success() && stderr.contains("migration"),
-        "{stderr}"
-    );
-    let other = keyward_of(&migrate("file", &hsm));
-    let stderr = String::from_utf8_lossy(&other.stderr);
-    assert!(
-        !other.status.success() && stderr.contains("not finished"),
-        "{stderr}"
-    );
+    let stderr = refused_start(data_dir, &hsm);
+    assert!(stderr.contains("migration"), "{stderr}");
+    let stderr = run_refused(&migrate("file", &hsm));
+    assert!(stderr.contains("not finished"), "{stderr}");
     sql(
         "DELETE FROM settings WHERE name = 'master_key_migration'",
         "()",
@@ -324,8 +266,7 @@ async fn a_deployment_moves_its_master_key_into_the_token_and_back() {
         "INSERT INTO settings (name, value) VALUES ('master_key_migration', ?)",
         "(file_key,)",
     );
-    let refused = keyward(&serve_args);
-    assert!(!refused.status.success());
+    refused_start(data_dir, &hsm);
     let out = run_ok(&migrate("file", &hsm));
     assert!(out.contains("values sealed again"), "{out}");
     still_opens(&data, &[], &key, &wrapped).await;

@@ -475,10 +475,9 @@ pub async fn configsvc_apikey(
     master: &dyn MasterKey,
     service_iam_id: &str,
 ) -> Result<ApiKeySecret, BootstrapError> {
-    const AAD: &[u8] = CONFIGSVC_APIKEY_AAD;
     let unseal = |sealed: &[u8]| -> Result<ApiKeySecret, BootstrapError> {
         let plain = master
-            .unwrap(AAD, sealed)
+            .unwrap(CONFIGSVC_APIKEY_AAD, sealed)
             .map_err(|e| BootstrapError::Setup(e.to_string()))?;
         let text = String::from_utf8(plain.expose_secret().to_vec())
             .map_err(|_| BootstrapError::Setup("corrupt configsvc API key".into()))?;
@@ -500,7 +499,7 @@ pub async fn configsvc_apikey(
         .await?;
     let sealed = master
         .wrap(
-            AAD,
+            CONFIGSVC_APIKEY_AAD,
             &SecretBytes::from_slice(apikey.expose_secret().as_bytes()),
         )
         .map_err(|e| BootstrapError::Setup(e.to_string()))?;
