@@ -48,12 +48,20 @@ pub struct MasterKeyArgs {
     /// A file holding the token's user PIN (else the KEYWARD_PKCS11_PIN environment variable).
     #[arg(long, env = "KEYWARD_PKCS11_PIN_FILE")]
     pkcs11_pin_file: Option<PathBuf>,
+    /// Strict mode: every root key version made from now on is a non-extractable object in the
+    /// token, and wrap/unwrap run there (else root key material is sealed under the master key
+    /// and opened into memory on use).
+    #[arg(long, env = "KEYWARD_PKCS11_STRICT", requires = "pkcs11_module")]
+    pkcs11_strict: bool,
 }
 
 impl MasterKeyArgs {
     /// The source these options name.
     pub fn source(&self) -> Result<MasterKeySource, String> {
         if self.master_key == MasterKeyKind::File {
+            if self.pkcs11_strict {
+                return Err("--pkcs11-strict needs --master-key pkcs11".into());
+            }
             return Ok(MasterKeySource::File);
         }
         self.pkcs11()
@@ -86,6 +94,7 @@ impl MasterKeyArgs {
             token_label: token_label.clone(),
             key_label: self.pkcs11_key_label.clone(),
             pin: Arc::new(SecretBytes::new(pin.into_bytes())),
+            strict: self.pkcs11_strict,
         }))
     }
 }

@@ -322,3 +322,174 @@ async fn a_deployment_on_postgres_moves_its_master_key_too() {
     still_opens(&data, &on_db, &key, &wrapped).await;
     run_ok(&[&["audit", "verify", "--data-dir", data_dir][..], &on_db].concat());
 }
+
+/// Strict mode: the root key's versions are objects in the token, the database keeps only
+/// their ids, wrap and unwrap (and the rewrap of an old ciphertext after a rotation) work across
+/// a restart, a purge destroys the objects, and neither a start without strict mode nor a
+/// master key migration can strand them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_strict_mode_every_root_key_version_is_an_object_in_the_token() {
+    let _token = TOKEN.lock().await;
+    let t = token();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_dir = data.to_str().unwrap();
+    let pin_file = dir.path().join("pin");
+    std::fs::write(&pin_file, format!("{}\n", t.pin)).unwrap();
+    let label = format!("strict-{}", uuid::Uuid::new_v4().simple());
+    let args = [
+        &hsm_args(&t, &label, &pin_file)[..],
+        &["--pkcs11-strict", "--unsafe-test-clock"],
+    ]
+    .concat();
+
+    let mut server = serve(&data, "127.0.0.1:0", &args);
+    let url = started(&data, &mut server);
+    let (key, wrapped) = key_and_wrapped(&url, &data).await;
+    let client = admin_client(&url, &data, None);
+    let instance = bootstrap(&data, "kms_instance_id");
+    let kms = [("bluemix-instance", instance.as_str())];
+    let rotated = client
+        .send(
+            Method::POST,
+            &format!("/api/v2/keys/{key}/actions/rotate"),
+            &kms,
+            Some(&json!({})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rotated.status, 204, "{}", rotated.body);
+    // The ciphertext of the first version opens, and comes back wrapped by the second.
+    let unwrapped = client
+        .send(
+            Method::POST,
+            &format!("/api/v2/keys/{key}/actions/unwrap"),
+            &kms,
+            Some(&json!({"ciphertext": wrapped["ciphertext"]})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(unwrapped.status, 200, "{}", unwrapped.body);
+    assert_eq!(unwrapped.body["plaintext"], wrapped["plaintext"]);
+    assert!(
+        unwrapped.body["rewrappedKeyVersion"].is_object(),
+        "{}",
+        unwrapped.body
+    );
+    stop(server);
+
+    // What the database keeps of each version: a tag and the version's id, no material.
+    let stored = versions_stored(&data, &key);
+    assert_eq!(stored.len(), 2);
+    let vault = keyward_hsm::TokenRootKeys::open(&keyward_hsm::Pkcs11Config {
+        module: t.module.clone().into(),
+        token_label: t.label.clone(),
+        key_label: label.clone(),
+        pin: std::sync::Arc::new(keyward_crypto::SecretBytes::new(t.pin.clone().into_bytes())),
+        strict: true,
+    })
+    .unwrap();
+    for (version, bytes) in &stored {
+        let reference = keyward_kms::vault_reference(bytes).expect("a vault reference");
+        assert_eq!(reference, version.as_bytes(), "the version's own id");
+        let protection = vault
+            .protection(reference)
+            .unwrap()
+            .expect("an object in the token");
+        assert!(protection.sensitive && !protection.extractable && protection.never_extractable);
+    }
+
+    // A node without strict mode, and a master key migration, are refused.
+    let without = &args[..args.len() - 2];
+    let stderr = refused_start(data_dir, without);
+    assert!(stderr.contains("--pkcs11-strict"), "{stderr}");
+    let migrate = [
+        &[
+            "master-key",
+            "migrate",
+            "--to",
+            "file",
+            "--data-dir",
+            data_dir,
+        ][..],
+        without,
+    ]
+    .concat();
+    let stderr = run_refused(&migrate);
+    assert!(stderr.contains("cannot leave it"), "{stderr}");
+
+    // Restarted in strict mode: the rewrapped ciphertext opens; then the key is deleted,
+    // purged 4 hours later, and its objects are gone from the token.
+    let rewrapped = json!({
+        "ciphertext": unwrapped.body["ciphertext"],
+        "plaintext": wrapped["plaintext"],
+    });
+    still_opens(&data, &args, &key, &rewrapped).await;
+    std::fs::remove_file(data.join("bootstrap.json")).unwrap();
+    let mut server = serve(&data, "127.0.0.1:0", &args);
+    let url = started(&data, &mut server);
+    let client = admin_client(&url, &data, None);
+    let deleted = client
+        .send(Method::DELETE, &format!("/api/v2/keys/{key}"), &kms, None)
+        .await
+        .unwrap();
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    let advanced = client
+        .send(
+            Method::POST,
+            "/admin/test-clock",
+            &[],
+            Some(&json!({"advance_seconds": 4 * 3600 + 60})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(advanced.status, 200, "{}", advanced.body);
+    let purged = client
+        .send(
+            Method::DELETE,
+            &format!("/api/v2/keys/{key}/purge"),
+            &kms,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(purged.status, 204, "{}", purged.body);
+    stop(server);
+    for (version, _) in &stored {
+        assert!(
+            vault.protection(version.as_bytes()).unwrap().is_none(),
+            "{version} left in the token"
+        );
+    }
+}
+
+/// Each version of `key` in the data directory's database: its id and stored bytes.
+fn versions_stored(data: &Path, key: &str) -> Vec<(uuid::Uuid, Vec<u8>)> {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
+             [print(v, m.hex()) for v, m in c.execute('SELECT id, wrapped_material FROM key_versions WHERE key_id = ?', (sys.argv[2],))]",
+        )
+        .arg(data.join("keyward.db"))
+        .arg(key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let (version, hex) = line.split_once(' ').unwrap();
+            let bytes = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            (version.parse().unwrap(), bytes)
+        })
+        .collect()
+}

@@ -9,36 +9,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::token_config;
 use keyward_crypto::{SecretBytes, peek_key_version, random_secret};
-use keyward_hsm::{Pkcs11Config, Pkcs11MasterKey};
+use keyward_hsm::Pkcs11MasterKey;
 use keyward_kms::{MasterKey, SoftwareMasterKey};
 
 fn software() -> SoftwareMasterKey {
     SoftwareMasterKey::new(&random_secret(32).unwrap()).unwrap()
-}
-
-fn token_config(key_label: &str) -> Option<Pkcs11Config> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let Some(module) = var("KEYWARD_TEST_PKCS11_MODULE") else {
-        if var("KEYWARD_TEST_SKIP_PKCS11").as_deref() == Some("1") {
-            eprintln!("PKCS#11 conformance skipped on purpose (KEYWARD_TEST_SKIP_PKCS11=1)");
-            return None;
-        }
-        panic!(
-            "KEYWARD_TEST_PKCS11_MODULE is not set: run scripts/test (it makes a SoftHSM2 token), \
-             or set KEYWARD_TEST_PKCS11_MODULE, _TOKEN and _PIN, or KEYWARD_TEST_SKIP_PKCS11=1"
-        );
-    };
-    Some(Pkcs11Config {
-        module: module.into(),
-        token_label: var("KEYWARD_TEST_PKCS11_TOKEN").expect("KEYWARD_TEST_PKCS11_TOKEN"),
-        key_label: key_label.to_owned(),
-        pin: std::sync::Arc::new(SecretBytes::new(
-            var("KEYWARD_TEST_PKCS11_PIN")
-                .expect("KEYWARD_TEST_PKCS11_PIN")
-                .into_bytes(),
-        )),
-    })
 }
 
 /// A key of its own in the test token (labels are unique per test).

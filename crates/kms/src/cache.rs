@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use crate::ids::{Alias, InstanceId, KeyId, KeyVersionId};
 use crate::key::Key;
-use keyward_crypto::AeadKey;
+use crate::version_key::VersionKey;
 
 /// One version, ready to use.
 pub(crate) struct LoadedVersion {
     pub id: KeyVersionId,
-    /// Prepared AES key; `None` for standard keys, whose material is only read on request.
-    pub aead: Option<AeadKey>,
+    /// The usable key; `None` for standard keys, whose material is only read on request.
+    pub key: Option<VersionKey>,
 }
 
 /// All versions of a key, newest first.

@@ -1,6 +1,6 @@
 //! Creating, importing, reading and listing keys.
 
-use keyward_crypto::{SecretBytes, random_secret};
+use keyward_crypto::SecretBytes;
 use time::OffsetDateTime;
 
 use crate::error::KmsError;
@@ -125,12 +125,9 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
             return Err(KmsError::KeyRingNotFound);
         }
         let imported = new.payload.is_some();
-        let material = match new.payload {
-            Some(payload) => payload,
-            None => random_secret(GENERATED_KEY_BYTES).map_err(|_| KmsError::Internal)?,
-        };
         let id = KeyId::new_random();
-        let version = self.seal_version(id, &material, now)?;
+        let made = self.new_version(id, new.extractable, new.payload, now)?;
+        let version = made.stored;
         let key = Key {
             id,
             instance,
@@ -140,7 +137,7 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
             extractable: new.extractable,
             imported,
             state: KeyState::Active,
-            bit_length: u32::try_from(material.len() * 8).unwrap_or(u32::MAX),
+            bit_length: made.bit_length,
             expiration: new.expiration,
             key_ring: new.key_ring,
             aliases: new.aliases,
@@ -157,9 +154,14 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
             },
             revision: 0,
         };
-        self.store.create_key(&key, &version).await?;
-        let payload = key.extractable.then_some(material);
-        Ok(KeyWithPayload { key, payload })
+        if let Err(e) = self.store.create_key(&key, &version).await {
+            self.discard(&version);
+            return Err(e);
+        }
+        Ok(KeyWithPayload {
+            key,
+            payload: made.material,
+        })
     }
 
     /// Reads a key; with `with_payload`, a standard key's material too (needs ReadPayload).

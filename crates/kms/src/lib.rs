@@ -14,6 +14,7 @@ pub mod ports;
 mod registrations;
 mod service;
 pub mod state;
+mod version_key;
 
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use create::{GENERATED_KEY_BYTES, KeyWithPayload, MAX_STANDARD_PAYLOAD, NewKey};
@@ -24,7 +25,8 @@ pub use key::{Key, VersionInfo};
 pub use master_key::SoftwareMasterKey;
 pub use ports::{
     Access, AliasLimits, KeyEvent, KeyEventKind, KeyQuery, KeyRing, KeyStore, MasterKey,
-    Registration, StoredVersion,
+    Registration, RootKeyVault, StoredVersion, VersionCipher,
 };
 pub use service::{Kms, KmsConfig};
 pub use state::{Action, KeyState};
+pub use version_key::{VAULT_TAG, vault_reference};

@@ -116,8 +116,14 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
             let key = self.fetch(instance, key_ref).await?;
             Self::authorize(access, Op::KmsKeysPurge, &key)?;
             key.check_purge(self.now())?;
+            // Versions kept in the vault are destroyed there once the rows are gone.
+            let versions = match self.vault {
+                Some(_) => self.store.versions(key.id).await?,
+                None => Vec::new(),
+            };
             // Only if nothing (a restore, say) changed the key since it was checked.
             if self.store.purge_key(&key, key.revision).await? {
+                versions.iter().for_each(|v| self.discard(v));
                 self.cache.invalidate(key.id);
                 return Ok(key);
             }

@@ -348,3 +348,37 @@ impl<M: MasterKey + ?Sized> MasterKey for std::sync::Arc<M> {
         (**self).unwrap(aad, wrapped)
     }
 }
+
+/// Where root key versions are kept in the HSM's strict mode: each version is a key object in
+/// the token, made there (generated or imported) and used there; the store keeps only a
+/// reference to it. Without a vault, root key material is sealed under the master key and
+/// opened into memory on use.
+pub trait RootKeyVault: Send + Sync + 'static {
+    /// Makes version `version` of root key `key` in the vault: generates 256 bits when
+    /// `material` is `None`, else imports `material` (16, 24 or 32 bytes). Returns the reference
+    /// the store keeps.
+    fn create(
+        &self,
+        key: KeyId,
+        version: KeyVersionId,
+        material: Option<&SecretBytes>,
+    ) -> Result<Vec<u8>, KmsError>;
+    /// The version behind `reference`, ready to seal and open.
+    fn cipher(
+        &self,
+        version: KeyVersionId,
+        reference: &[u8],
+    ) -> Result<std::sync::Arc<dyn VersionCipher>, KmsError>;
+    /// Destroys the version's object (its key was purged, or never stored).
+    fn destroy(&self, reference: &[u8]) -> Result<(), KmsError>;
+}
+
+/// A root key version held elsewhere: seals and opens in Keyward's ciphertext format with the
+/// version's id in the header, so ciphertexts do not say where the version is kept.
+pub trait VersionCipher: Send + Sync {
+    /// Seals `plaintext`, binding it to `aad`.
+    fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KmsError>;
+    /// Opens a ciphertext made by [`VersionCipher::seal`]; any failure is
+    /// [`KmsError::CiphertextInvalid`].
+    fn open(&self, aad: &[u8], ciphertext: &[u8]) -> Result<SecretBytes, KmsError>;
+}

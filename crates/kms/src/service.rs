@@ -4,15 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyward_crypto::{AeadKey, SecretBytes, encode_aad};
+use keyward_crypto::{AeadKey, SecretBytes, encode_aad, random_secret};
 use time::OffsetDateTime;
 
 use crate::cache::{Entry, KeyCache, Leases, LoadedVersion, Versions};
 use crate::clock::Clock;
+use crate::create::GENERATED_KEY_BYTES;
 use crate::error::KmsError;
 use crate::ids::{InstanceId, KeyId, KeyRef, KeyVersionId};
 use crate::key::Key;
-use crate::ports::{Access, KeyEventKind, KeyStore, MasterKey, StoredVersion};
+use crate::ports::{Access, KeyEventKind, KeyStore, MasterKey, RootKeyVault, StoredVersion};
+use crate::version_key::{VersionKey, tagged, vault_reference};
 use keyward_iam as iam;
 
 /// Tunables of the KMS service.
@@ -55,6 +57,17 @@ pub struct Kms<S, M> {
     pub(crate) config: KmsConfig,
     pub(crate) cache: KeyCache,
     pub(crate) leases: Leases,
+    /// Where root key versions are kept in strict mode; `None`: sealed under the master key.
+    pub(crate) vault: Option<Arc<dyn RootKeyVault>>,
+}
+
+/// A version just made, not yet stored.
+pub(crate) struct NewVersion {
+    pub stored: StoredVersion,
+    /// Its size in bits.
+    pub bit_length: u32,
+    /// A standard key's material (its owner reads it back); `None` for root keys.
+    pub material: Option<SecretBytes>,
 }
 
 /// AAD domain for root-key material sealed under the master key.
@@ -71,7 +84,16 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
             config,
             cache,
             leases: Leases::default(),
+            vault: None,
         }
+    }
+
+    /// Keeps every root key version made from now on in `vault` (the HSM's strict mode).
+    /// Versions sealed under the master key before stay usable.
+    #[must_use]
+    pub fn with_vault(mut self, vault: Arc<dyn RootKeyVault>) -> Self {
+        self.vault = Some(vault);
+        self
     }
 
     /// Forgets a cached key (another node changed it).
@@ -102,21 +124,60 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         )
     }
 
-    /// Seals fresh material into a version record.
-    pub(crate) fn seal_version(
+    /// A new version of `key`: a root key's is made in the vault when there is one (generated
+    /// there, or `payload` imported); otherwise the material (`payload`, or 256 fresh bits) is
+    /// sealed under the master key.
+    pub(crate) fn new_version(
         &self,
         key: KeyId,
-        material: &SecretBytes,
+        extractable: bool,
+        payload: Option<SecretBytes>,
         now: OffsetDateTime,
-    ) -> Result<StoredVersion, KmsError> {
+    ) -> Result<NewVersion, KmsError> {
         let id = KeyVersionId::new_random();
-        let wrapped_material = self.master.wrap(&Self::material_aad(key, id), material)?;
-        Ok(StoredVersion {
-            id,
-            key_id: key,
-            created_at: now,
-            wrapped_material,
+        let bits = |len: usize| u32::try_from(len * 8).unwrap_or(u32::MAX);
+        if let (Some(vault), false) = (&self.vault, extractable) {
+            let bit_length = payload
+                .as_ref()
+                .map_or(bits(GENERATED_KEY_BYTES), |p| bits(p.len()));
+            let reference = vault.create(key, id, payload.as_ref())?;
+            return Ok(NewVersion {
+                stored: StoredVersion {
+                    id,
+                    key_id: key,
+                    created_at: now,
+                    wrapped_material: tagged(&reference),
+                },
+                bit_length,
+                material: None,
+            });
+        }
+        let material = match payload {
+            Some(payload) => payload,
+            None => random_secret(GENERATED_KEY_BYTES).map_err(|_| KmsError::Internal)?,
+        };
+        let wrapped_material = self.master.wrap(&Self::material_aad(key, id), &material)?;
+        Ok(NewVersion {
+            stored: StoredVersion {
+                id,
+                key_id: key,
+                created_at: now,
+                wrapped_material,
+            },
+            bit_length: bits(material.len()),
+            material: extractable.then_some(material),
         })
+    }
+
+    /// Destroys what a version that was not stored left in the vault.
+    pub(crate) fn discard(&self, version: &StoredVersion) {
+        if let (Some(vault), Some(reference)) =
+            (&self.vault, vault_reference(&version.wrapped_material))
+        {
+            // An object left behind is unreachable (nothing stored names it), not a leak of
+            // material: the token never lets it out.
+            let _ = vault.destroy(reference);
+        }
     }
 
     /// Opens a version's material.
@@ -125,6 +186,24 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
             &Self::material_aad(version.key_id, version.id),
             &version.wrapped_material,
         )
+    }
+
+    /// A root key version, ready to use: opened into memory, or found in the vault.
+    fn version_key(&self, version: &StoredVersion) -> Result<VersionKey, KmsError> {
+        match vault_reference(&version.wrapped_material) {
+            Some(reference) => {
+                // Made in strict mode: without the vault (a node started without it) the
+                // version cannot be used.
+                let vault = self.vault.as_ref().ok_or(KmsError::Internal)?;
+                Ok(VersionKey::Vault(vault.cipher(version.id, reference)?))
+            }
+            None => {
+                let material = self.open_version(version)?;
+                Ok(VersionKey::Memory(
+                    AeadKey::new(material.expose_secret()).map_err(|_| KmsError::Internal)?,
+                ))
+            }
+        }
     }
 
     /// Reads a key from the store, treating auto-purged keys as absent.
@@ -174,15 +253,14 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         let stored = self.store.versions(key.id).await?;
         let mut list = Vec::with_capacity(stored.len());
         for version in &stored {
-            let aead = if key.extractable {
+            let key = if key.extractable {
                 None
             } else {
-                let material = self.open_version(version)?;
-                Some(AeadKey::new(material.expose_secret()).map_err(|_| KmsError::Internal)?)
+                Some(self.version_key(version)?)
             };
             list.push(LoadedVersion {
                 id: version.id,
-                aead,
+                key,
             });
         }
         Ok(Versions { list })

@@ -257,12 +257,11 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
         settings.token_key_rotation,
         RateLimiter::new(settings.edge.principal_rate),
     );
-    let kms = Arc::new(Kms::new(
-        store.clone(),
-        master,
-        kms_clock,
-        settings.kms.clone(),
-    ));
+    let mut kms = Kms::new(store.clone(), master, kms_clock, settings.kms.clone());
+    if let Some(vault) = settings.master_key.root_key_vault()? {
+        kms = kms.with_vault(vault);
+    }
+    let kms = Arc::new(kms);
     let configsvc = bootstrap::provision_configsvc(&store, &kms, iam.authorizer(), &info).await?;
     let service = store
         .find_principal(&configsvc.service_iam_id)

@@ -12,7 +12,7 @@ use keyward_iam::{
     AccountId, ApiKeyRecord, ApiKeySecret, Authorizer, Caller, IamStore, Instance, Policy,
     PolicyResource, Principal, PrincipalKind, Role, ServiceKind, Subject, Target,
 };
-use keyward_kms::{MasterKey, SoftwareMasterKey};
+use keyward_kms::{MasterKey, RootKeyVault, SoftwareMasterKey};
 use keyward_store::Store;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -150,6 +150,21 @@ impl MasterKeySource {
         }
     }
 
+    /// Whether root key versions are made in the token (the HSM's strict mode).
+    pub fn strict(&self) -> bool {
+        matches!(self, Self::Pkcs11(c) if c.strict)
+    }
+
+    /// Where root key versions are kept in strict mode; `None` otherwise.
+    pub fn root_key_vault(&self) -> Result<Option<Arc<dyn RootKeyVault>>, BootstrapError> {
+        Ok(match self {
+            Self::Pkcs11(config) if config.strict => {
+                Some(Arc::new(keyward_hsm::TokenRootKeys::open(config)?))
+            }
+            _ => None,
+        })
+    }
+
     /// Opens the master key (making it on first start).
     pub fn open(&self, dir: &Path) -> Result<Arc<dyn MasterKey>, BootstrapError> {
         Ok(match self {
@@ -235,6 +250,15 @@ pub async fn check_master_key(
         .await?;
     if stored != id.as_bytes() {
         return Err(BootstrapError::WrongMasterKey(source.describe(dir)));
+    }
+    if !source.strict() {
+        let in_token = store.key_versions_in_vault(keyward_kms::VAULT_TAG).await?;
+        if in_token > 0 {
+            return Err(BootstrapError::Setup(format!(
+                "{in_token} root key versions are objects in the PKCS#11 token (made in strict \
+                 mode): start with --master-key pkcs11 --pkcs11-strict"
+            )));
+        }
     }
     Ok(())
 }

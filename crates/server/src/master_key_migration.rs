@@ -55,6 +55,11 @@ pub enum MigrationError {
     /// The old key could not open a value, or the new one seal it.
     #[error("{0:?}: {1}")]
     Crypto(SealedPlace, String),
+    /// Root key versions made in strict mode are objects in the token and cannot move.
+    #[error(
+        "{0} root key versions are objects in the PKCS#11 token (made with --pkcs11-strict); they cannot leave it, so the master key cannot move"
+    )]
+    InToken(i64),
     /// The database failed.
     #[error("database: {0}")]
     Store(String),
@@ -108,6 +113,13 @@ pub async fn migrate(
             from: from_id,
             to: to_id,
         });
+    }
+    let in_token = store
+        .key_versions_in_vault(keyward_kms::VAULT_TAG)
+        .await
+        .map_err(store_error)?;
+    if in_token > 0 {
+        return Err(MigrationError::InToken(in_token));
     }
     match &marker {
         Some(raw) if raw.as_slice() != to_id.as_bytes() => {

@@ -38,6 +38,18 @@ pub struct SealedBlob {
 }
 
 impl Store {
+    /// How many key versions are vault references (their first byte `tag`) rather than
+    /// material sealed under the master key.
+    pub async fn key_versions_in_vault(&self, tag: u8) -> Result<i64, StoreError> {
+        let count: i64 = with_pool!(self, pool => sqlx::query_scalar(
+            "SELECT count(*) FROM key_versions WHERE substr(wrapped_material, 1, 1) = $1",
+        )
+        .bind([tag].as_slice())
+        .fetch_one(pool)
+        .await)?;
+        Ok(count)
+    }
+
     /// Every key version's sealed material, every token signing key, and the named settings
     /// that exist.
     pub async fn sealed_blobs(&self, settings: &[&str]) -> Result<Vec<SealedBlob>, StoreError> {
