@@ -17,7 +17,10 @@
 #                 "keyward-tls", "openbao-tls": the same servers over HTTPS; "openbao-audit",
 #                 "openbao-tls-audit": OpenBao with its file audit device on, as Keyward always
 #                 audits; "keyward-pg": Keyward on PostgreSQL; "keyward-pg2": two Keyward nodes on
-#                 one PostgreSQL database, each driven by its own wrk with half the connections)
+#                 one PostgreSQL database, each driven by its own wrk with half the connections;
+#                 "keyward-hsm": the master key in a throwaway SoftHSM2 token, root key material
+#                 sealed under it and opened into memory on use; "keyward-hsm-strict": every root
+#                 key version an object in the token, each unwrap run inside it)
 #   BENCH_DATABASE_URL  PostgreSQL server for the -pg targets (a throwaway database is made on
 #                 it and dropped at the end; default postgres://postgres@127.0.0.1:5432/postgres)
 #   KEYWARD_ARGS  extra `keyward serve` arguments   (default "--rate-limit-per-principal 0":
@@ -37,7 +40,8 @@
 #                 and under 0.25 busy cores machine-wide (default 0: do not wait; the CSV
 #                 records builds and the other processes' cores either way)
 #
-# Needs: wrk (Debian `wrk`), curl, python3, ss (iproute2); perf (Debian `linux-perf`) for PERF=1.
+# Needs: wrk (Debian `wrk`), curl, python3, ss (iproute2); perf (Debian `linux-perf`) for PERF=1;
+# softhsm2 (Debian) for the -hsm targets.
 # Requests only ever go to 127.0.0.1.
 set -euo pipefail
 
@@ -292,6 +296,27 @@ EOF
 
 PLAINTEXT=$(head -c 32 /dev/urandom | base64 -w0)
 
+softhsm_token() { # softhsm_token name: makes a throwaway SoftHSM2 token; its serve arguments in HSM_ARGS
+    local module="" candidate
+    for candidate in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so \
+        /usr/local/lib/softhsm/libsofthsm2.so; do
+        [[ -f $candidate ]] && module=$candidate && break
+    done
+    [[ -n $module ]] && command -v softhsm2-util >/dev/null ||
+        die "the -hsm targets need SoftHSM2 (Debian: apt-get install softhsm2)"
+    if [[ -z ${SOFTHSM2_CONF:-} || $SOFTHSM2_CONF != "$WORK"/* ]]; then
+        mkdir -p "$WORK/softhsm/tokens"
+        printf 'directories.tokendir = %s/softhsm/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' \
+            "$WORK" >"$WORK/softhsm/softhsm2.conf"
+        export SOFTHSM2_CONF="$WORK/softhsm/softhsm2.conf"
+    fi
+    # A throwaway token: its PINs protect nothing but this run.
+    softhsm2-util --init-token --free --label "bench-$1" --so-pin 5678 --pin 1234 >/dev/null ||
+        die "cannot make a SoftHSM2 token"
+    export KEYWARD_PKCS11_PIN=1234
+    HSM_ARGS=(--master-key pkcs11 --pkcs11-module "$module" --pkcs11-token-label "bench-$1")
+}
+
 start_keyward() { # start_keyward name binary [serve arguments...]; HTTPS when name ends in -tls
     local name=$1 bin=$2
     shift 2
@@ -317,6 +342,11 @@ start_keyward() { # start_keyward name binary [serve arguments...]; HTTPS when n
             die "cannot create a database on BENCH_DATABASE_URL"
         BENCH_DATABASES+=("$db")
         set -- "$@" --database-url "${BENCH_DATABASE_URL%/*}/$db"
+    fi
+    if [[ $name == *-hsm* ]]; then
+        softhsm_token "$name"
+        set -- "$@" "${HSM_ARGS[@]}"
+        [[ $name == *-strict ]] && set -- "$@" --pkcs11-strict
     fi
     port=$(free_port)
     "$WORK/$name" serve --data-dir "$dir" --listen "127.0.0.1:$port" "${tls[@]}" "$@" \
@@ -449,6 +479,10 @@ want keyward-tls && start_keyward keyward-tls "$KEYWARD_BIN" $KEYWARD_ARGS
 want keyward-pg && start_keyward keyward-pg "$KEYWARD_BIN" $KEYWARD_ARGS
 # shellcheck disable=SC2086
 want keyward-pg2 && start_keyward keyward-pg2 "$KEYWARD_BIN" $KEYWARD_ARGS
+# shellcheck disable=SC2086
+want keyward-hsm && start_keyward keyward-hsm "$KEYWARD_BIN" $KEYWARD_ARGS
+# shellcheck disable=SC2086
+want keyward-hsm-strict && start_keyward keyward-hsm-strict "$KEYWARD_BIN" $KEYWARD_ARGS
 want openbao && start_openbao openbao
 want openbao-tls && start_openbao openbao-tls
 want openbao-audit && start_openbao openbao-audit

@@ -81,6 +81,9 @@ def main(path, max_other=None):
     ratio_table("keyward-tls", "openbao-tls-audit")
     ratio_table("keyward-tls", "keyward")  # what TLS costs Keyward
     ratio_table("openbao-tls", "openbao")  # and OpenBao
+    ratio_table("keyward-hsm", "keyward")  # the master key in SoftHSM2, material opened in memory
+    ratio_table("keyward-hsm-strict", "keyward")  # every unwrap inside SoftHSM2
+    ratio_table("keyward-hsm-strict", "openbao")
 
 if __name__ == "__main__":
     args = sys.argv[1:]
