@@ -68,6 +68,14 @@ async fn check(source: &Source) -> Result<(), String> {
         "audit trail intact: {} events, {} signed checkpoints ({} events after the last checkpoint)",
         verified.events, verified.checkpoints, verified.after_last_checkpoint
     );
+    let pending = store.audit_pending().await.map_err(|e| e.to_string())?;
+    if !pending.is_empty() {
+        println!(
+            "{} provisional events of committed changes are not yet in the chain (a running \
+             node moves them in once their requests have had time to finish)",
+            pending.len()
+        );
+    }
     Ok(())
 }
 

@@ -74,7 +74,7 @@ async fn run(
                         }
                     })
                     .collect();
-                chain.append(&group).await.map_err(|e| e.to_string())?;
+                chain.append(&group, &[]).await.map_err(|e| e.to_string())?;
                 written += size;
             }
             rates.push(f64::from(events) / started.elapsed().as_secs_f64());

@@ -70,6 +70,11 @@ fn with_note(f: impl FnOnce(&mut Note)) {
     let _ = NOTE.try_with(|n| f(&mut n.borrow_mut()));
 }
 
+/// What the running request has noted so far; `None` outside [`noting`].
+pub fn current() -> Option<Note> {
+    NOTE.try_with(|n| n.borrow().clone()).ok()
+}
+
 /// The request's caller is known.
 pub fn note_caller(caller: &Caller) {
     with_note(|n| {

@@ -63,6 +63,10 @@ pub struct ServeSettings {
     pub kms_ca_file: Option<PathBuf>,
     /// When the audit trail signs a checkpoint.
     pub audit_checkpoints: crate::audit::CheckpointPolicy,
+    /// How old a change's provisional audit event must be before it is moved into the chain as
+    /// it is (its request never recorded its final event: the node stopped). Longer than any
+    /// request runs.
+    pub audit_pending_grace: std::time::Duration,
     /// Where the master key is.
     pub master_key: bootstrap::MasterKeySource,
 }
@@ -117,6 +121,7 @@ impl ServeSettings {
             insecure_http: false,
             kms_ca_file: None,
             audit_checkpoints: crate::audit::CheckpointPolicy::default(),
+            audit_pending_grace: std::time::Duration::from_secs(120),
             master_key: bootstrap::MasterKeySource::File,
         }
     }
@@ -278,7 +283,12 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
     let audit_key = crate::audit::checkpoint_key(&store, kms.master())
         .await
         .map_err(BootstrapError::Setup)?;
-    let audit = crate::audit::AuditLog::start(store.clone(), audit_key, settings.audit_checkpoints);
+    let audit = crate::audit::AuditLog::start(
+        store.clone(),
+        audit_key,
+        settings.audit_checkpoints,
+        settings.audit_pending_grace,
+    );
     let local = LocalKmsProvider::new(
         Arc::clone(&kms),
         Arc::clone(iam.authorizer()),

@@ -524,3 +524,88 @@ async fn two_nodes_append_to_one_unbroken_chain() {
     assert_eq!(intact.events, before + 40, "{intact:?}");
     assert!(intact.checkpoints >= 2, "{intact:?}");
 }
+
+/// A change commits with its event: its provisional event is written in the change's own
+/// transaction. With the chain unwritable, a read is refused (503, nothing leaves) while a
+/// change is made and answered as made, its provisional event pending; once the chain is back,
+/// that event joins it (after the grace time) and the chain verifies. With no place for the
+/// provisional event, the change does not happen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_and_its_event_commit_together() {
+    let db = Database::create();
+    let url = db.url.clone();
+    let server = TestServer::start_adjusted(|s| ServeSettings {
+        database_url: Some(url),
+        audit_pending_grace: std::time::Duration::from_secs(2),
+        ..s
+    })
+    .await;
+    let key = server.root_key("k").await;
+    // Answered and recorded: nothing is left pending.
+    assert_eq!(db.value("SELECT count(*) FROM audit_pending"), "0");
+
+    db.sql("ALTER TABLE audit_events RENAME TO audit_events_away");
+    server
+        .get(&key_path(&key))
+        .send()
+        .await
+        .assert_error(503, "AUDIT_UNAVAILABLE_ERR");
+    let made = server
+        .post("/api/v2/keys")
+        .header("correlation-id", "made-while-the-chain-was-away")
+        .json(&json!({
+            "metadata": {"collectionType": "application/vnd.ibm.kms.key+json", "collectionTotal": 1},
+            "resources": [{"type": "application/vnd.ibm.kms.key+json", "name": "made", "extractable": false}]
+        }))
+        .send()
+        .await
+        .expect_status(201);
+    let made_id = str_of(&made.json()["resources"][0]["id"]);
+    assert_eq!(db.value("SELECT count(*) FROM audit_pending"), "1");
+    db.sql("ALTER TABLE audit_events_away RENAME TO audit_events");
+
+    // The pending event joins the chain by itself.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while db.value("SELECT count(*) FROM audit_pending") != "0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the provisional event stayed pending"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let all = events(&server).await;
+    let recorded = with_correlation(&all, "made-while-the-chain-was-away");
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0]["action"], "kms.secrets.create");
+    assert_eq!(recorded[0]["outcome"], "success");
+    assert_eq!(
+        recorded[0]["reason"]["reasonType"],
+        keyward_server::audit::PROVISIONAL_REASON
+    );
+    let secret = checkpoint_key(&server.store, server.state.kms.master())
+        .await
+        .expect("checkpoint key");
+    verify(&server.store, &secret)
+        .await
+        .expect("the chain is intact");
+
+    // No place for the provisional event: the change is refused and not made.
+    let keys_before = db.value("SELECT count(*) FROM keys");
+    db.sql("ALTER TABLE audit_pending RENAME TO audit_pending_away");
+    let refused = server
+        .post("/api/v2/keys")
+        .json(&json!({
+            "metadata": {"collectionType": "application/vnd.ibm.kms.key+json", "collectionTotal": 1},
+            "resources": [{"type": "application/vnd.ibm.kms.key+json", "name": "never", "extractable": false}]
+        }))
+        .send()
+        .await;
+    assert!(refused.status.is_server_error(), "{}", refused.text());
+    assert_eq!(db.value("SELECT count(*) FROM keys"), keys_before);
+    db.sql("ALTER TABLE audit_pending_away RENAME TO audit_pending");
+    server
+        .get(&key_path(&made_id))
+        .send()
+        .await
+        .expect_status(200);
+}

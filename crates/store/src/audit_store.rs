@@ -183,41 +183,59 @@ impl AuditAppender {
         }
     }
 
-    /// [`AuditAppender::append`] on PostgreSQL: one transaction under the chain's lock.
-    async fn append_locked(
+    /// [`AuditAppender::append`] in one transaction that also deletes the pending rows
+    /// `settled` (their final events are among `events`) and, with `adopt_before`, moves the
+    /// pending rows written before that time into the chain first. It writes before it reads
+    /// the head: on PostgreSQL it takes the chain's lock, on SQLite the first write takes the
+    /// database's, so the head cannot move under it. Returns the chain's new head, if it moved,
+    /// and how many pending rows were adopted.
+    async fn append_in_tx(
         &mut self,
         events: &[NewAuditEvent],
-    ) -> Result<(i64, [u8; 32]), StoreError> {
+        settled: &[i64],
+        adopt_before: Option<i64>,
+    ) -> Result<(Option<(i64, [u8; 32])>, usize), StoreError> {
         let result = async {
-            let Held::Pg(conn) = self.connection().await? else {
-                unreachable!("a PostgreSQL store holds a PostgreSQL connection")
+            let (head, adopted) = match self.connection().await? {
+                Held::Sqlite(conn) => {
+                    let mut tx = sqlx::Connection::begin(&mut **conn).await?;
+                    // A write first: it takes the database's write lock before the head is read.
+                    sqlx::query("UPDATE audit_pending SET id = id WHERE id < 0")
+                        .execute(&mut *tx)
+                        .await?;
+                    let adopted = pending_rows!(tx, settled, adopt_before);
+                    let last: Option<(i64, Vec<u8>)> =
+                        sqlx::query_as(HEAD).fetch_optional(&mut *tx).await?;
+                    let head =
+                        linked_after(last, &adopted, events, &mut Writer::Sqlite(&mut tx)).await?;
+                    tx.commit().await?;
+                    (head, adopted.len())
+                }
+                Held::Pg(conn) => {
+                    let mut tx = sqlx::Connection::begin(&mut **conn).await?;
+                    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+                        .bind(AUDIT_LOCK.0)
+                        .bind(AUDIT_LOCK.1)
+                        .execute(&mut *tx)
+                        .await?;
+                    let adopted = pending_rows!(tx, settled, adopt_before);
+                    let last: Option<(i64, Vec<u8>)> =
+                        sqlx::query_as(HEAD).fetch_optional(&mut *tx).await?;
+                    let head =
+                        linked_after(last, &adopted, events, &mut Writer::Pg(&mut tx)).await?;
+                    tx.commit().await?;
+                    (head, adopted.len())
+                }
             };
-            let mut tx = sqlx::Connection::begin(&mut **conn).await?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-                .bind(AUDIT_LOCK.0)
-                .bind(AUDIT_LOCK.1)
-                .execute(&mut *tx)
-                .await?;
-            let last: Option<(i64, Vec<u8>)> =
-                sqlx::query_as(HEAD).fetch_optional(&mut *tx).await?;
-            let head = match last {
-                Some((seq, hash)) => (seq, hash32(&hash)?),
-                None => (0, GENESIS),
-            };
-            // Holding the lock, the insert's own try-lock succeeds.
-            let last = insert_linked(&mut Writer::Pg(&mut tx), head, events)
-                .await?
-                .ok_or(StoreError::Query(sqlx::Error::Protocol(
-                    "audit events: the chain's lock was lost".into(),
-                )))?;
-            tx.commit().await?;
-            Ok::<_, StoreError>(last)
+            Ok::<_, StoreError>((head, adopted))
         }
         .await;
         match result {
-            Ok(last) => {
-                self.head = Some(last);
-                Ok(last)
+            Ok((head, adopted)) => {
+                if head.is_some() {
+                    self.head = head;
+                }
+                Ok((head, adopted))
             }
             Err(e) => {
                 self.head = None;
@@ -225,6 +243,25 @@ impl AuditAppender {
                 Err(e)
             }
         }
+    }
+
+    /// [`AuditAppender::append`] on PostgreSQL: one transaction under the chain's lock.
+    async fn append_locked(
+        &mut self,
+        events: &[NewAuditEvent],
+        settled: &[i64],
+    ) -> Result<(i64, [u8; 32]), StoreError> {
+        let (head, _) = self.append_in_tx(events, settled, None).await?;
+        head.ok_or(StoreError::Query(sqlx::Error::Protocol(
+            "audit events: nothing was appended".into(),
+        )))
+    }
+
+    /// Moves the pending rows written before `before_millis` (milliseconds since the epoch)
+    /// into the chain as they are: their requests' changes committed, and their final events
+    /// were never appended (the node stopped in between). Returns how many.
+    pub async fn adopt_pending(&mut self, before_millis: i64) -> Result<usize, StoreError> {
+        Ok(self.append_in_tx(&[], &[], Some(before_millis)).await?.1)
     }
 
     async fn connection(&mut self) -> Result<&mut Held, StoreError> {
@@ -237,15 +274,18 @@ impl AuditAppender {
         Ok(self.conn.as_mut().expect("just set"))
     }
 
-    /// Appends `events` in order; returns the number and hash of the last event of the chain.
+    /// Appends `events` in order and deletes the pending rows `settled` (the provisional
+    /// events of changes whose final events these are), in one transaction; returns the number
+    /// and hash of the last event of the chain.
     pub async fn append(
         &mut self,
         events: &[NewAuditEvent],
+        settled: &[i64],
     ) -> Result<(i64, [u8; 32]), StoreError> {
         let pg = matches!(self.store.db, Db::Pg(_));
-        if pg && events.len() > MAX_ROWS {
+        if !settled.is_empty() || (pg && events.len() > MAX_ROWS) {
             // Several statements: one transaction, so that a batch lands whole or not at all.
-            return self.append_locked(events).await;
+            return self.append_locked(events, settled).await;
         }
         for _ in 0..ATTEMPTS {
             let head = match self.head {
@@ -265,13 +305,13 @@ impl AuditAppender {
                     return Ok(last);
                 }
                 // Another writer holds the chain's lock (PostgreSQL): wait for a turn.
-                Ok(None) => return self.append_locked(events).await,
+                Ok(None) => return self.append_locked(events, settled).await,
                 // Another writer appended first: on PostgreSQL, take a turn under the lock,
                 // so that a busy writer cannot starve this one; on SQLite, link again.
                 Err(StoreError::Query(e)) if is_unique_violation(&e) => {
                     self.head = None;
                     if pg {
-                        return self.append_locked(events).await;
+                        return self.append_locked(events, settled).await;
                     }
                 }
                 Err(e) => {
@@ -291,6 +331,70 @@ impl AuditAppender {
 enum Writer<'c> {
     Sqlite(&'c mut sqlx::SqliteConnection),
     Pg(&'c mut sqlx::PgConnection),
+}
+
+/// In transaction `$tx`: deletes the pending rows `$settled`, then, with `$adopt_before`,
+/// deletes and returns (oldest first) those written before that time.
+macro_rules! pending_rows {
+    ($tx:ident, $settled:expr, $adopt_before:expr) => {{
+        for id in $settled {
+            sqlx::query("DELETE FROM audit_pending WHERE id = $1")
+                .bind(*id)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        let mut adopted: Vec<(i64, Option<String>, i64, String)> =
+            match $adopt_before {
+                Some(before) => sqlx::query_as(
+                    "DELETE FROM audit_pending WHERE at < $1 RETURNING id, account_id, at, body",
+                )
+                .bind(before)
+                .fetch_all(&mut *$tx)
+                .await?,
+                None => Vec::new(),
+            };
+        adopted.sort_by_key(|row| row.0);
+        adopted
+            .into_iter()
+            .map(|(_, account, at_millis, body)| NewAuditEvent {
+                account,
+                at_millis,
+                body,
+            })
+            .collect::<Vec<_>>()
+    }};
+}
+use pending_rows;
+
+/// Inserts `adopted` then `events` after the head `last` (none: the genesis); the new head,
+/// `None` when there was nothing to insert.
+async fn linked_after(
+    last: Option<(i64, Vec<u8>)>,
+    adopted: &[NewAuditEvent],
+    events: &[NewAuditEvent],
+    conn: &mut Writer<'_>,
+) -> Result<Option<(i64, [u8; 32])>, StoreError> {
+    let all: Vec<NewAuditEvent>;
+    let rows = if adopted.is_empty() {
+        events
+    } else {
+        all = adopted.iter().chain(events).cloned().collect();
+        &all
+    };
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let head = match last {
+        Some((seq, hash)) => (seq, hash32(&hash)?),
+        None => (0, GENESIS),
+    };
+    // Holding the chain's lock, the insert's own try-lock succeeds (PostgreSQL).
+    insert_linked(conn, head, rows)
+        .await?
+        .map(Some)
+        .ok_or(StoreError::Query(sqlx::Error::Protocol(
+            "audit events: the chain's lock was lost".into(),
+        )))
 }
 
 /// Inserts `events` linked after `head` on `conn`, in one statement per [`MAX_ROWS`]; `None`
@@ -389,6 +493,29 @@ impl Store {
             .fetch_all(pool)
             .await)?;
         Ok(rows)
+    }
+
+    /// The provisional events not yet settled or adopted (see `audit_pending`), oldest first,
+    /// with their row ids.
+    pub async fn audit_pending(&self) -> Result<Vec<(i64, NewAuditEvent)>, StoreError> {
+        let rows: Vec<(i64, Option<String>, i64, String)> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT id, account_id, at, body FROM audit_pending ORDER BY id",
+        )
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, account, at_millis, body)| {
+                (
+                    id,
+                    NewAuditEvent {
+                        account,
+                        at_millis,
+                        body,
+                    },
+                )
+            })
+            .collect())
     }
 
     /// The number and hash of the last event, if any.

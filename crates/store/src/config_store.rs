@@ -3,6 +3,7 @@
 use keyward_configsvc::{ConfigError, ConfigResource, ConfigStore, ResourceKind, State};
 use uuid::Uuid;
 
+use crate::audit_pending::{change, record_provisional};
 use crate::db::{Store, with_pool};
 use crate::timestamp::{from_millis, to_millis};
 
@@ -66,7 +67,7 @@ fn entity_text(r: &ConfigResource) -> String {
 
 impl ConfigStore for Store {
     async fn insert_resource(&self, r: &ConfigResource) -> Result<bool, ConfigError> {
-        let result = with_pool!(self, pool => sqlx::query(&format!(
+        let result = change!(self, tx => sqlx::query(&format!(
             "INSERT INTO config_resources ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         ))
         .bind(r.instance.to_string())
@@ -79,9 +80,9 @@ impl ConfigStore for Store {
         .bind(&r.created_by)
         .bind(to_millis(r.created_at))
         .bind(to_millis(r.updated_at))
-        .execute(pool)
+        .execute(&mut *tx)
         .await
-        .map(|_| ()));
+        .map(|_| ())?);
         match result {
             Ok(()) => Ok(true),
             Err(e)
@@ -135,6 +136,7 @@ impl ConfigStore for Store {
     ) -> Result<(), ConfigError> {
         let result: Result<(), sqlx::Error> = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
+            let pending = record_provisional!(tx);
             sqlx::query(
                 "UPDATE config_resources SET entity = $4, secret_id = $5, state = $6, failure = $7, updated_at = $8 \
                  WHERE instance_id = $1 AND kind = $2 AND id = $3",
@@ -156,7 +158,9 @@ impl ConfigStore for Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            tx.commit().await
+            tx.commit().await?;
+            crate::audit_pending::committed(pending);
+            Ok(())
         }.await);
         result.map_err(failure)
     }
@@ -171,6 +175,7 @@ impl ConfigStore for Store {
         );
         let result: Result<(), sqlx::Error> = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
+            let pending = record_provisional!(tx);
             sqlx::query(
                 "DELETE FROM config_resources WHERE instance_id = $1 AND kind = $2 AND id = $3",
             )
@@ -199,7 +204,9 @@ impl ConfigStore for Store {
                 .bind(to_millis(new.updated_at))
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await
+            tx.commit().await?;
+            crate::audit_pending::committed(pending);
+            Ok(())
         }.await);
         result.map_err(failure)
     }
@@ -212,7 +219,7 @@ impl ConfigStore for Store {
         state: State,
         failure_text: Option<&str>,
     ) -> Result<(), ConfigError> {
-        with_pool!(self, pool => sqlx::query(
+        change!(self, tx => sqlx::query(
             "UPDATE config_resources SET state = $4, failure = $5 WHERE instance_id = $1 AND kind = $2 AND id = $3",
         )
         .bind(instance.to_string())
@@ -220,15 +227,16 @@ impl ConfigStore for Store {
         .bind(id.to_string())
         .bind(state.as_str())
         .bind(failure_text)
-        .execute(pool)
+        .execute(&mut *tx)
         .await
-        .map(|_| ()))
+        .map(|_| ())?)
         .map_err(failure)
     }
 
     async fn delete_resource(&self, r: &ConfigResource) -> Result<bool, ConfigError> {
         let result: Result<bool, sqlx::Error> = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
+            let pending = record_provisional!(tx);
             let n = sqlx::query(
                 "DELETE FROM config_resources WHERE instance_id = $1 AND kind = $2 AND id = $3",
             )
@@ -246,6 +254,7 @@ impl ConfigStore for Store {
                     .await?;
             }
             tx.commit().await?;
+            crate::audit_pending::committed(pending);
             Ok(n == 1)
         }.await);
         result.map_err(failure)

@@ -6,6 +6,7 @@ use keyward_iam::{
 };
 use uuid::Uuid;
 
+use crate::audit_pending::{change, record_provisional};
 use crate::db::{Store, with_pool};
 use crate::rows::{ApiKeyRow, InstanceRow, PolicyRow, PrincipalRow, iam_failure};
 use crate::timestamp::{from_millis, to_millis};
@@ -30,7 +31,7 @@ impl IamStore for Store {
     }
 
     async fn create_principal(&self, p: &Principal) -> Result<(), IamError> {
-        with_pool!(self, pool => sqlx::query(&format!(
+        change!(self, tx => sqlx::query(&format!(
             "INSERT INTO principals ({PRINCIPAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
         ))
         .bind(&p.iam_id)
@@ -39,9 +40,9 @@ impl IamStore for Store {
         .bind(&p.name)
         .bind(&p.service_name)
         .bind(to_millis(p.created_at))
-        .execute(pool)
+        .execute(&mut *tx)
         .await
-        .map(|_| ()))
+        .map(|_| ())?)
         .map_err(iam_failure)
     }
 
@@ -68,7 +69,7 @@ impl IamStore for Store {
     }
 
     async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), IamError> {
-        with_pool!(self, pool => sqlx::query(&format!(
+        change!(self, tx => sqlx::query(&format!(
             "INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
         ))
         .bind(key.id.to_string())
@@ -77,9 +78,9 @@ impl IamStore for Store {
         .bind(key.hash.0.to_vec())
         .bind(to_millis(key.created_at))
         .bind(key.locked)
-        .execute(pool)
+        .execute(&mut *tx)
         .await
-        .map(|_| ()))
+        .map(|_| ())?)
         .map_err(iam_failure)
     }
 
@@ -126,30 +127,30 @@ impl IamStore for Store {
     }
 
     async fn delete_api_key(&self, id: Uuid) -> Result<bool, IamError> {
-        let n = with_pool!(self, pool => sqlx::query("DELETE FROM api_keys WHERE id = $1")
+        let n = change!(self, tx => sqlx::query("DELETE FROM api_keys WHERE id = $1")
             .bind(id.to_string())
-            .execute(pool)
+            .execute(&mut *tx)
             .await
-            .map(|r| r.rows_affected()))
+            .map(|r| r.rows_affected())?)
         .map_err(iam_failure)?;
         Ok(n == 1)
     }
 
     async fn set_api_key_locked(&self, id: Uuid, locked: bool) -> Result<bool, IamError> {
-        let n =
-            with_pool!(self, pool => sqlx::query("UPDATE api_keys SET locked = $2 WHERE id = $1")
+        let n = change!(self, tx => sqlx::query("UPDATE api_keys SET locked = $2 WHERE id = $1")
             .bind(id.to_string())
             .bind(locked)
-            .execute(pool)
+            .execute(&mut *tx)
             .await
-            .map(|r| r.rows_affected()))
-            .map_err(iam_failure)?;
+            .map(|r| r.rows_affected())?)
+        .map_err(iam_failure)?;
         Ok(n == 1)
     }
 
     async fn delete_principal(&self, iam_id: &str) -> Result<bool, IamError> {
         let deleted: Result<bool, sqlx::Error> = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
+            let pending = record_provisional!(tx);
             sqlx::query("DELETE FROM policies WHERE subject_kind = 'principal' AND subject_id = $1")
                 .bind(iam_id)
                 .execute(&mut *tx)
@@ -164,6 +165,7 @@ impl IamStore for Store {
                 .await?
                 .rows_affected();
             tx.commit().await?;
+            crate::audit_pending::committed(pending);
             Ok(n == 1)
         }.await);
         deleted.map_err(iam_failure)
@@ -184,7 +186,7 @@ impl IamStore for Store {
             .map(|r| r.as_str())
             .collect::<Vec<_>>()
             .join(",");
-        with_pool!(self, pool => sqlx::query(&format!(
+        change!(self, tx => sqlx::query(&format!(
             "INSERT INTO policies ({POLICY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         ))
         .bind(p.id.to_string())
@@ -197,9 +199,9 @@ impl IamStore for Store {
         .bind(p.resource.instance.map(|i| i.to_string()))
         .bind(&p.resource.key_ring)
         .bind(to_millis(p.created_at))
-        .execute(pool)
+        .execute(&mut *tx)
         .await
-        .map(|_| ()))
+        .map(|_| ())?)
         .map_err(iam_failure)
     }
 
@@ -215,18 +217,18 @@ impl IamStore for Store {
     }
 
     async fn delete_policy(&self, account: &AccountId, id: Uuid) -> Result<bool, IamError> {
-        let n = with_pool!(self, pool => sqlx::query("DELETE FROM policies WHERE account_id = $1 AND id = $2")
+        let n = change!(self, tx => sqlx::query("DELETE FROM policies WHERE account_id = $1 AND id = $2")
             .bind(account.as_str())
             .bind(id.to_string())
-            .execute(pool)
+            .execute(&mut *tx)
             .await
-            .map(|r| r.rows_affected()))
+            .map(|r| r.rows_affected())?)
         .map_err(iam_failure)?;
         Ok(n == 1)
     }
 
     async fn create_instance(&self, i: &Instance) -> Result<(), IamError> {
-        with_pool!(self, pool => sqlx::query(&format!(
+        change!(self, tx => sqlx::query(&format!(
             "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
         ))
         .bind(i.id.to_string())
@@ -234,9 +236,9 @@ impl IamStore for Store {
         .bind(i.service.as_str())
         .bind(&i.name)
         .bind(to_millis(i.created_at))
-        .execute(pool)
+        .execute(&mut *tx)
         .await
-        .map(|_| ()))
+        .map(|_| ())?)
         .map_err(iam_failure)
     }
 
@@ -263,11 +265,11 @@ impl IamStore for Store {
     }
 
     async fn delete_instance(&self, id: Uuid) -> Result<bool, IamError> {
-        let n = with_pool!(self, pool => sqlx::query("DELETE FROM instances WHERE id = $1")
+        let n = change!(self, tx => sqlx::query("DELETE FROM instances WHERE id = $1")
             .bind(id.to_string())
-            .execute(pool)
+            .execute(&mut *tx)
             .await
-            .map(|r| r.rows_affected()))
+            .map(|r| r.rows_affected())?)
         .map_err(iam_failure)?;
         Ok(n == 1)
     }

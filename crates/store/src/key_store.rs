@@ -8,6 +8,7 @@ use keyward_kms::{
 };
 use time::{Duration, OffsetDateTime};
 
+use crate::audit_pending::{change, record_provisional};
 use crate::db::{Db, Store, with_pool};
 use crate::key_events::{CHANNEL, payload};
 use crate::rows::{
@@ -176,6 +177,7 @@ impl KeyStore for Store {
         );
         let result: Result<bool, sqlx::Error> = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
+            let pending = record_provisional!(tx);
             sqlx::query(&insert_key)
                 .bind(key.id.to_string())
                 .bind(key.instance.to_string())
@@ -223,6 +225,7 @@ impl KeyStore for Store {
                     .await?;
             }
             tx.commit().await?;
+            crate::audit_pending::committed(pending);
             Ok(true)
         }.await);
         match result {
@@ -329,6 +332,7 @@ impl KeyStore for Store {
         );
         let outcome: Result<Result<KeyEvent, bool>, sqlx::Error> = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
+            let pending = record_provisional!(tx);
             let updated = update_key(key, expected_revision).execute(&mut *tx).await?.rows_affected();
             if updated != 1 {
                 tx.rollback().await?;
@@ -347,6 +351,7 @@ impl KeyStore for Store {
             }
             let recorded = record_event!(self, tx, key, event);
             tx.commit().await?;
+            crate::audit_pending::committed(pending);
             Ok(Ok(recorded))
         }.await);
         match outcome.map_err(kms_failure)? {
@@ -367,6 +372,7 @@ impl KeyStore for Store {
     ) -> Result<bool, KmsError> {
         let saved: Result<Option<KeyEvent>, sqlx::Error> = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
+            let pending = record_provisional!(tx);
             let updated = update_key(key, expected_revision).execute(&mut *tx).await?;
             if updated.rows_affected() != 1 {
                 tx.rollback().await?;
@@ -375,6 +381,7 @@ impl KeyStore for Store {
             insert_version(version).execute(&mut *tx).await?;
             let recorded = record_event!(self, tx, key, KeyEventKind::Rotated);
             tx.commit().await?;
+            crate::audit_pending::committed(pending);
             Ok(Some(recorded))
         }.await);
         match saved.map_err(kms_failure)? {
@@ -401,6 +408,7 @@ impl KeyStore for Store {
         // Versions and aliases go with the key (ON DELETE CASCADE).
         let purged: Result<Option<KeyEvent>, sqlx::Error> = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
+            let pending = record_provisional!(tx);
             let n = sqlx::query("DELETE FROM keys WHERE id = $1 AND revision = $2 AND state = 5")
                 .bind(key.id.to_string())
                 .bind(expected_revision)
@@ -413,6 +421,7 @@ impl KeyStore for Store {
             }
             let recorded = record_event!(self, tx, key, KeyEventKind::Purged);
             tx.commit().await?;
+            crate::audit_pending::committed(pending);
             Ok(Some(recorded))
         }.await);
         match purged.map_err(kms_failure)? {
@@ -463,6 +472,7 @@ impl KeyStore for Store {
         let lock = self.instance_lock(ALIAS_QUOTA, instance);
         let outcome: Result<bool, sqlx::Error> = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
+            let pending = record_provisional!(tx);
             if let Some((sql, name)) = &lock {
                 sqlx::query(sql).bind(name).execute(&mut *tx).await?;
             }
@@ -484,6 +494,7 @@ impl KeyStore for Store {
                 return Ok(false);
             }
             tx.commit().await?;
+            crate::audit_pending::committed(pending);
             Ok(true)
         }.await);
         match outcome {
@@ -500,15 +511,15 @@ impl KeyStore for Store {
         key: KeyId,
         alias: &Alias,
     ) -> Result<bool, KmsError> {
-        let done = with_pool!(self, pool => sqlx::query(
+        let done = change!(self, tx => sqlx::query(
             "DELETE FROM key_aliases WHERE instance_id = $1 AND alias = $2 AND key_id = $3",
         )
         .bind(instance.to_string())
         .bind(alias.as_str())
         .bind(key.to_string())
-        .execute(pool)
+        .execute(&mut *tx)
         .await
-        .map(|r| r.rows_affected()))
+        .map(|r| r.rows_affected())?)
         .map_err(kms_failure)?;
         Ok(done == 1)
     }
@@ -524,6 +535,7 @@ impl KeyStore for Store {
         let lock = self.instance_lock(RING_QUOTA, instance);
         let result = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
+            let pending = record_provisional!(tx);
             if let Some((sql, name)) = &lock {
                 sqlx::query(sql).bind(name).execute(&mut *tx).await?;
             }
@@ -540,6 +552,7 @@ impl KeyStore for Store {
             .await?
             .rows_affected();
             tx.commit().await?;
+            crate::audit_pending::committed(pending);
             Ok::<_, sqlx::Error>(inserted)
         }.await);
         match result {
@@ -585,6 +598,7 @@ impl KeyStore for Store {
     ) -> Result<(), KmsError> {
         let outcome: Result<Result<(), KmsError>, sqlx::Error> = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
+            let pending = record_provisional!(tx);
             // Write first, so that SQLite takes its write lock at the start of the transaction.
             let deleted = sqlx::query("DELETE FROM key_rings WHERE instance_id = $1 AND id = $2")
                 .bind(instance.to_string())
@@ -615,6 +629,7 @@ impl KeyStore for Store {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
+            crate::audit_pending::committed(pending);
             Ok(Ok(()))
         }.await);
         outcome.map_err(kms_failure)?
@@ -625,12 +640,12 @@ impl KeyStore for Store {
     }
 
     async fn remove_registration(&self, key: KeyId, resource_crn: &str) -> Result<bool, KmsError> {
-        let n = with_pool!(self, pool => sqlx::query("DELETE FROM key_registrations WHERE key_id = $1 AND resource_crn = $2")
+        let n = change!(self, tx => sqlx::query("DELETE FROM key_registrations WHERE key_id = $1 AND resource_crn = $2")
             .bind(key.to_string())
             .bind(resource_crn)
-            .execute(pool)
+            .execute(&mut *tx)
             .await
-            .map(|r| r.rows_affected()))
+            .map(|r| r.rows_affected())?)
         .map_err(kms_failure)?;
         Ok(n == 1)
     }
@@ -644,11 +659,11 @@ impl KeyStore for Store {
     }
 
     async fn remove_registrations(&self, key: KeyId) -> Result<(), KmsError> {
-        with_pool!(self, pool => sqlx::query("DELETE FROM key_registrations WHERE key_id = $1")
+        change!(self, tx => sqlx::query("DELETE FROM key_registrations WHERE key_id = $1")
             .bind(key.to_string())
-            .execute(pool)
+            .execute(&mut *tx)
             .await
-            .map(|_| ()))
+            .map(|_| ())?)
         .map_err(kms_failure)
     }
 
@@ -770,7 +785,7 @@ impl Store {
         &self,
         r: &keyward_kms::Registration,
     ) -> Result<(), KmsError> {
-        with_pool!(self, pool => sqlx::query(&format!(
+        change!(self, tx => sqlx::query(&format!(
             "INSERT INTO key_registrations ({REGISTRATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (key_id, resource_crn) DO UPDATE SET description = $4, prevent_key_deletion = $5, \
              key_version_id = $6, updated_at = $9"
@@ -784,9 +799,9 @@ impl Store {
         .bind(&r.created_by)
         .bind(to_millis(r.created_at))
         .bind(to_millis(r.updated_at))
-        .execute(pool)
+        .execute(&mut *tx)
         .await
-        .map(|_| ()))
+        .map(|_| ())?)
         .map_err(kms_failure)
     }
 

@@ -1,6 +1,7 @@
 //! sqlx adapters for every persistence port of Keyward, on SQLite (embedded default, WAL) and
 //! PostgreSQL (several nodes), with one set of migrations per engine.
 
+mod audit_pending;
 mod audit_store;
 mod config_store;
 mod database_preparer;
@@ -15,6 +16,7 @@ mod secret_store;
 mod timestamp;
 mod unavailable;
 
+pub use audit_pending::{Provisional, with_provisional};
 pub use audit_store::{AuditAppender, AuditCheckpoint, AuditRow, NewAuditEvent};
 pub use database_preparer::{INHERITED_PG_SETTINGS, PgPreparer};
 pub use db::{Engine, Store, StoreError};

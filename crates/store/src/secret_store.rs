@@ -7,6 +7,7 @@ use keyward_secrets::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::audit_pending::change;
 use crate::db::{Db, Store, with_pool};
 use crate::timestamp::{from_millis, to_millis};
 
@@ -103,7 +104,7 @@ fn is_foreign_key(e: &sqlx::Error) -> bool {
 
 impl Store {
     async fn insert_generation(&self, g: &Generation) -> Result<bool, SecretsError> {
-        let result = with_pool!(self, pool => sqlx::query(
+        let result = change!(self, tx => sqlx::query(
             "INSERT INTO secret_generations (id, tenant_id, root_key, wrapped_dek, status, created_at, tenant_bound) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(g.id.to_string())
@@ -113,9 +114,9 @@ impl Store {
         .bind(g.status.as_str())
         .bind(to_millis(g.created_at))
         .bind(g.tenant_bound)
-        .execute(pool)
+        .execute(&mut *tx)
         .await
-        .map(|_| ()));
+        .map(|_| ())?);
         match result {
             Ok(()) => Ok(true),
             Err(e) if is_unique(&e) => Ok(false),
@@ -161,7 +162,7 @@ impl SecretStore for Store {
     }
 
     async fn put_field(&self, f: &SealedField) -> Result<(), SecretsError> {
-        let result = with_pool!(self, pool => sqlx::query(&format!(
+        let result = change!(self, tx => sqlx::query(&format!(
             "INSERT INTO secret_fields ({FIELD_COLUMNS}) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (tenant_id, secret_id, field) DO UPDATE SET generation_id = $4, ciphertext = $5"
         ))
@@ -170,9 +171,9 @@ impl SecretStore for Store {
         .bind(&f.field)
         .bind(f.generation.to_string())
         .bind(&f.ciphertext)
-        .execute(pool)
+        .execute(&mut *tx)
         .await
-        .map(|_| ()));
+        .map(|_| ())?);
         match result {
             Ok(()) => Ok(()),
             Err(e) if is_foreign_key(&e) => Err(SecretsError::StaleGeneration),
@@ -215,12 +216,12 @@ impl SecretStore for Store {
     }
 
     async fn delete_secret(&self, tenant: TenantId, secret: SecretId) -> Result<u64, SecretsError> {
-        with_pool!(self, pool => sqlx::query("DELETE FROM secret_fields WHERE tenant_id = $1 AND secret_id = $2")
+        change!(self, tx => sqlx::query("DELETE FROM secret_fields WHERE tenant_id = $1 AND secret_id = $2")
             .bind(tenant.to_string())
             .bind(secret.to_string())
-            .execute(pool)
+            .execute(&mut *tx)
             .await
-            .map(|r| r.rows_affected()))
+            .map(|r| r.rows_affected())?)
         .map_err(failure)
     }
 

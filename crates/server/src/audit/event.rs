@@ -61,6 +61,24 @@ impl AuditEvent {
     }
 }
 
+impl AuditEvent {
+    /// The event a change's transaction commits with it, before its answer is known: the
+    /// change committed (`success`), and its reason says no answer was recorded. The request's
+    /// final event replaces it; it stays only if the node stopped in between.
+    pub fn provisional(mut self) -> Self {
+        self.outcome = "success".to_owned();
+        self.reason = Reason {
+            reason_code: 0,
+            reason_type: PROVISIONAL_REASON.to_owned(),
+        };
+        self
+    }
+}
+
+/// The reason of a provisional event.
+pub const PROVISIONAL_REASON: &str =
+    "the change committed; the node stopped before its answer was recorded";
+
 fn event_time(at_millis: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_millis) * 1_000_000)
         .ok()

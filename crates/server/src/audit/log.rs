@@ -3,6 +3,12 @@
 //! batch. A request's answer waits for its event: if the event cannot be written, the request is
 //! answered 503 and nothing it produced (a plaintext, a token, an acknowledgement) leaves.
 //! After a batch, a checkpoint is signed when 1000 events or 60 s have passed since the last.
+//!
+//! A request that changed something already wrote its provisional event in its change's own
+//! transaction (`keyward_store::with_provisional`); its final event replaces that row in the
+//! batch's transaction. Rows whose requests never got that far (the node stopped) are moved
+//! into the chain as they are once they are older than the grace time, by whichever node looks
+//! first (at start, then every quarter of the grace time).
 
 use std::time::{Duration, Instant};
 
@@ -40,6 +46,8 @@ impl Default for CheckpointPolicy {
 
 struct Pending {
     event: NewAuditEvent,
+    /// The pending rows of the request's changes, settled by this event.
+    settled: Vec<i64>,
     done: oneshot::Sender<bool>,
 }
 
@@ -50,10 +58,16 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    /// Starts the writer for `store`, signing checkpoints with `key`.
-    pub fn start(store: Store, key: SecretBytes, policy: CheckpointPolicy) -> Self {
+    /// Starts the writer for `store`, signing checkpoints with `key`; pending provisional
+    /// events older than `pending_grace` are moved into the chain.
+    pub fn start(
+        store: Store,
+        key: SecretBytes,
+        policy: CheckpointPolicy,
+        pending_grace: Duration,
+    ) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(store, key, policy, rx));
+        tokio::spawn(write_batches(store, key, policy, pending_grace, rx));
         Self { queue }
     }
 
@@ -63,6 +77,19 @@ impl AuditLog {
         account: Option<String>,
         at_millis: i64,
         event: &AuditEvent,
+    ) -> bool {
+        self.record_settling(account, at_millis, event, Vec::new())
+            .await
+    }
+
+    /// Records `event`, the final event of a request whose changes wrote the pending rows
+    /// `settled`, and deletes those rows in the same transaction.
+    pub async fn record_settling(
+        &self,
+        account: Option<String>,
+        at_millis: i64,
+        event: &AuditEvent,
+        settled: Vec<i64>,
     ) -> bool {
         let Ok(body) = serde_json::to_string(event) else {
             return false;
@@ -74,6 +101,7 @@ impl AuditLog {
                 at_millis,
                 body,
             },
+            settled,
             done,
         };
         if self.queue.send(pending).await.is_err() {
@@ -87,17 +115,43 @@ async fn write_batches(
     store: Store,
     key: SecretBytes,
     policy: CheckpointPolicy,
+    pending_grace: Duration,
     mut rx: mpsc::Receiver<Pending>,
 ) {
     let mut since_checkpoint = 0u64;
     let mut last_checkpoint = Instant::now();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut chain = AuditAppender::new(store.clone());
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    let mut adopt = tokio::time::interval((pending_grace / 4).max(Duration::from_millis(100)));
+    adopt.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            received = rx.recv_many(&mut batch, MAX_BATCH) => {
+                if received == 0 {
+                    return;
+                }
+            }
+            _ = adopt.tick() => {
+                let before = now_millis()
+                    - i64::try_from(pending_grace.as_millis()).unwrap_or(i64::MAX);
+                match chain.adopt_pending(before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(events = n, "audit: moved provisional events of changes whose requests stopped before their answer into the chain"),
+                    Err(e) => tracing::error!(error = %e, "audit: cannot move provisional events into the chain"),
+                }
+                continue;
+            }
+        }
         gather(&mut rx, &mut batch).await;
-        let (events, waiters): (Vec<_>, Vec<_>) =
-            batch.drain(..).map(|p| (p.event, p.done)).unzip();
-        let written = match chain.append(&events).await {
+        let mut settled = Vec::new();
+        let (events, waiters): (Vec<_>, Vec<_>) = batch
+            .drain(..)
+            .map(|p| {
+                settled.extend(p.settled);
+                (p.event, p.done)
+            })
+            .unzip();
+        let written = match chain.append(&events, &settled).await {
             Ok((seq, hash)) => {
                 since_checkpoint += events.len() as u64;
                 if since_checkpoint >= policy.every_events

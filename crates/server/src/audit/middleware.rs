@@ -2,18 +2,22 @@
 //! `Correlation-Id`, or a new one) and echoes it, runs the request while its decisions note who
 //! acted on what, and records an event for every request that names an action (and every
 //! token request), allowed or refused, before the answer leaves. If the event cannot be written, the answer is replaced by
-//! 503.
+//! 503, unless the request changed something: its change committed with a provisional event
+//! in the same transaction, which stands.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::sync::Arc;
+
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use keyward_iam::Action;
-use keyward_iam::audit_note::noting;
+use keyward_iam::audit_note::{Note, noting};
+use keyward_store::{NewAuditEvent, Provisional, with_provisional};
 
 use super::event::{AuditEvent, target_crn};
 use super::log::now_millis;
@@ -90,59 +94,128 @@ fn key_in_path<'p>(template: &str, path: &'p str) -> Option<&'p str> {
     path.split('/').nth(4)
 }
 
-/// The middleware (`axum::middleware::from_fn_with_state`).
-pub async fn audit(State(state): State<SharedState>, request: Request, next: Next) -> Response {
-    let correlation = correlation_id(&request);
-    let address = request
-        .extensions()
-        .get::<ClientAddr>()
-        .map(|a| a.0.ip().to_string())
-        .unwrap_or_default();
-    let template = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+/// What a request's events say besides its note and outcome.
+struct Facts {
+    state: SharedState,
+    address: String,
+    method: Method,
+    template: Option<String>,
+    path: String,
+    correlation: String,
+}
 
-    let (mut response, note) = noting(async {
-        keyward_iam::audit_note::note_correlation(&correlation);
-        next.run(request).await
-    })
-    .await;
+impl Facts {
+    /// The request's action: the decision's, else (refused before any decision) the route's.
+    fn action(&self, note: &Note) -> Option<&'static str> {
+        note.action
+            .or_else(|| {
+                let route = format!(
+                    "{} {}",
+                    self.method,
+                    table_route(self.template.as_deref()?, &self.path)
+                );
+                ROUTE_ACTIONS.get(route.as_str()).copied()
+            })
+            .map(|a| a.rule().name)
+            .or_else(|| {
+                let template = self.template.as_deref()?;
+                UNTABLED_ROUTES
+                    .iter()
+                    .find_map(|(route, action)| (*route == template).then_some(*action))
+            })
+    }
 
-    // Refused before any decision named the action: the route's.
-    let action = note
-        .action
-        .or_else(|| {
-            let route = format!("{method} {}", table_route(template.as_deref()?, &path));
-            ROUTE_ACTIONS.get(route.as_str()).copied()
-        })
-        .map(|a| a.rule().name)
-        .or_else(|| {
-            let template = template.as_deref()?;
-            UNTABLED_ROUTES
-                .iter()
-                .find_map(|(route, action)| (*route == template).then_some(*action))
-        });
-    if let Some(action) = action {
-        let at_millis = now_millis();
+    /// The event of `action`, ended with `status` at `at_millis`, and its account.
+    fn event(
+        &self,
+        note: &Note,
+        action: &str,
+        status: StatusCode,
+        at_millis: i64,
+    ) -> (Option<String>, AuditEvent) {
         let event = AuditEvent::new(
             at_millis,
             action,
-            response.status(),
+            status,
             note.initiator.clone().unwrap_or_default(),
-            address,
+            self.address.clone(),
             target_crn(
-                &state.crn,
-                &note,
-                template.as_deref().and_then(|t| key_in_path(t, &path)),
+                &self.state.crn,
+                note,
+                self.template
+                    .as_deref()
+                    .and_then(|t| key_in_path(t, &self.path)),
             ),
-            correlation.clone(),
+            self.correlation.clone(),
         );
-        let account = note.account.as_ref().map(|a| a.as_str().to_owned());
-        if !state.audit.record(account, at_millis, &event).await {
-            response = ApiError::AuditUnavailable.into_response();
+        (note.account.as_ref().map(|a| a.as_str().to_owned()), event)
+    }
+
+    /// The provisional event a change of this request commits with: what it noted so far, as
+    /// a success whose answer is not yet known; `None` before a decision named the action.
+    fn provisional(&self) -> Option<NewAuditEvent> {
+        let note = keyward_iam::audit_note::current()?;
+        let action = note.action?.rule().name;
+        let at_millis = now_millis();
+        let (account, event) = self.event(&note, action, StatusCode::OK, at_millis);
+        Some(NewAuditEvent {
+            account,
+            at_millis,
+            body: serde_json::to_string(&event.provisional()).ok()?,
+        })
+    }
+}
+
+/// The middleware (`axum::middleware::from_fn_with_state`).
+pub async fn audit(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+    let facts = Arc::new(Facts {
+        state: state.clone(),
+        correlation: correlation_id(&request),
+        address: request
+            .extensions()
+            .get::<ClientAddr>()
+            .map(|a| a.0.ip().to_string())
+            .unwrap_or_default(),
+        template: request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|m| m.as_str().to_owned()),
+        method: request.method().clone(),
+        path: request.uri().path().to_owned(),
+    });
+    let provisional: Provisional = {
+        let facts = Arc::clone(&facts);
+        Box::new(move || facts.provisional())
+    };
+    let correlation = facts.correlation.clone();
+    let ((mut response, note), settled) = with_provisional(
+        provisional,
+        noting(async {
+            keyward_iam::audit_note::note_correlation(&correlation);
+            next.run(request).await
+        }),
+    )
+    .await;
+
+    if let Some(action) = facts.action(&note) {
+        let at_millis = now_millis();
+        let (account, event) = facts.event(&note, action, response.status(), at_millis);
+        let changed = !settled.is_empty();
+        if !state
+            .audit
+            .record_settling(account, at_millis, &event, settled)
+            .await
+        {
+            if changed {
+                // The change committed with its provisional event, which the chain will take
+                // in; answering 503 would invite a retry of a change already made.
+                tracing::error!(
+                    action,
+                    "audit: a change's final event could not be written; its provisional event stands"
+                );
+            } else {
+                response = ApiError::AuditUnavailable.into_response();
+            }
         }
     }
     if let Ok(value) = HeaderValue::from_str(&correlation) {

@@ -35,6 +35,12 @@ impl Database {
     pub fn sql(&self, sql: &str) {
         psql(&self.url, sql);
     }
+
+    /// What `sql` (one value) answers, as psql prints it.
+    #[allow(dead_code)] // not every test binary that shares this file asks
+    pub fn value(&self, sql: &str) -> String {
+        psql(&self.url, sql)
+    }
 }
 
 impl Drop for Database {
@@ -46,8 +52,9 @@ impl Drop for Database {
     }
 }
 
-/// Runs `sql` with psql on `url`; panics with psql's error when it fails.
-pub fn psql(url: &str, sql: &str) {
+/// Runs `sql` with psql on `url`; panics with psql's error when it fails. Returns what it
+/// printed, trimmed.
+pub fn psql(url: &str, sql: &str) -> String {
     let out = std::process::Command::new("psql")
         .args([url, "-Atqc", sql])
         .output()
@@ -57,4 +64,5 @@ pub fn psql(url: &str, sql: &str) {
         "psql {sql}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }

@@ -1037,12 +1037,12 @@ mod audit_cases {
     pub async fn audit_appends_from_two_writers_form_one_chain(s: &Store) {
         let mut a = AuditAppender::new(s.clone());
         let mut b = AuditAppender::new(s.clone());
-        assert_eq!(a.append(&events("a", 3)).await.unwrap().0, 3);
-        assert_eq!(b.append(&events("b", 2)).await.unwrap().0, 5);
+        assert_eq!(a.append(&events("a", 3), &[]).await.unwrap().0, 3);
+        assert_eq!(b.append(&events("b", 2), &[]).await.unwrap().0, 5);
         // `a` still thinks the head is event 3.
-        let (last, hash) = a.append(&events("c", 700)).await.unwrap();
+        let (last, hash) = a.append(&events("c", 700), &[]).await.unwrap();
         assert_eq!(last, 705);
-        assert_eq!(a.append(&[]).await.unwrap(), (last, hash));
+        assert_eq!(a.append(&[], &[]).await.unwrap(), (last, hash));
 
         let rows = s.audit_events(None, 0, 1000).await.unwrap();
         assert_eq!(rows.len(), 705);
@@ -1074,7 +1074,7 @@ mod audit_cases {
                 tokio::spawn(async move {
                     for i in 0..100 {
                         chain
-                            .append(&events(&format!("w{w}-{i}"), 1))
+                            .append(&events(&format!("w{w}-{i}"), 1), &[])
                             .await
                             .unwrap_or_else(|e| panic!("writer {w}, append {i}: {e}"));
                     }
@@ -1093,9 +1093,95 @@ mod audit_cases {
             assert_eq!(row.hash, prev, "event {}", row.seq);
         }
     }
+
+    /// A request's first change commits its provisional event in the change's own
+    /// transaction; its later changes write none; a change that fails writes none; the final
+    /// event settles it in the append's transaction; a provisional event whose request never
+    /// settled it is adopted into the chain as it is; outside a request nothing is pending.
+    pub async fn a_change_commits_with_its_provisional_event(s: &Store) {
+        use keyward_iam::{AccountId, IamStore, Instance, ServiceKind};
+        use keyward_store::{Provisional, with_provisional};
+        let provisional = |tag: &'static str| -> Provisional {
+            Box::new(move || {
+                Some(NewAuditEvent {
+                    account: Some("acc".to_owned()),
+                    at_millis: 7,
+                    body: format!("{{\"provisional\":\"{tag}\"}}"),
+                })
+            })
+        };
+        let account = AccountId::new_random();
+        s.create_account(&account, "acme").await.unwrap();
+        let instance = |name: &str| Instance {
+            id: uuid::Uuid::new_v4(),
+            account: account.clone(),
+            service: ServiceKind::Kms,
+            name: name.into(),
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        let first = instance("first");
+
+        let (made, settled) = with_provisional(provisional("two changes"), async {
+            s.create_instance(&first).await.unwrap();
+            s.delete_instance(first.id).await.unwrap()
+        })
+        .await;
+        assert!(made);
+        assert_eq!(settled.len(), 1, "one provisional event per request");
+        let pending = s.audit_pending().await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].0, settled[0]);
+        assert_eq!(pending[0].1.body, "{\"provisional\":\"two changes\"}");
+
+        // A change that fails (the same id twice) leaves nothing.
+        let again = instance("again");
+        s.create_instance(&again).await.unwrap();
+        let (failed, none) = with_provisional(provisional("failed"), async {
+            s.create_instance(&again).await.is_err()
+        })
+        .await;
+        assert!(failed && none.is_empty());
+        assert_eq!(
+            s.audit_pending().await.unwrap().len(),
+            1,
+            "the failed change left none"
+        );
+
+        // The final event settles the provisional one, in one transaction.
+        let mut chain = AuditAppender::new(s.clone());
+        chain.append(&events("final", 1), &settled).await.unwrap();
+        assert!(s.audit_pending().await.unwrap().is_empty());
+
+        // Left behind (the node stopped): adopted once it is old enough, as it is.
+        let ((), left) = with_provisional(provisional("left"), async {
+            s.delete_instance(again.id).await.unwrap();
+        })
+        .await;
+        assert_eq!(left.len(), 1);
+        assert_eq!(
+            chain.adopt_pending(7).await.unwrap(),
+            0,
+            "not older than the grace"
+        );
+        let mut other = AuditAppender::new(s.clone());
+        assert_eq!(other.adopt_pending(8).await.unwrap(), 1);
+        assert_eq!(chain.adopt_pending(8).await.unwrap(), 0, "adopted once");
+        assert!(s.audit_pending().await.unwrap().is_empty());
+        let rows = s.audit_events(None, 0, 1000).await.unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].body, "{\"provisional\":\"left\"}");
+        assert_eq!(rows[1].account.as_deref(), Some("acc"));
+        let mut prev = GENESIS;
+        for row in &rows {
+            prev = link(&prev, row.seq, &row.entry());
+            assert_eq!(row.hash, prev, "event {}", row.seq);
+        }
+        // The first writer, behind, still links after the adopted event.
+        assert_eq!(chain.append(&events("after", 1), &[]).await.unwrap().0, 3);
+    }
 }
 
 pub use audit_cases::{
-    audit_appends_from_two_writers_form_one_chain,
+    a_change_commits_with_its_provisional_event, audit_appends_from_two_writers_form_one_chain,
     audit_writers_appending_at_once_all_get_their_turn,
 };

@@ -130,4 +130,5 @@ conformance!(
     one_node_holds_a_job_and_a_node_that_lost_it_writes_nothing,
     audit_appends_from_two_writers_form_one_chain,
     audit_writers_appending_at_once_all_get_their_turn,
+    a_change_commits_with_its_provisional_event,
 );
