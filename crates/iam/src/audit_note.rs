@@ -50,6 +50,10 @@ pub struct Note {
     pub target: Option<NotedTarget>,
     /// The request's correlation id, for the events of work it causes (a key used in process).
     pub correlation: Option<String>,
+    /// The client's address.
+    pub address: Option<String>,
+    /// The key the request's path names, as the path names it (an id or an alias).
+    pub key: Option<String>,
 }
 
 tokio::task_local! {
@@ -58,7 +62,13 @@ tokio::task_local! {
 
 /// Runs `request` with an empty note, and returns its output with what was noted.
 pub async fn noting<F: Future>(request: F) -> (F::Output, Note) {
-    NOTE.scope(RefCell::new(Note::default()), async {
+    noting_from(Note::default(), request).await
+}
+
+/// [`noting`] from a note that already says what the request's transport told (its
+/// correlation id, address, the key its path names).
+pub async fn noting_from<F: Future>(note: Note, request: F) -> (F::Output, Note) {
+    NOTE.scope(RefCell::new(note), async {
         let out = request.await;
         let note = NOTE.with(|n| n.take());
         (out, note)

@@ -377,6 +377,7 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
         token_limiter: RateLimiter::new(settings.edge.token_rate),
         request_timeout: settings.edge.request_timeout,
         audit,
+        provisional: crate::audit::middleware::provisional(settings.crn.clone()),
     });
     spawn_signing_key_refresh(&state);
     forget_on_key_events(&state, &global_key);

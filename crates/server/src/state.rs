@@ -44,6 +44,8 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// The audit trail's writer.
     pub audit: crate::audit::AuditLog,
+    /// Builds a running request's provisional audit event, which its first change commits with.
+    pub provisional: keyward_store::Provisional,
 }
 
 /// The state as handlers receive it.

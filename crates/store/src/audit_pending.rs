@@ -9,13 +9,13 @@
 //! recorded here.
 
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::audit_store::NewAuditEvent;
 
-/// Builds the request's provisional event from what the request has noted so far; `None` when
-/// there is nothing to record (no action decided yet).
-pub type Provisional = Box<dyn Fn() -> Option<NewAuditEvent> + Send + Sync>;
+/// Builds the running request's provisional event from what it has noted so far; `None` when
+/// there is nothing to record (no action decided yet). Made once per server and shared.
+pub type Provisional = Arc<dyn Fn() -> Option<NewAuditEvent> + Send + Sync>;
 
 struct RequestEvents {
     provisional: Provisional,

@@ -16,7 +16,8 @@ use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use keyward_iam::Action;
-use keyward_iam::audit_note::{Note, noting};
+use keyward_iam::audit_note::{Note, noting_from};
+use keyward_kms::CrnScheme;
 use keyward_store::{NewAuditEvent, Provisional, with_provisional};
 
 use super::event::{AuditEvent, target_crn};
@@ -94,112 +95,95 @@ fn key_in_path<'p>(template: &str, path: &'p str) -> Option<&'p str> {
     path.split('/').nth(4)
 }
 
-/// What a request's events say besides its note and outcome.
-struct Facts {
-    state: SharedState,
-    address: String,
-    method: Method,
-    template: Option<String>,
-    path: String,
-    correlation: String,
+/// The action of a request: the decision's, else (refused before any decision) the route's.
+fn action_of(
+    note: &Note,
+    method: &Method,
+    template: Option<&str>,
+    path: &str,
+) -> Option<&'static str> {
+    note.action
+        .or_else(|| {
+            let route = format!("{method} {}", table_route(template?, path));
+            ROUTE_ACTIONS.get(route.as_str()).copied()
+        })
+        .map(|a| a.rule().name)
+        .or_else(|| {
+            let template = template?;
+            UNTABLED_ROUTES
+                .iter()
+                .find_map(|(route, action)| (*route == template).then_some(*action))
+        })
 }
 
-impl Facts {
-    /// The request's action: the decision's, else (refused before any decision) the route's.
-    fn action(&self, note: &Note) -> Option<&'static str> {
-        note.action
-            .or_else(|| {
-                let route = format!(
-                    "{} {}",
-                    self.method,
-                    table_route(self.template.as_deref()?, &self.path)
-                );
-                ROUTE_ACTIONS.get(route.as_str()).copied()
-            })
-            .map(|a| a.rule().name)
-            .or_else(|| {
-                let template = self.template.as_deref()?;
-                UNTABLED_ROUTES
-                    .iter()
-                    .find_map(|(route, action)| (*route == template).then_some(*action))
-            })
-    }
+/// The event of `action` as `note` tells it, ended with `status` at `at_millis`, and the
+/// account it belongs to.
+fn event_of(
+    crn: &CrnScheme,
+    note: &Note,
+    action: &str,
+    status: StatusCode,
+    at_millis: i64,
+) -> (Option<String>, AuditEvent) {
+    let event = AuditEvent::new(
+        at_millis,
+        action,
+        status,
+        note.initiator.clone().unwrap_or_default(),
+        note.address.clone().unwrap_or_default(),
+        target_crn(crn, note, note.key.as_deref()),
+        note.correlation.clone().unwrap_or_default(),
+    );
+    (note.account.as_ref().map(|a| a.as_str().to_owned()), event)
+}
 
-    /// The event of `action`, ended with `status` at `at_millis`, and its account.
-    fn event(
-        &self,
-        note: &Note,
-        action: &str,
-        status: StatusCode,
-        at_millis: i64,
-    ) -> (Option<String>, AuditEvent) {
-        let event = AuditEvent::new(
-            at_millis,
-            action,
-            status,
-            note.initiator.clone().unwrap_or_default(),
-            self.address.clone(),
-            target_crn(
-                &self.state.crn,
-                note,
-                self.template
-                    .as_deref()
-                    .and_then(|t| key_in_path(t, &self.path)),
-            ),
-            self.correlation.clone(),
-        );
-        (note.account.as_ref().map(|a| a.as_str().to_owned()), event)
-    }
-
-    /// The provisional event a change of this request commits with: what it noted so far, as
-    /// a success whose answer is not yet known; `None` before a decision named the action.
-    fn provisional(&self) -> Option<NewAuditEvent> {
+/// The builder of a running request's provisional event (made once per server): what its note
+/// says so far, as a success whose answer is not yet known; nothing before a decision named
+/// the action.
+pub fn provisional(crn: CrnScheme) -> Provisional {
+    Arc::new(move || {
         let note = keyward_iam::audit_note::current()?;
         let action = note.action?.rule().name;
         let at_millis = now_millis();
-        let (account, event) = self.event(&note, action, StatusCode::OK, at_millis);
+        let (account, event) = event_of(&crn, &note, action, StatusCode::OK, at_millis);
         Some(NewAuditEvent {
             account,
             at_millis,
             body: serde_json::to_string(&event.provisional()).ok()?,
         })
-    }
+    })
 }
 
 /// The middleware (`axum::middleware::from_fn_with_state`).
 pub async fn audit(State(state): State<SharedState>, request: Request, next: Next) -> Response {
-    let facts = Arc::new(Facts {
-        state: state.clone(),
-        correlation: correlation_id(&request),
+    let correlation = correlation_id(&request);
+    let template = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let start = Note {
+        correlation: Some(correlation.clone()),
         address: request
             .extensions()
             .get::<ClientAddr>()
-            .map(|a| a.0.ip().to_string())
-            .unwrap_or_default(),
-        template: request
-            .extensions()
-            .get::<MatchedPath>()
-            .map(|m| m.as_str().to_owned()),
-        method: request.method().clone(),
-        path: request.uri().path().to_owned(),
-    });
-    let provisional: Provisional = {
-        let facts = Arc::clone(&facts);
-        Box::new(move || facts.provisional())
+            .map(|a| a.0.ip().to_string()),
+        key: template
+            .as_deref()
+            .and_then(|t| key_in_path(t, &path))
+            .map(str::to_owned),
+        ..Note::default()
     };
-    let correlation = facts.correlation.clone();
     let ((mut response, note), settled) = with_provisional(
-        provisional,
-        noting(async {
-            keyward_iam::audit_note::note_correlation(&correlation);
-            next.run(request).await
-        }),
+        Arc::clone(&state.provisional),
+        noting_from(start, next.run(request)),
     )
     .await;
 
-    if let Some(action) = facts.action(&note) {
+    if let Some(action) = action_of(&note, &method, template.as_deref(), &path) {
         let at_millis = now_millis();
-        let (account, event) = facts.event(&note, action, response.status(), at_millis);
+        let (account, event) = event_of(&state.crn, &note, action, response.status(), at_millis);
         let changed = !settled.is_empty();
         if !state
             .audit

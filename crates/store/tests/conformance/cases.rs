@@ -1102,7 +1102,7 @@ mod audit_cases {
         use keyward_iam::{AccountId, IamStore, Instance, ServiceKind};
         use keyward_store::{Provisional, with_provisional};
         let provisional = |tag: &'static str| -> Provisional {
-            Box::new(move || {
+            std::sync::Arc::new(move || {
                 Some(NewAuditEvent {
                     account: Some("acc".to_owned()),
                     at_millis: 7,
