@@ -192,6 +192,21 @@ struct ServeArgs {
     /// roots (e.g. the ca.pem of `keyward tls self-signed`).
     #[arg(long, env = "KEYWARD_KMS_CA_FILE")]
     kms_ca_file: Option<PathBuf>,
+    /// Seconds one attempt at a call to a --kms-endpoint may take (a timed-out attempt is not
+    /// retried; refused connections, 429 and 5xx are, 4 attempts in all).
+    #[arg(long, env = "KEYWARD_KMS_TIMEOUT_SECONDS", default_value_t = 10)]
+    kms_timeout_seconds: u64,
+    /// Calls in a row to a --kms-endpoint that find it unreachable before further calls are
+    /// refused at once (the circuit opens; 0: never).
+    #[arg(long, env = "KEYWARD_KMS_BREAKER_FAILURES", default_value_t = 3)]
+    kms_breaker_failures: u32,
+    /// Seconds calls are refused once the circuit is open; then one call probes.
+    #[arg(
+        long,
+        env = "KEYWARD_KMS_BREAKER_COOLDOWN_SECONDS",
+        default_value_t = 10
+    )]
+    kms_breaker_cooldown_seconds: u64,
     /// Seconds a client may take to send a request's headers before the connection is closed.
     #[arg(
         long,
@@ -250,6 +265,11 @@ impl ServeArgs {
             },
             insecure_http: self.insecure_http,
             kms_ca_file: self.kms_ca_file,
+            kms_timeout: Duration::from_secs(self.kms_timeout_seconds.max(1)),
+            kms_breaker: keyward_client::BreakerPolicy {
+                open_after: self.kms_breaker_failures,
+                cooldown: Duration::from_secs(self.kms_breaker_cooldown_seconds.max(1)),
+            },
             ..ServeSettings::new(self.data_dir.clone())
         })
     }

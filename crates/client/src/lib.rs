@@ -1,5 +1,11 @@
 //! A small Rust client for Keyward's (and IBM's) IAM and JSON APIs: API-key → bearer token with
-//! refresh, timeouts, and retries with backoff on connection errors, 429 and 5xx.
+//! refresh, timeouts, retries with backoff on connection errors, 429 and 5xx (a timed-out
+//! attempt is not retried: it already waited its whole timeout), and a circuit breaker that
+//! refuses calls at once while the service keeps failing.
+
+mod breaker;
+
+pub use breaker::BreakerPolicy;
 
 use std::collections::HashMap;
 use std::sync::Once;
@@ -59,6 +65,27 @@ pub struct Client {
     apikey: Zeroizing<String>,
     tokens: Mutex<HashMap<Option<String>, CachedToken>>,
     retry: RetryPolicy,
+    breaker: breaker::Breaker,
+    breaker_policy: BreakerPolicy,
+}
+
+/// What went wrong with a request, without its URL (which may carry a query), with its causes.
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "timed out".to_owned();
+    }
+    let mut text = if e.is_connect() {
+        "cannot connect".to_owned()
+    } else {
+        "the connection failed".to_owned()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// A token and when to fetch a new one.
@@ -121,7 +148,17 @@ impl Client {
             apikey: Zeroizing::new(apikey),
             tokens: Mutex::new(HashMap::new()),
             retry,
+            breaker: breaker::Breaker::new(BreakerPolicy::default()),
+            breaker_policy: BreakerPolicy::default(),
         })
+    }
+
+    /// The same client with another circuit breaker policy.
+    #[must_use]
+    pub fn with_breaker(mut self, policy: BreakerPolicy) -> Self {
+        self.breaker = breaker::Breaker::new(policy);
+        self.breaker_policy = policy;
+        self
     }
 
     /// A bearer token, fetched again 5 minutes before it expires.
@@ -158,7 +195,10 @@ impl Client {
             let response = match self.http.post(&url).form(&form).send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    last = e.without_url().to_string();
+                    last = describe(&e);
+                    if e.is_timeout() {
+                        break;
+                    }
                     continue;
                 }
             };
@@ -209,8 +249,35 @@ impl Client {
         self.send_for(None, method, path, headers, body).await
     }
 
-    /// [`Client::send`] with a token for `source_instance` (see [`Client::token_for`]).
+    /// [`Client::send`] with a token for `source_instance` (see [`Client::token_for`]). While
+    /// the circuit is open (the last calls all found the service unreachable), it fails at once.
     pub async fn send_for(
+        &self,
+        source_instance: Option<&str>,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Reply, ClientError> {
+        if let Err(refused) = self.breaker.admit() {
+            return Err(ClientError::Unreachable(format!(
+                "the last {} calls failed (last: {}); calls are refused for {} s more (circuit open)",
+                self.breaker_policy.open_after,
+                refused.cause,
+                refused.wait.as_secs_f64().ceil()
+            )));
+        }
+        let result = self
+            .send_attempts(source_instance, method, path, headers, body)
+            .await;
+        self.breaker.record(match &result {
+            Err(ClientError::Unreachable(why)) => Some(why),
+            _ => None,
+        });
+        result
+    }
+
+    async fn send_attempts(
         &self,
         source_instance: Option<&str>,
         method: Method,
@@ -241,7 +308,10 @@ impl Client {
             let response = match request.send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    last = e.without_url().to_string();
+                    last = describe(&e);
+                    if e.is_timeout() {
+                        break;
+                    }
                     continue;
                 }
             };

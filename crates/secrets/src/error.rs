@@ -5,9 +5,10 @@ use thiserror::Error;
 /// Why a key provider refused or failed. The server maps each to a clear client error.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum ProviderError {
-    /// The KMS could not be reached (or timed out, or kept failing with 5xx/429).
-    #[error("the key management service is unreachable")]
-    Unreachable,
+    /// The KMS could not be reached (or timed out, or kept failing with 5xx/429, or its circuit
+    /// is open after such failures); the detail says which.
+    #[error("the key management service is unreachable: {0}")]
+    Unreachable(String),
     /// The service is not authorized to use the key (no service-to-service authorization).
     #[error("the service is not authorized to use this root key: {missing}")]
     NotAuthorized {

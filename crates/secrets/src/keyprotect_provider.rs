@@ -1,13 +1,14 @@
 //! `KeyProvider` over Key Protect's v2 REST API: ours, or IBM's. The CRN's cname and region pick
 //! the endpoint from configuration; the service authenticates with its own API key (tokens are
-//! refreshed by the client); requests time out and are retried with backoff on 429 and 5xx.
+//! refreshed by the client); requests time out and are retried with backoff on 429 and 5xx, and
+//! an endpoint that keeps failing is given a rest by its circuit breaker (calls fail at once).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use keyward_client::{Client, Method, Reply, RetryPolicy};
+use keyward_client::{BreakerPolicy, Client, Method, Reply, RetryPolicy};
 use keyward_crypto::SecretBytes;
 use serde_json::{Value, json};
 
@@ -74,6 +75,7 @@ impl KeyProtectProvider {
         endpoints: Vec<Endpoint>,
         apikey: &str,
         timeout: Duration,
+        breaker: BreakerPolicy,
         ca_pem: Option<&[u8]>,
         resource_crn: Box<dyn Fn(TenantId) -> String + Send + Sync>,
     ) -> Result<Self, ProviderError> {
@@ -87,7 +89,8 @@ impl KeyProtectProvider {
                 RetryPolicy::default(),
                 ca_pem,
             )
-            .map_err(|err| ProviderError::Other(err.to_string()))?;
+            .map_err(|err| ProviderError::Other(err.to_string()))?
+            .with_breaker(breaker);
             clients.insert((e.cname, e.region), client);
         }
         Ok(Self {
@@ -133,7 +136,7 @@ impl KeyProtectProvider {
                 keyward_client::ClientError::Unauthorized(status) => ProviderError::NotAuthorized {
                     missing: format!("the KMS's IAM refused the service's API key (HTTP {status})"),
                 },
-                keyward_client::ClientError::Unreachable(_) => ProviderError::Unreachable,
+                keyward_client::ClientError::Unreachable(why) => ProviderError::Unreachable(why),
                 keyward_client::ClientError::Protocol(detail) => ProviderError::Other(detail),
             })?;
         Ok(reply)

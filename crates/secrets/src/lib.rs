@@ -18,6 +18,8 @@ pub use crn::RootKeyCrn;
 pub use envelope::{open_field, seal_field};
 pub use error::{ProviderError, SecretsError};
 pub use keyprotect_provider::{Endpoint, KeyProtectProvider};
+/// When the HTTP provider gives a failing endpoint a rest.
+pub use keyward_client::BreakerPolicy;
 pub use model::{
     Generation, GenerationId, GenerationStatus, Progress, Protection, RootKey, SealedField,
     SecretId, TenantId, WrappedBy,

@@ -61,6 +61,11 @@ pub struct ServeSettings {
     pub insecure_http: bool,
     /// PEM file of CA certificates trusted, besides the public roots, for `kms_endpoints`.
     pub kms_ca_file: Option<PathBuf>,
+    /// How long one attempt at a `kms_endpoints` call may take (a timed-out attempt is not
+    /// retried).
+    pub kms_timeout: std::time::Duration,
+    /// When calls to a `kms_endpoints` endpoint that keeps failing are refused at once.
+    pub kms_breaker: keyward_secrets::BreakerPolicy,
     /// When the audit trail signs a checkpoint.
     pub audit_checkpoints: crate::audit::CheckpointPolicy,
     /// How old a change's provisional audit event must be before it is moved into the chain as
@@ -120,6 +125,8 @@ impl ServeSettings {
             tls: None,
             insecure_http: false,
             kms_ca_file: None,
+            kms_timeout: std::time::Duration::from_secs(10),
+            kms_breaker: keyward_secrets::BreakerPolicy::default(),
             audit_checkpoints: crate::audit::CheckpointPolicy::default(),
             audit_pending_grace: std::time::Duration::from_secs(120),
             master_key: bootstrap::MasterKeySource::File,
@@ -333,7 +340,8 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
             KeyProtectProvider::new(
                 endpoints,
                 apikey.expose_secret(),
-                std::time::Duration::from_secs(10),
+                settings.kms_timeout,
+                settings.kms_breaker,
                 ca_pem.as_deref(),
                 Box::new(move |t| rc(t)),
             )

@@ -79,7 +79,7 @@ pub(crate) fn provider_status(e: &ProviderError) -> (StatusCode, &'static str) {
         ProviderError::KeyDeleted => (StatusCode::CONFLICT, "ROOT_KEY_DELETED"),
         ProviderError::KeyExpired => (StatusCode::CONFLICT, "ROOT_KEY_EXPIRED"),
         ProviderError::NotRootKey => (StatusCode::BAD_REQUEST, "NOT_A_ROOT_KEY"),
-        ProviderError::Unreachable | ProviderError::UnknownEndpoint => {
+        ProviderError::Unreachable(_) | ProviderError::UnknownEndpoint => {
             (StatusCode::SERVICE_UNAVAILABLE, "KMS_UNREACHABLE")
         }
         ProviderError::UnwrapFailed => (StatusCode::CONFLICT, "DATA_KEY_UNWRAP_FAILED"),

@@ -173,7 +173,7 @@ async fn an_unreachable_kms_is_refused_before_anything_changes() {
         .await
         .unwrap_err();
     assert!(
-        matches!(e, SecretsError::Provider(ProviderError::Unreachable)),
+        matches!(e, SecretsError::Provider(ProviderError::Unreachable(_))),
         "{e}"
     );
     assert_eq!(app.state.secrets.protection(tenant).await.unwrap(), before);
@@ -384,7 +384,7 @@ async fn a_kms_certificate_nobody_trusts_is_refused_before_anything_changes() {
         .await
         .unwrap_err();
     assert!(
-        matches!(e, SecretsError::Provider(ProviderError::Unreachable)),
+        matches!(e, SecretsError::Provider(ProviderError::Unreachable(_))),
         "{e}"
     );
     assert_eq!(app.state.secrets.protection(tenant).await.unwrap(), before);

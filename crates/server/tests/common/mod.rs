@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 pub mod byok;
 pub mod database;
+pub mod fault_proxy;
 pub mod race;
 mod request;
 
