@@ -122,7 +122,7 @@ impl RootKeyVault for TokenRootKeys {
     fn destroy(&self, reference: &[u8]) -> Result<(), KmsError> {
         if let Some(key) = self.object(reference).map_err(failed("find"))? {
             self.token
-                .with(|s| s.destroy_object(key))
+                .with(|s| key_objects::destroy(s, key))
                 .map_err(|e| failed("destroy")(e.into()))?;
         }
         Ok(())

@@ -124,3 +124,35 @@ fn a_destroyed_version_is_gone() {
     // Destroying again is harmless (a purge that is retried).
     vault.destroy(&reference).unwrap();
 }
+
+/// Keys made, used and destroyed from many threads at once (a server creating keys for several
+/// requests): every operation succeeds.
+#[test]
+fn versions_are_made_and_destroyed_from_many_threads_at_once() {
+    let Some(vault) = vault() else { return };
+    let vault = std::sync::Arc::new(vault);
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let vault = std::sync::Arc::clone(&vault);
+            std::thread::spawn(move || {
+                for i in 0..12 {
+                    let version = KeyVersionId::new_random();
+                    let material = (i % 2 == 0).then(|| random_secret(32).unwrap());
+                    let reference = vault
+                        .create(KeyId::new_random(), version, material.as_ref())
+                        .unwrap_or_else(|e| panic!("thread {t}, key {i}: {e:?}"));
+                    let cipher = vault.cipher(version, &reference).unwrap();
+                    let sealed = cipher.seal(b"aad", b"dek").unwrap();
+                    assert_eq!(
+                        cipher.open(b"aad", &sealed).unwrap().expose_secret(),
+                        b"dek"
+                    );
+                    vault.destroy(&reference).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}

@@ -5,8 +5,10 @@
 use keyward_crypto::SecretBytes;
 use keyward_hsm::Pkcs11Config;
 
-/// The test token's options with key label `key_label`; `None` when skipped on purpose.
+/// The test token's options with key label `key_label`; `None` when skipped on purpose. Token
+/// errors the library logs show in the failing test's output.
 pub fn token_config(key_label: &str) -> Option<Pkcs11Config> {
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let Some(module) = var("KEYWARD_TEST_PKCS11_MODULE") else {
         if var("KEYWARD_TEST_SKIP_PKCS11").as_deref() == Some("1") {
