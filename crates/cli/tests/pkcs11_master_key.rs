@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::{admin_client, bootstrap, keyward, serve, started, stop};
 use keyward_client::Method;
@@ -50,6 +50,32 @@ fn hsm_args<'a>(t: &'a Token, key_label: &'a str, pin_file: &'a Path) -> Vec<&'a
     ]
 }
 
+/// What each test starts from: the token, a temporary directory holding a data directory and a
+/// file with the PIN, and a key label of its own.
+struct Setup {
+    token: Token,
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    pin_file: PathBuf,
+    label: String,
+}
+
+impl Setup {
+    fn new(label: &str) -> Self {
+        let token = token();
+        let dir = tempfile::tempdir().unwrap();
+        let pin_file = dir.path().join("pin");
+        std::fs::write(&pin_file, format!("{}\n", token.pin)).unwrap();
+        Self {
+            data: dir.path().join("data"),
+            label: format!("{label}-{}", uuid::Uuid::new_v4().simple()),
+            token,
+            _dir: dir,
+            pin_file,
+        }
+    }
+}
+
 /// SoftHSM2 keeps a token in files that one process rewrites while another reads them: the
 /// tests of this file use the token one at a time.
 static TOKEN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -57,26 +83,22 @@ static TOKEN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_master_key_stays_in_the_token_across_restarts() {
     let _token = TOKEN.lock().await;
-    let t = token();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let pin_file = dir.path().join("pin");
-    std::fs::write(&pin_file, format!("{}\n", t.pin)).unwrap();
-    let label = format!("master-{}", uuid::Uuid::new_v4().simple());
-    let args = hsm_args(&t, &label, &pin_file);
+    let setup = Setup::new("master");
+    let (t, data, pin_file, label) = (&setup.token, &setup.data, &setup.pin_file, &setup.label);
+    let args = hsm_args(t, label, pin_file);
 
-    let mut server = serve(&data, "127.0.0.1:0", &args);
-    let url = started(&data, &mut server);
+    let mut server = serve(data, "127.0.0.1:0", &args);
+    let url = started(data, &mut server);
     assert!(
         !data.join("master.key").exists(),
         "no key file with a token"
     );
-    let (key, wrapped) = key_and_wrapped(&url, &data).await;
+    let (key, wrapped) = key_and_wrapped(&url, data).await;
     let stderr = stop(server);
     assert!(!stderr.contains(&t.pin), "the PIN in the log");
 
     // Restarted: the same key in the token opens what was sealed before.
-    still_opens(&data, &args, &key, &wrapped).await;
+    still_opens(data, &args, &key, &wrapped).await;
 
     let data_dir = data.to_str().unwrap();
     run_ok(&[&["audit", "verify", "--data-dir", data_dir][..], &args].concat());
@@ -92,7 +114,7 @@ async fn the_master_key_stays_in_the_token_across_restarts() {
     assert!(!data.join("master.key").exists(), "no key file made");
 
     // Another key of the token is not this database's master key.
-    let other = hsm_args(&t, "another-master", &pin_file);
+    let other = hsm_args(t, "another-master", pin_file);
     let stderr = refused_start(data.to_str().unwrap(), &other);
     assert!(
         stderr.contains("\"another-master\"") && stderr.contains("not the one"),
@@ -196,20 +218,16 @@ fn run_ok<S: AsRef<str> + std::fmt::Debug>(args: &[S]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deployment_moves_its_master_key_into_the_token_and_back() {
     let _token = TOKEN.lock().await;
-    let t = token();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let setup = Setup::new("migrated");
+    let (t, data, pin_file, label) = (&setup.token, &setup.data, &setup.pin_file, &setup.label);
     let data_dir = data.to_str().unwrap();
-    let pin_file = dir.path().join("pin");
-    std::fs::write(&pin_file, format!("{}\n", t.pin)).unwrap();
-    let label = format!("migrated-{}", uuid::Uuid::new_v4().simple());
-    let hsm = hsm_args(&t, &label, &pin_file);
+    let hsm = hsm_args(t, label, pin_file);
     let token_options = &hsm[2..]; // without `--master-key pkcs11`
 
     // A deployment on the file key, with a key, a signing key and an audit checkpoint key.
-    let mut server = serve(&data, "127.0.0.1:0", &[]);
-    let url = started(&data, &mut server);
-    let (key, wrapped) = key_and_wrapped(&url, &data).await;
+    let mut server = serve(data, "127.0.0.1:0", &[]);
+    let url = started(data, &mut server);
+    let (key, wrapped) = key_and_wrapped(&url, data).await;
     stop(server);
 
     // Into the token.
@@ -222,7 +240,7 @@ async fn a_deployment_moves_its_master_key_into_the_token_and_back() {
     };
     let out = run_ok(&migrate("pkcs11", token_options));
     assert!(out.contains("values sealed again"), "{out}");
-    still_opens(&data, &hsm, &key, &wrapped).await;
+    still_opens(data, &hsm, &key, &wrapped).await;
     run_ok(&[&["audit", "verify", "--data-dir", data_dir][..], &hsm].concat());
     // The old file key no longer opens this database.
     refused_start(data_dir, &[]);
@@ -269,27 +287,23 @@ async fn a_deployment_moves_its_master_key_into_the_token_and_back() {
     refused_start(data_dir, &hsm);
     let out = run_ok(&migrate("file", &hsm));
     assert!(out.contains("values sealed again"), "{out}");
-    still_opens(&data, &[], &key, &wrapped).await;
+    still_opens(data, &[], &key, &wrapped).await;
     run_ok(&["audit", "verify", "--data-dir", data_dir]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deployment_on_postgres_moves_its_master_key_too() {
     let _token = TOKEN.lock().await;
-    let t = token();
     let db = common::Database::create();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let setup = Setup::new("migrated-pg");
+    let (t, data, pin_file, label) = (&setup.token, &setup.data, &setup.pin_file, &setup.label);
     let data_dir = data.to_str().unwrap();
-    let pin_file = dir.path().join("pin");
-    std::fs::write(&pin_file, format!("{}\n", t.pin)).unwrap();
-    let label = format!("migrated-pg-{}", uuid::Uuid::new_v4().simple());
     let on_db = ["--database-url", db.url.as_str()];
-    let hsm = [&hsm_args(&t, &label, &pin_file)[..], &on_db].concat();
+    let hsm = [&hsm_args(t, label, pin_file)[..], &on_db].concat();
 
-    let mut server = serve(&data, "127.0.0.1:0", &on_db);
-    let url = started(&data, &mut server);
-    let (key, wrapped) = key_and_wrapped(&url, &data).await;
+    let mut server = serve(data, "127.0.0.1:0", &on_db);
+    let url = started(data, &mut server);
+    let (key, wrapped) = key_and_wrapped(&url, data).await;
     stop(server);
 
     let to_token = [
@@ -305,7 +319,7 @@ async fn a_deployment_on_postgres_moves_its_master_key_too() {
     ]
     .concat();
     assert!(run_ok(&to_token).contains("values sealed again"));
-    still_opens(&data, &hsm, &key, &wrapped).await;
+    still_opens(data, &hsm, &key, &wrapped).await;
     let back = [
         &[
             "master-key",
@@ -319,7 +333,7 @@ async fn a_deployment_on_postgres_moves_its_master_key_too() {
     ]
     .concat();
     assert!(run_ok(&back).contains("values sealed again"));
-    still_opens(&data, &on_db, &key, &wrapped).await;
+    still_opens(data, &on_db, &key, &wrapped).await;
     run_ok(&[&["audit", "verify", "--data-dir", data_dir][..], &on_db].concat());
 }
 
@@ -330,24 +344,20 @@ async fn a_deployment_on_postgres_moves_its_master_key_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_strict_mode_every_root_key_version_is_an_object_in_the_token() {
     let _token = TOKEN.lock().await;
-    let t = token();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let setup = Setup::new("strict");
+    let (t, data, pin_file, label) = (&setup.token, &setup.data, &setup.pin_file, &setup.label);
     let data_dir = data.to_str().unwrap();
-    let pin_file = dir.path().join("pin");
-    std::fs::write(&pin_file, format!("{}\n", t.pin)).unwrap();
-    let label = format!("strict-{}", uuid::Uuid::new_v4().simple());
     let args = [
-        &hsm_args(&t, &label, &pin_file)[..],
+        &hsm_args(t, label, pin_file)[..],
         &["--pkcs11-strict", "--unsafe-test-clock"],
     ]
     .concat();
 
-    let mut server = serve(&data, "127.0.0.1:0", &args);
-    let url = started(&data, &mut server);
-    let (key, wrapped) = key_and_wrapped(&url, &data).await;
-    let client = admin_client(&url, &data, None);
-    let instance = bootstrap(&data, "kms_instance_id");
+    let mut server = serve(data, "127.0.0.1:0", &args);
+    let url = started(data, &mut server);
+    let (key, wrapped) = key_and_wrapped(&url, data).await;
+    let client = admin_client(&url, data, None);
+    let instance = bootstrap(data, "kms_instance_id");
     let kms = [("bluemix-instance", instance.as_str())];
     let rotated = client
         .send(
@@ -379,7 +389,7 @@ async fn in_strict_mode_every_root_key_version_is_an_object_in_the_token() {
     stop(server);
 
     // What the database keeps of each version: a tag and the version's id, no material.
-    let stored = versions_stored(&data, &key);
+    let stored = versions_stored(data, &key);
     assert_eq!(stored.len(), 2);
     let vault = keyward_hsm::TokenRootKeys::open(&keyward_hsm::Pkcs11Config {
         module: t.module.clone().into(),
@@ -424,11 +434,11 @@ async fn in_strict_mode_every_root_key_version_is_an_object_in_the_token() {
         "ciphertext": unwrapped.body["ciphertext"],
         "plaintext": wrapped["plaintext"],
     });
-    still_opens(&data, &args, &key, &rewrapped).await;
+    still_opens(data, &args, &key, &rewrapped).await;
     std::fs::remove_file(data.join("bootstrap.json")).unwrap();
-    let mut server = serve(&data, "127.0.0.1:0", &args);
-    let url = started(&data, &mut server);
-    let client = admin_client(&url, &data, None);
+    let mut server = serve(data, "127.0.0.1:0", &args);
+    let url = started(data, &mut server);
+    let client = admin_client(&url, data, None);
     let deleted = client
         .send(Method::DELETE, &format!("/api/v2/keys/{key}"), &kms, None)
         .await

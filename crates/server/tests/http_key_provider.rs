@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::byok::{authorize, customer_key, tenant, wait_switched};
+use common::byok::{authorize, customer_key, protected_by_customer_key, tenant, wait_switched};
 use keyward_crypto::SecretBytes;
 use keyward_kms::{InstanceId, KeyRef};
 use keyward_secrets::{
@@ -182,23 +182,7 @@ async fn an_unreachable_kms_is_refused_before_anything_changes() {
 /// A tenant under a customer key served over HTTP, one secret read (its DEK cached), and the
 /// id of the customer's authorization.
 async fn protected_over_http(app: &App) -> (TenantId, SecretId, Uuid) {
-    let tenant = tenant(app).await;
-    let secret = SecretId(Uuid::new_v4());
-    let pw = SecretBytes::new(b"polled".to_vec());
-    app.state
-        .secrets
-        .put(tenant, secret, &[("password", &pw)])
-        .await
-        .unwrap();
-    let (_, crn) = customer_key(app).await;
-    let customer = RootKey::Customer(crn);
-    let policy = authorize(app).await;
-    app.state
-        .secrets
-        .switch_root_key(tenant, customer.clone())
-        .await
-        .unwrap();
-    wait_switched(app, tenant, &customer).await;
+    let (tenant, secret, _, policy) = protected_by_customer_key(app, b"polled").await;
     app.state
         .secrets
         .get(tenant, secret, "password")
@@ -333,23 +317,7 @@ async fn serve_tls(trust_ca: bool) -> (App, tempfile::TempDir) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customer_keys_are_used_over_https_trusting_the_configured_ca() {
     let (app, _dir) = serve_tls(true).await;
-    let tenant = tenant(&app).await;
-    let secret = SecretId(Uuid::new_v4());
-    let pw = SecretBytes::new(b"over-https".to_vec());
-    app.state
-        .secrets
-        .put(tenant, secret, &[("password", &pw)])
-        .await
-        .unwrap();
-    let (_, crn) = customer_key(&app).await;
-    let customer = RootKey::Customer(crn);
-    authorize(&app).await;
-    app.state
-        .secrets
-        .switch_root_key(tenant, customer.clone())
-        .await
-        .unwrap();
-    wait_switched(&app, tenant, &customer).await;
+    let (tenant, secret, customer, _) = protected_by_customer_key(&app, b"over-https").await;
     app.state.secrets.cache().forget_root(&customer);
     assert!(
         app.state

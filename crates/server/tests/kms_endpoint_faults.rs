@@ -12,15 +12,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::byok::{authorize, customer_key, tenant, wait_switched};
+use common::byok::{customer_key, protected_by_customer_key};
 use common::fault_proxy::{Fault, FaultProxy};
 use keyward_client::BreakerPolicy;
-use keyward_crypto::SecretBytes;
-use keyward_secrets::{
-    KeyProvider, ProviderError, RootKey, SecretId, SecretsConfig, SecretsError, TenantId,
-};
+use keyward_secrets::{KeyProvider, ProviderError, RootKey, SecretsConfig, SecretsError, TenantId};
 use keyward_server::{App, KmsEndpoint, ServeSettings, build};
-use uuid::Uuid;
 
 const COOLDOWN: Duration = Duration::from_millis(1500);
 
@@ -83,23 +79,7 @@ fn unreachable_because(e: &Option<ProviderError>, words: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_kms_endpoint_is_retried_then_rested_and_changes_nothing() {
     let (app, _dir, proxy) = serve_behind_proxy().await;
-    let tenant = tenant(&app).await;
-    let secret = SecretId(Uuid::new_v4());
-    let pw = SecretBytes::new(b"through the proxy".to_vec());
-    app.state
-        .secrets
-        .put(tenant, secret, &[("password", &pw)])
-        .await
-        .unwrap();
-    let (_, crn) = customer_key(&app).await;
-    let customer = RootKey::Customer(crn);
-    authorize(&app).await;
-    app.state
-        .secrets
-        .switch_root_key(tenant, customer.clone())
-        .await
-        .unwrap();
-    wait_switched(&app, tenant, &customer).await;
+    let (tenant, secret, customer, _) = protected_by_customer_key(&app, b"through the proxy").await;
     let read = || async { app.state.secrets.get(tenant, secret, "password").await };
     assert_eq!(read().await.unwrap().expose_secret(), b"through the proxy");
     let (ok, _, reached) = call(&app, &proxy, &customer, tenant).await;

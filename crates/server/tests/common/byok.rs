@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use keyward_crypto::SecretBytes;
 use keyward_iam::{AccountId, Role, ServiceKind};
 use keyward_kms::{InstanceId, KeyId, NewKey};
-use keyward_secrets::{RootKey, RootKeyCrn, TenantId};
+use keyward_secrets::{RootKey, RootKeyCrn, SecretId, TenantId};
 use keyward_server::App;
 
 /// The bootstrap KMS instance.
@@ -80,4 +81,31 @@ pub async fn wait_switched_state(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("the re-encryption did not finish");
+}
+
+/// A tenant under a new customer key, with one secret whose `password` is `password`: the
+/// customer authorizes the configuration service, the tenant switches to the key, the switch
+/// finishes. Returns the tenant, the secret, the key and the authorization's id.
+pub async fn protected_by_customer_key(
+    app: &App,
+    password: &[u8],
+) -> (TenantId, SecretId, RootKey, uuid::Uuid) {
+    let tenant = tenant(app).await;
+    let secret = SecretId(uuid::Uuid::new_v4());
+    let pw = SecretBytes::new(password.to_vec());
+    app.state
+        .secrets
+        .put(tenant, secret, &[("password", &pw)])
+        .await
+        .expect("store the secret");
+    let (_, crn) = customer_key(app).await;
+    let customer = RootKey::Customer(crn);
+    let policy = authorize(app).await;
+    app.state
+        .secrets
+        .switch_root_key(tenant, customer.clone())
+        .await
+        .expect("switch to the customer key");
+    wait_switched(app, tenant, &customer).await;
+    (tenant, secret, customer, policy)
 }
