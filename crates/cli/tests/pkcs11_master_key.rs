@@ -152,17 +152,31 @@ async fn key_and_wrapped(url: &str, data: &Path) -> (String, serde_json::Value) 
         .as_str()
         .unwrap()
         .to_owned();
-    let wrapped = client
+    let (status, wrapped) = key_action(url, data, &key, "wrap", json!({})).await;
+    assert_eq!(status, 200, "{wrapped}");
+    (key, wrapped)
+}
+
+/// `POST /api/v2/keys/{key}/actions/{action}` in the bootstrap KMS instance of `data`, as its
+/// admin; the reply's status and body.
+async fn key_action(
+    url: &str,
+    data: &Path,
+    key: &str,
+    action: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let instance = bootstrap(data, "kms_instance_id");
+    let reply = admin_client(url, data, None)
         .send(
             Method::POST,
-            &format!("/api/v2/keys/{key}/actions/wrap"),
-            &kms,
-            Some(&json!({})),
+            &format!("/api/v2/keys/{key}/actions/{action}"),
+            &[("bluemix-instance", instance.as_str())],
+            Some(&body),
         )
         .await
         .unwrap();
-    assert_eq!(wrapped.status, 200, "{}", wrapped.body);
-    (key, wrapped.body)
+    (reply.status, reply.body)
 }
 
 /// Serves `data` with `args`, checks that a token is issued (the signing keys open) and that
@@ -171,18 +185,16 @@ async fn still_opens(data: &Path, args: &[&str], key: &str, wrapped: &serde_json
     let _ = std::fs::remove_file(data.join("bootstrap.json"));
     let mut server = serve(data, "127.0.0.1:0", args);
     let url = started(data, &mut server);
-    let instance = bootstrap(data, "kms_instance_id");
-    let unwrapped = admin_client(&url, data, None)
-        .send(
-            Method::POST,
-            &format!("/api/v2/keys/{key}/actions/unwrap"),
-            &[("bluemix-instance", instance.as_str())],
-            Some(&json!({"ciphertext": wrapped["ciphertext"]})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(unwrapped.status, 200, "{}", unwrapped.body);
-    assert_eq!(unwrapped.body["plaintext"], wrapped["plaintext"]);
+    let (status, unwrapped) = key_action(
+        &url,
+        data,
+        key,
+        "unwrap",
+        json!({"ciphertext": wrapped["ciphertext"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{unwrapped}");
+    assert_eq!(unwrapped["plaintext"], wrapped["plaintext"]);
     stop(server);
 }
 
@@ -356,36 +368,22 @@ async fn in_strict_mode_every_root_key_version_is_an_object_in_the_token() {
     let mut server = serve(data, "127.0.0.1:0", &args);
     let url = started(data, &mut server);
     let (key, wrapped) = key_and_wrapped(&url, data).await;
-    let client = admin_client(&url, data, None);
     let instance = bootstrap(data, "kms_instance_id");
     let kms = [("bluemix-instance", instance.as_str())];
-    let rotated = client
-        .send(
-            Method::POST,
-            &format!("/api/v2/keys/{key}/actions/rotate"),
-            &kms,
-            Some(&json!({})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(rotated.status, 204, "{}", rotated.body);
+    let (status, rotated) = key_action(&url, data, &key, "rotate", json!({})).await;
+    assert_eq!(status, 204, "{rotated}");
     // The ciphertext of the first version opens, and comes back wrapped by the second.
-    let unwrapped = client
-        .send(
-            Method::POST,
-            &format!("/api/v2/keys/{key}/actions/unwrap"),
-            &kms,
-            Some(&json!({"ciphertext": wrapped["ciphertext"]})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(unwrapped.status, 200, "{}", unwrapped.body);
-    assert_eq!(unwrapped.body["plaintext"], wrapped["plaintext"]);
-    assert!(
-        unwrapped.body["rewrappedKeyVersion"].is_object(),
-        "{}",
-        unwrapped.body
-    );
+    let (status, unwrapped) = key_action(
+        &url,
+        data,
+        &key,
+        "unwrap",
+        json!({"ciphertext": wrapped["ciphertext"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{unwrapped}");
+    assert_eq!(unwrapped["plaintext"], wrapped["plaintext"]);
+    assert!(unwrapped["rewrappedKeyVersion"].is_object(), "{unwrapped}");
     stop(server);
 
     // What the database keeps of each version: a tag and the version's id, no material.
@@ -431,7 +429,7 @@ async fn in_strict_mode_every_root_key_version_is_an_object_in_the_token() {
     // Restarted in strict mode: the rewrapped ciphertext opens; then the key is deleted,
     // purged 4 hours later, and its objects are gone from the token.
     let rewrapped = json!({
-        "ciphertext": unwrapped.body["ciphertext"],
+        "ciphertext": unwrapped["ciphertext"],
         "plaintext": wrapped["plaintext"],
     });
     still_opens(data, &args, &key, &rewrapped).await;

@@ -196,36 +196,27 @@ impl AuditAppender {
         adopt_before: Option<i64>,
     ) -> Result<(Option<(i64, [u8; 32])>, usize), StoreError> {
         let result = async {
+            // The chain's turn first: on SQLite a write (which takes the database's write
+            // lock), on PostgreSQL the chain's advisory lock; then the head cannot move.
             let (head, adopted) = match self.connection().await? {
-                Held::Sqlite(conn) => {
-                    let mut tx = sqlx::Connection::begin(&mut **conn).await?;
-                    // A write first: it takes the database's write lock before the head is read.
-                    sqlx::query("UPDATE audit_pending SET id = id WHERE id < 0")
-                        .execute(&mut *tx)
-                        .await?;
-                    let adopted = pending_rows!(tx, settled, adopt_before);
-                    let last: Option<(i64, Vec<u8>)> =
-                        sqlx::query_as(HEAD).fetch_optional(&mut *tx).await?;
-                    let head =
-                        linked_after(last, &adopted, events, &mut Writer::Sqlite(&mut tx)).await?;
-                    tx.commit().await?;
-                    (head, adopted.len())
-                }
-                Held::Pg(conn) => {
-                    let mut tx = sqlx::Connection::begin(&mut **conn).await?;
+                Held::Sqlite(conn) => locked_append!(
+                    conn,
+                    sqlx::query("UPDATE audit_pending SET id = id WHERE id < 0"),
+                    Writer::Sqlite,
+                    settled,
+                    adopt_before,
+                    events
+                ),
+                Held::Pg(conn) => locked_append!(
+                    conn,
                     sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
                         .bind(AUDIT_LOCK.0)
-                        .bind(AUDIT_LOCK.1)
-                        .execute(&mut *tx)
-                        .await?;
-                    let adopted = pending_rows!(tx, settled, adopt_before);
-                    let last: Option<(i64, Vec<u8>)> =
-                        sqlx::query_as(HEAD).fetch_optional(&mut *tx).await?;
-                    let head =
-                        linked_after(last, &adopted, events, &mut Writer::Pg(&mut tx)).await?;
-                    tx.commit().await?;
-                    (head, adopted.len())
-                }
+                        .bind(AUDIT_LOCK.1),
+                    Writer::Pg,
+                    settled,
+                    adopt_before,
+                    events
+                ),
             };
             Ok::<_, StoreError>((head, adopted))
         }
@@ -332,6 +323,22 @@ enum Writer<'c> {
     Sqlite(&'c mut sqlx::SqliteConnection),
     Pg(&'c mut sqlx::PgConnection),
 }
+
+/// One transaction on `$conn`: `$turn` (the statement that makes this writer's turn), then the
+/// pending rows (see [`pending_rows`]), the head, the inserts; evaluates to the new head and the
+/// number of pending rows adopted.
+macro_rules! locked_append {
+    ($conn:ident, $turn:expr, $writer:path, $settled:expr, $adopt_before:expr, $events:expr) => {{
+        let mut tx = sqlx::Connection::begin(&mut **$conn).await?;
+        $turn.execute(&mut *tx).await?;
+        let adopted = pending_rows!(tx, $settled, $adopt_before);
+        let last: Option<(i64, Vec<u8>)> = sqlx::query_as(HEAD).fetch_optional(&mut *tx).await?;
+        let head = linked_after(last, &adopted, $events, &mut $writer(&mut tx)).await?;
+        tx.commit().await?;
+        (head, adopted.len())
+    }};
+}
+use locked_append;
 
 /// In transaction `$tx`: deletes the pending rows `$settled`, then, with `$adopt_before`,
 /// deletes and returns (oldest first) those written before that time.
