@@ -5,8 +5,8 @@
 //! through a service-to-service authorization in the key's account that names the tenant or
 //! every configuration-service instance of that account.
 //!
-//! Every use of a key (a DEK wrapped or unwrapped), allowed or refused, is an audit event in the
-//! key's account, as the same call over HTTP would be: the key's owner sees the service using
+//! Every use of a key (a DEK wrapped or unwrapped, the tenant registered on it or removed from
+//! it), allowed or refused, is an audit event in the key's account, as the same call over HTTP would be: the key's owner sees the service using
 //! its key, under the correlation id of the request that caused it. A use whose event cannot be
 //! written is not made.
 
@@ -311,6 +311,43 @@ impl LocalKmsProvider {
             rewrapped: opened.rewrapped.map(|(ct, _)| ct),
         })
     }
+
+    /// Records on the key that the tenant's resource is protected by it.
+    async fn registered(&self, root: &RootKey, tenant: TenantId) -> Result<(), ProviderError> {
+        let d = self
+            .decide(root, tenant, Action::KmsRegistrationsCreate)
+            .await?;
+        let resource = (self.resource_crn)(tenant);
+        self.kms
+            .register(
+                &d.access,
+                Self::instance(&d),
+                &d.key,
+                &resource,
+                Some("configsvc instance secrets".into()),
+                false,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| self.kms_error(&d, e))
+    }
+
+    /// Removes that record (already gone is fine).
+    async fn deregistered(&self, root: &RootKey, tenant: TenantId) -> Result<(), ProviderError> {
+        let d = self
+            .decide(root, tenant, Action::KmsRegistrationsDelete)
+            .await?;
+        let resource = (self.resource_crn)(tenant);
+        match self
+            .kms
+            .deregister(&d.access, Self::instance(&d), &d.key, &resource)
+            .await
+        {
+            // Already gone (or the key was purged): nothing to remove.
+            Ok(()) | Err(KmsError::KeyNotFound) => Ok(()),
+            Err(e) => Err(self.kms_error(&d, e)),
+        }
+    }
 }
 
 impl KeyProvider for LocalKmsProvider {
@@ -354,40 +391,17 @@ impl KeyProvider for LocalKmsProvider {
         let RootKey::Customer(_) = root else {
             return Ok(());
         };
-        let d = self
-            .decide(root, tenant, Action::KmsRegistrationsCreate)
-            .await?;
-        let resource = (self.resource_crn)(tenant);
-        self.kms
-            .register(
-                &d.access,
-                Self::instance(&d),
-                &d.key,
-                &resource,
-                Some("configsvc instance secrets".into()),
-                false,
-            )
+        let result = self.registered(root, tenant).await;
+        self.recorded(root, Action::KmsRegistrationsCreate, result)
             .await
-            .map(|_| ())
-            .map_err(|e| self.kms_error(&d, e))
     }
 
     async fn deregister(&self, root: &RootKey, tenant: TenantId) -> Result<(), ProviderError> {
         let RootKey::Customer(_) = root else {
             return Ok(());
         };
-        let d = self
-            .decide(root, tenant, Action::KmsRegistrationsDelete)
-            .await?;
-        let resource = (self.resource_crn)(tenant);
-        match self
-            .kms
-            .deregister(&d.access, Self::instance(&d), &d.key, &resource)
+        let result = self.deregistered(root, tenant).await;
+        self.recorded(root, Action::KmsRegistrationsDelete, result)
             .await
-        {
-            // Already gone (or the key was purged): nothing to remove.
-            Ok(()) | Err(KmsError::KeyNotFound) => Ok(()),
-            Err(e) => Err(self.kms_error(&d, e)),
-        }
     }
 }

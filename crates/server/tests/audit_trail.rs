@@ -220,6 +220,13 @@ async fn the_key_owner_sees_every_use_of_its_key_by_the_service() {
             .any(|e| e["action"] == "kms.secrets.wrap" && e["outcome"] == "success"),
         "{uses:#?}"
     );
+    // The tenant registered on the key.
+    assert!(
+        uses.iter()
+            .filter(by_service)
+            .any(|e| e["action"] == "kms.registrations.create" && e["outcome"] == "success"),
+        "{uses:#?}"
+    );
     // The refused unwrap, under the correlation id of the request that caused it.
     let refused: Vec<_> = with_correlation(&all, "check-disabled")
         .into_iter()
@@ -608,4 +615,39 @@ async fn a_change_and_its_event_commit_together() {
         .send()
         .await
         .expect_status(200);
+}
+
+/// A trail that goes quiet still gets its checkpoint: no event stays after the last signed
+/// checkpoint much longer than the checkpoint period, busy or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_trail_still_gets_its_checkpoint() {
+    let server = TestServer::start_adjusted(|s| ServeSettings {
+        audit_checkpoints: CheckpointPolicy {
+            every_events: 1000,
+            every: std::time::Duration::from_secs(1),
+        },
+        ..s
+    })
+    .await;
+    let key = server.root_key("k").await;
+    server.wrap_new(&key).await;
+    let secret = checkpoint_key(&server.store, server.state.kms.master())
+        .await
+        .expect("checkpoint key");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let verified = verify(&server.store, &secret).await.expect("intact");
+        if verified.after_last_checkpoint == 0 {
+            assert!(
+                verified.checkpoints >= 1 && verified.events >= 3,
+                "{verified:?}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "events left unsigned: {verified:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

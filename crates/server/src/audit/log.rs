@@ -2,7 +2,9 @@
 //! whatever has queued in one transaction (group commit) and then answers every request of the
 //! batch. A request's answer waits for its event: if the event cannot be written, the request is
 //! answered 503 and nothing it produced (a plaintext, a token, an acknowledgement) leaves.
-//! After a batch, a checkpoint is signed when 1000 events or 60 s have passed since the last.
+//! After a batch, a checkpoint is signed when 1000 events or 60 s have passed since the last; a
+//! quiet writer signs one over its last events once 60 s have passed, so no event stays
+//! unsigned at the end of the chain for much longer than that.
 //!
 //! A request that changed something already wrote its provisional event in its change's own
 //! transaction (`keyward_store::with_provisional`); its final event replaces that row in the
@@ -118,12 +120,21 @@ async fn write_batches(
     pending_grace: Duration,
     mut rx: mpsc::Receiver<Pending>,
 ) {
-    let mut since_checkpoint = 0u64;
-    let mut last_checkpoint = Instant::now();
+    let mut checkpoints = Checkpoints {
+        store: store.clone(),
+        key,
+        policy,
+        since: 0,
+        last: Instant::now(),
+        head: None,
+    };
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut chain = AuditAppender::new(store.clone());
-    let mut adopt = tokio::time::interval((pending_grace / 4).max(Duration::from_millis(100)));
-    adopt.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut chain = AuditAppender::new(store);
+    let tick = (pending_grace / 4)
+        .min(policy.every / 4)
+        .max(Duration::from_millis(100));
+    let mut idle = tokio::time::interval(tick);
+    idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             received = rx.recv_many(&mut batch, MAX_BATCH) => {
@@ -131,7 +142,7 @@ async fn write_batches(
                     return;
                 }
             }
-            _ = adopt.tick() => {
+            _ = idle.tick() => {
                 let before = now_millis()
                     - i64::try_from(pending_grace.as_millis()).unwrap_or(i64::MAX);
                 match chain.adopt_pending(before).await {
@@ -139,6 +150,8 @@ async fn write_batches(
                     Ok(n) => tracing::warn!(events = n, "audit: moved provisional events of changes whose requests stopped before their answer into the chain"),
                     Err(e) => tracing::error!(error = %e, "audit: cannot move provisional events into the chain"),
                 }
+                // Quiet for a while: the last events get their checkpoint all the same.
+                checkpoints.sign_if_due().await;
                 continue;
             }
         }
@@ -152,26 +165,9 @@ async fn write_batches(
             })
             .unzip();
         let written = match chain.append(&events, &settled).await {
-            Ok((seq, hash)) => {
-                since_checkpoint += events.len() as u64;
-                if since_checkpoint >= policy.every_events
-                    || last_checkpoint.elapsed() >= policy.every
-                {
-                    let at_millis = now_millis();
-                    let checkpoint = AuditCheckpoint {
-                        seq,
-                        hash: hash.to_vec(),
-                        at_millis,
-                        signature: sign_checkpoint(&key, seq, &hash, at_millis),
-                    };
-                    match store.insert_audit_checkpoint(&checkpoint).await {
-                        Ok(()) => {
-                            since_checkpoint = 0;
-                            last_checkpoint = Instant::now();
-                        }
-                        Err(e) => tracing::error!(error = %e, "cannot write an audit checkpoint"),
-                    }
-                }
+            Ok(head) => {
+                checkpoints.appended(events.len() as u64, head);
+                checkpoints.sign_if_due().await;
                 true
             }
             Err(e) => {
@@ -181,6 +177,51 @@ async fn write_batches(
         };
         for waiter in waiters {
             let _ = waiter.send(written);
+        }
+    }
+}
+
+/// When this writer last signed a checkpoint, and what it appended since.
+struct Checkpoints {
+    store: Store,
+    key: SecretBytes,
+    policy: CheckpointPolicy,
+    /// Events appended since the last checkpoint.
+    since: u64,
+    last: Instant,
+    /// The chain's head after this writer's last append.
+    head: Option<(i64, [u8; 32])>,
+}
+
+impl Checkpoints {
+    fn appended(&mut self, events: u64, head: (i64, [u8; 32])) {
+        self.since += events;
+        self.head = Some(head);
+    }
+
+    /// Signs a checkpoint over the last head written when the policy says so.
+    async fn sign_if_due(&mut self) {
+        let Some((seq, hash)) = self.head else {
+            return;
+        };
+        if self.since == 0
+            || (self.since < self.policy.every_events && self.last.elapsed() < self.policy.every)
+        {
+            return;
+        }
+        let at_millis = now_millis();
+        let checkpoint = AuditCheckpoint {
+            seq,
+            hash: hash.to_vec(),
+            at_millis,
+            signature: sign_checkpoint(&self.key, seq, &hash, at_millis),
+        };
+        match self.store.insert_audit_checkpoint(&checkpoint).await {
+            Ok(()) => {
+                self.since = 0;
+                self.last = Instant::now();
+            }
+            Err(e) => tracing::error!(error = %e, "cannot write an audit checkpoint"),
         }
     }
 }
