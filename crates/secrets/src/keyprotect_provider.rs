@@ -16,6 +16,7 @@ use crate::crn::RootKeyCrn;
 use crate::error::ProviderError;
 use crate::model::{RootKey, TenantId};
 use crate::provider::{KeyProvider, NewDek, OpenedDek, WrappedDek, dek_aad};
+use crate::routing::Serves;
 
 /// One Key Protect endpoint.
 pub struct Endpoint {
@@ -100,7 +101,7 @@ impl KeyProtectProvider {
     }
 
     /// Whether a CRN has a configured endpoint.
-    pub fn serves(&self, crn: &RootKeyCrn) -> bool {
+    pub fn serves_crn(&self, crn: &RootKeyCrn) -> bool {
         self.clients
             .contains_key(&(crn.cname.clone(), crn.region.clone()))
     }
@@ -168,9 +169,15 @@ fn decode(value: &Value, field: &str) -> Result<Vec<u8>, ProviderError> {
         .map_err(|_| ProviderError::Other(format!("the KMS response's {field} is not base64")))
 }
 
+impl Serves for KeyProtectProvider {
+    fn serves(&self, root: &RootKey) -> bool {
+        matches!(root, RootKey::Customer(crn) if self.serves_crn(crn))
+    }
+}
+
 impl KeyProvider for KeyProtectProvider {
     fn polled(&self, root: &RootKey) -> bool {
-        matches!(root, RootKey::Customer(crn) if self.serves(crn))
+        self.serves(root)
     }
 
     async fn generate_dek(

@@ -11,6 +11,7 @@ mod model;
 mod ports;
 mod provider;
 mod reencrypt;
+mod routing;
 mod service;
 
 pub use cache::DekCache;
@@ -26,4 +27,5 @@ pub use model::{
 };
 pub use ports::{JobLease, JobRecord, Reencrypted, SecretStore};
 pub use provider::{KeyProvider, NewDek, OpenedDek, WrappedDek, dek_aad};
+pub use routing::{Routing, Serves};
 pub use service::{Secrets, SecretsConfig};

@@ -12,7 +12,6 @@ use time::OffsetDateTime;
 use tokio::net::TcpListener;
 
 use crate::bootstrap::{self, BootstrapError, BootstrapInfo};
-use crate::configsvc_provider::ConfigsvcKeyProvider;
 use crate::iam_service::IamService;
 use crate::key_provider::{GlobalKey, LocalKmsProvider, resource_crn_scheme};
 use crate::listener::{self, ConnectionLimits};
@@ -348,7 +347,7 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
             .map_err(|e| BootstrapError::Setup(e.to_string()))?,
         )
     };
-    let provider = ConfigsvcKeyProvider::new(local, http);
+    let provider = keyward_secrets::Routing::new(local, http);
     let secrets_config = SecretsConfig {
         node: bootstrap::node_name(&settings.data_dir)?,
         ..settings.secrets.clone()

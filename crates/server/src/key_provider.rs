@@ -16,7 +16,8 @@ use keyward_iam::audit_note::{self, Note, NotedTarget};
 use keyward_iam::{Action, Authorizer, Caller, Instance, Principal, ServiceKind, Target, refusal};
 use keyward_kms::{CrnScheme, InstanceId, KeyId, KeyRef, KmsError};
 use keyward_secrets::{
-    KeyProvider, NewDek, OpenedDek, ProviderError, RootKey, TenantId, WrappedDek, dek_aad,
+    KeyProtectProvider, KeyProvider, NewDek, OpenedDek, ProviderError, RootKey, Routing, TenantId,
+    WrappedDek, dek_aad,
 };
 use keyward_store::Store;
 use uuid::Uuid;
@@ -24,7 +25,12 @@ use uuid::Uuid;
 use crate::audit::{AuditEvent, AuditLog, new_correlation_id, now_millis, target_crn};
 use crate::authz::InstanceAccess;
 use crate::openscale_error::provider_status;
-use crate::state::KmsService;
+use crate::services::KmsService;
+
+/// The configuration service's key provider: the global key and customer keys of this
+/// server's own KMS in process, customer keys of any configured Key Protect endpoint (this
+/// server's own URL included) over HTTP as the service id.
+pub type ConfigsvcKeyProvider = Routing<LocalKmsProvider, KeyProtectProvider>;
 
 /// Where the global key is.
 #[derive(Clone, Debug)]

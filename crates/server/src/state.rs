@@ -4,17 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyward_configsvc::ConfigService;
-use keyward_kms::{CrnScheme, Kms, MasterKey, OffsetClock};
+use keyward_kms::{CrnScheme, OffsetClock};
 use keyward_secrets::Secrets;
 use keyward_store::{PgPreparer, Store};
 
-use crate::configsvc_provider::ConfigsvcKeyProvider;
-
 use crate::iam_service::IamService;
+use crate::key_provider::ConfigsvcKeyProvider;
 use crate::rate_limit::RateLimiter;
 
-/// The KMS service as composed here.
-pub type KmsService = Kms<Store, Arc<dyn MasterKey>>;
+pub use crate::services::KmsService;
 
 /// The secrets service of the configuration service, as composed here.
 pub type SecretsService = Secrets<Store, ConfigsvcKeyProvider>;

@@ -1,6 +1,9 @@
 //! One audit event, in the style of Activity Tracker: what was attempted, by whom, from where,
 //! on what, and how it ended. Never holds a secret: no body, no token, only names and ids.
 
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use keyward_iam::audit_note::{Note, NotedTarget};
 use keyward_kms::CrnScheme;
 use serde::{Deserialize, Serialize};
@@ -149,6 +152,18 @@ pub fn target_crn(crn: &CrnScheme, note: &Note, key: Option<&str>) -> String {
             }
         }
     }
+}
+
+/// A correlation id for a request that brought none: this process's random prefix and a counter
+/// (unique across nodes and restarts without a system call per request).
+pub(crate) fn new_correlation_id() -> String {
+    static PREFIX: LazyLock<String> = LazyLock::new(|| uuid::Uuid::new_v4().simple().to_string());
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{:016x}",
+        PREFIX.as_str(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Lower-case hexadecimal (chain hashes as shown).

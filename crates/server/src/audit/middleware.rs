@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::sync::Arc;
 
@@ -20,7 +19,7 @@ use keyward_iam::audit_note::{Note, noting_from};
 use keyward_kms::CrnScheme;
 use keyward_store::{NewAuditEvent, Provisional, with_provisional};
 
-use super::event::{AuditEvent, target_crn};
+use super::event::{AuditEvent, new_correlation_id, target_crn};
 use super::log::now_millis;
 use crate::error::ApiError;
 use crate::listener::ClientAddr;
@@ -43,18 +42,6 @@ static ROUTE_ACTIONS: LazyLock<HashMap<&'static str, Action>> = LazyLock::new(||
     }
     map
 });
-
-/// A correlation id for a request that brought none: this process's random prefix and a counter
-/// (unique across nodes and restarts without a system call per request).
-pub(crate) fn new_correlation_id() -> String {
-    static PREFIX: LazyLock<String> = LazyLock::new(|| uuid::Uuid::new_v4().simple().to_string());
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{}-{:016x}",
-        PREFIX.as_str(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 fn correlation_id(request: &Request) -> String {
     request

@@ -8,8 +8,8 @@ mod log;
 pub mod middleware;
 pub mod verify;
 
+pub(crate) use event::new_correlation_id;
 pub use event::{AuditEvent, PROVISIONAL_REASON, hex, target_crn};
 pub use key::{checkpoint_key, load_checkpoint_key};
 pub use log::{AuditLog, CheckpointPolicy, now_millis};
-pub(crate) use middleware::new_correlation_id;
 pub use verify::{Broken, Verified, verify};
