@@ -12,6 +12,8 @@ pub const KEY_RING_TYPE: &str = "application/vnd.ibm.kms.key_ring+json";
 pub const ALIAS_TYPE: &str = "application/vnd.ibm.kms.key+json";
 /// `collectionType` of errors.
 pub const ERROR_TYPE: &str = "application/vnd.ibm.kms.error+json";
+/// `collectionType` of registrations.
+pub const REGISTRATION_TYPE: &str = "application/vnd.ibm.kms.registration+json";
 /// `moreInfo` of every reason.
 pub const MORE_INFO: &str = "https://cloud.ibm.com/apidocs/key-protect";
 
@@ -221,25 +223,46 @@ pub struct KeyResource {
 }
 
 /// Body of wrap.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct WrapRequest {
     /// DEK to wrap, base64; generated when absent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plaintext: Option<String>,
     /// Additional authenticated data.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aad: Option<Vec<String>>,
 }
 
 /// Body of unwrap and rewrap.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct CiphertextRequest {
     /// Wrapped DEK, base64.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ciphertext: Option<String>,
     /// Additional authenticated data.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aad: Option<Vec<String>>,
+}
+
+/// One resource of a registration's body (`POST /keys/{id}/registrations/{crn}`).
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationRequest {
+    /// Free text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Whether the key may not be deleted while the registration exists.
+    pub prevent_key_deletion: bool,
+}
+
+/// What a client reads of a key's metadata to know whether it may use it.
+#[derive(Debug, Deserialize)]
+pub struct KeyStateView {
+    /// Key Protect's state number: 0 pre-activation, 1 active, 2 suspended, 3 deactivated,
+    /// 5 destroyed.
+    pub state: i64,
+    /// A standard key (not a root key).
+    pub extractable: bool,
 }
 
 /// Body of rotate (imported keys).
@@ -268,11 +291,11 @@ pub struct PatchKey {
 }
 
 /// Wrap response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WrapResponse {
     /// Generated DEK, when none was sent.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plaintext: Option<String>,
     /// Wrapped DEK.
     pub ciphertext: String,
@@ -281,7 +304,7 @@ pub struct WrapResponse {
 }
 
 /// Unwrap response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UnwrapResponse {
     /// DEK.
@@ -289,10 +312,10 @@ pub struct UnwrapResponse {
     /// Version that had wrapped it.
     pub key_version: KeyVersion,
     /// Rewrapped under the newest version, when the key was rotated.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ciphertext: Option<String>,
     /// The newest version, with `ciphertext`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rewrapped_key_version: Option<KeyVersion>,
 }
 

@@ -8,9 +8,13 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use keyward_api::keyprotect::{
+    CiphertextRequest, Collection, KeyStateView, REGISTRATION_TYPE, RegistrationRequest,
+    UnwrapResponse, WrapRequest, WrapResponse,
+};
 use keyward_client::{BreakerPolicy, Client, Method, Reply, RetryPolicy};
 use keyward_crypto::SecretBytes;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::crn::RootKeyCrn;
 use crate::error::ProviderError;
@@ -160,13 +164,21 @@ impl KeyProtectProvider {
     }
 }
 
-fn decode(value: &Value, field: &str) -> Result<Vec<u8>, ProviderError> {
-    let text = value[field]
-        .as_str()
-        .ok_or_else(|| ProviderError::Other(format!("the KMS response has no {field}")))?;
+fn decode(text: &str, field: &str) -> Result<Vec<u8>, ProviderError> {
     STANDARD
         .decode(text)
         .map_err(|_| ProviderError::Other(format!("the KMS response's {field} is not base64")))
+}
+
+/// A request's body as JSON.
+fn to_body(body: &impl serde::Serialize) -> Result<Value, ProviderError> {
+    serde_json::to_value(body).map_err(|e| ProviderError::Other(e.to_string()))
+}
+
+/// A successful reply's body as the API describes it.
+fn answer<T: serde::de::DeserializeOwned>(reply: Reply) -> Result<T, ProviderError> {
+    serde_json::from_value(reply.body)
+        .map_err(|e| ProviderError::Other(format!("the KMS's answer is not as described: {e}")))
 }
 
 impl Serves for KeyProtectProvider {
@@ -185,16 +197,29 @@ impl KeyProvider for KeyProtectProvider {
         root: &RootKey,
         tenant: TenantId,
     ) -> Result<NewDek, ProviderError> {
-        let body = json!({"aad": dek_aad(tenant)});
+        let body = WrapRequest {
+            plaintext: None,
+            aad: Some(dek_aad(tenant)),
+        };
         let reply = self
-            .call(root, tenant, Method::POST, "/actions/wrap", Some(body))
+            .call(
+                root,
+                tenant,
+                Method::POST,
+                "/actions/wrap",
+                Some(to_body(&body)?),
+            )
             .await?;
         if reply.status != 200 {
             return Err(self.refusal(root, tenant, &reply).await);
         }
+        let wrapped: WrapResponse = answer(reply)?;
+        let plaintext = wrapped
+            .plaintext
+            .ok_or_else(|| ProviderError::Other("the KMS generated no DEK".into()))?;
         Ok(NewDek {
-            dek: SecretBytes::new(decode(&reply.body, "plaintext")?),
-            wrapped: decode(&reply.body, "ciphertext")?,
+            dek: SecretBytes::new(decode(&plaintext, "plaintext")?),
+            wrapped: decode(&wrapped.ciphertext, "ciphertext")?,
         })
     }
 
@@ -204,23 +229,29 @@ impl KeyProvider for KeyProtectProvider {
         tenant: TenantId,
         wrapped: WrappedDek<'_>,
     ) -> Result<OpenedDek, ProviderError> {
-        let mut body = json!({"ciphertext": STANDARD.encode(wrapped.ciphertext)});
-        if wrapped.tenant_bound {
-            body["aad"] = json!(dek_aad(tenant));
-        }
+        let body = CiphertextRequest {
+            ciphertext: Some(STANDARD.encode(wrapped.ciphertext)),
+            aad: wrapped.tenant_bound.then(|| dek_aad(tenant)),
+        };
         let reply = self
-            .call(root, tenant, Method::POST, "/actions/unwrap", Some(body))
+            .call(
+                root,
+                tenant,
+                Method::POST,
+                "/actions/unwrap",
+                Some(to_body(&body)?),
+            )
             .await?;
         if reply.status != 200 {
             return Err(self.refusal(root, tenant, &reply).await);
         }
-        let rewrapped = if reply.body.get("rewrappedKeyVersion").is_some() {
-            Some(decode(&reply.body, "ciphertext")?)
-        } else {
-            None
+        let opened: UnwrapResponse = answer(reply)?;
+        let rewrapped = match (opened.rewrapped_key_version, opened.ciphertext) {
+            (Some(_), Some(ciphertext)) => Some(decode(&ciphertext, "ciphertext")?),
+            _ => None,
         };
         Ok(OpenedDek {
-            dek: SecretBytes::new(decode(&reply.body, "plaintext")?),
+            dek: SecretBytes::new(decode(&opened.plaintext, "plaintext")?),
             rewrapped,
         })
     }
@@ -241,14 +272,18 @@ impl KeyProvider for KeyProtectProvider {
                 )));
             }
         }
-        let key = &reply.body["resources"][0];
-        if key["extractable"].as_bool() == Some(true) {
+        let keys: Collection<KeyStateView> = answer(reply)?;
+        let key = keys
+            .resources
+            .first()
+            .ok_or_else(|| ProviderError::Other("the KMS returned no key".into()))?;
+        if key.extractable {
             return Err(ProviderError::NotRootKey);
         }
-        match key["state"].as_i64() {
-            Some(1 | 3) => Ok(()),
-            Some(2) => Err(ProviderError::KeyDisabled),
-            Some(5) => Err(ProviderError::KeyDeleted),
+        match key.state {
+            1 | 3 => Ok(()),
+            2 => Err(ProviderError::KeyDisabled),
+            5 => Err(ProviderError::KeyDeleted),
             _ => Err(ProviderError::Other(
                 "the key is in an unknown state".into(),
             )),
@@ -257,14 +292,20 @@ impl KeyProvider for KeyProtectProvider {
 
     async fn register(&self, root: &RootKey, tenant: TenantId) -> Result<(), ProviderError> {
         let crn = (self.resource_crn)(tenant).replace('/', "%2F");
-        let body = json!({"resources": [{"description": "configsvc instance secrets", "preventKeyDeletion": false}]});
+        let body = Collection::new(
+            REGISTRATION_TYPE,
+            vec![RegistrationRequest {
+                description: Some("configsvc instance secrets".into()),
+                prevent_key_deletion: false,
+            }],
+        );
         let reply = self
             .call(
                 root,
                 tenant,
                 Method::POST,
                 &format!("/registrations/{crn}"),
-                Some(body),
+                Some(to_body(&body)?),
             )
             .await?;
         if (200..300).contains(&reply.status) {

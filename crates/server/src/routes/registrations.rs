@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use keyward_api::keyprotect::Collection;
+use keyward_api::keyprotect::{Collection, REGISTRATION_TYPE};
 use keyward_kms::Registration;
 use serde_json::{Value, json};
 
@@ -18,9 +18,6 @@ use crate::error::ApiError;
 use crate::routes::query::{flag, key_ref, paging};
 use crate::state::SharedState;
 use crate::wire::date;
-
-/// `collectionType` of registrations.
-const REGISTRATION_TYPE: &str = "application/vnd.ibm.kms.registration+json";
 
 fn resource(r: &Registration) -> Value {
     json!({
