@@ -5,7 +5,8 @@
 //! - B answered every request of the run, none with a 5xx;
 //! - B adopted the dead node's switch and finished it within 15 s of the kill;
 //! - every write acknowledged by either node is there, and every secret decrypts under the new
-//!   key (the history check);
+//!   key (the history check), and every KMS key whose creation either node acknowledged exists,
+//!   in the state its last acknowledged change left it (the KMS's history check);
 //! - the audit chain both nodes appended to verifies.
 //!
 //! Prints `node_kill_adoption_ms` and the answers per node.
@@ -55,11 +56,13 @@ async fn ok(client: &Client, method: Method, path: &str, body: Option<Value>) ->
     reply.body
 }
 
-/// What one client saw: answers by status (0: no answer), and the names it wrote.
+/// What one client saw: answers by status (0: no answer), the names it wrote, and the KMS keys
+/// it created with the state each must be in (`None` when a change's answer was lost).
 #[derive(Default)]
 struct History {
     answers: BTreeMap<(&'static str, u16), usize>,
     written: Vec<String>,
+    keys: Vec<(String, Option<i64>)>,
 }
 
 /// One client's target: a node, its credentials, and what it sends.
@@ -105,6 +108,7 @@ async fn load(t: Target, until: Instant, history: Arc<Mutex<History>>) {
             .send()
             .await
             .map_or(0, |r| r.status().as_u16());
+        let (kms_answers, key) = kms_change(&t, &name, n % 2 == 0).await;
         {
             let mut h = history.lock().unwrap();
             *h.answers.entry((t.node, written)).or_default() += 1;
@@ -112,11 +116,61 @@ async fn load(t: Target, until: Instant, history: Arc<Mutex<History>>) {
             if written == 201 {
                 h.written.push(name);
             }
+            for status in kms_answers {
+                *h.answers.entry((t.node, status)).or_default() += 1;
+            }
+            h.keys.extend(key);
         }
         if written == 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// Creates a KMS key named `name` on the target's node and, with `disable`, disables it. Returns
+/// the answers' statuses (0: none) and, when its creation was acknowledged, the key and the
+/// state it must now be in.
+async fn kms_change(
+    t: &Target,
+    name: &str,
+    disable: bool,
+) -> (Vec<u16>, Option<(String, Option<i64>)>) {
+    let created = t
+        .http
+        .post(format!("{}/api/v2/keys", t.url))
+        .bearer_auth(&t.token)
+        .header("bluemix-instance", &t.kms)
+        .json(&json!({"resources": [{"name": name, "extractable": false}]}))
+        .send()
+        .await;
+    let Ok(created) = created else {
+        return (vec![0], None);
+    };
+    let status = created.status().as_u16();
+    let id = match created.json::<Value>().await {
+        Ok(body) if status == 201 => body["resources"][0]["id"].as_str().map(str::to_owned),
+        _ => None,
+    };
+    let Some(id) = id else {
+        return (vec![status], None);
+    };
+    if !disable {
+        return (vec![status], Some((id, Some(1))));
+    }
+    let disabled = t
+        .http
+        .post(format!("{}/api/v2/keys/{id}/actions/disable", t.url))
+        .bearer_auth(&t.token)
+        .header("bluemix-instance", &t.kms)
+        .send()
+        .await
+        .map_or(0, |r| r.status().as_u16());
+    let state = match disabled {
+        204 => Some(2),
+        0 => None,
+        _ => Some(1),
+    };
+    (vec![status, disabled], Some((id, state)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,10 +307,11 @@ async fn a_node_killed_under_load_and_mid_switch_loses_nothing() {
         .map(|m| m.into_inner().unwrap())
         .unwrap_or_else(|| panic!("a worker still holds the history"));
     println!(
-        "node_kill_adoption_ms={} answers={:?} written={}",
+        "node_kill_adoption_ms={} answers={:?} written={} keys={}",
         adopted.as_millis(),
         history.answers,
-        history.written.len()
+        history.written.len(),
+        history.keys.len()
     );
 
     // Node B answered everything, never with a 5xx.
@@ -305,6 +360,29 @@ async fn a_node_killed_under_load_and_mid_switch_loses_nothing() {
         "{check}"
     );
     assert!(check["secrets"].as_u64().unwrap() >= (PROVIDERS + history.written.len()) as u64);
+
+    // The KMS's history: every key whose creation was acknowledged is there, in the state its
+    // last acknowledged change left it.
+    assert!(!history.keys.is_empty());
+    for (id, state) in &history.keys {
+        let reply = b
+            .send(Method::GET, &format!("/api/v2/keys/{id}"), &on_kms, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            reply.status, 200,
+            "key {id} acknowledged and lost: {}",
+            reply.body
+        );
+        if let Some(state) = state {
+            assert_eq!(
+                reply.body["resources"][0]["state"].as_i64(),
+                Some(*state),
+                "key {id}: {}",
+                reply.body
+            );
+        }
+    }
 
     stop(node_b);
     let verify = keyward(&[
