@@ -112,6 +112,14 @@ impl RootKeyVault for TokenRootKeys {
                 tracing::error!(%version, "PKCS#11 token: the root key version's object is missing");
                 KmsError::Internal
             })?;
+        let protection = self
+            .token
+            .with(|s| key_objects::protection(s, key))
+            .map_err(|e| failed("inspect")(e.into()))?;
+        if !protection.sensitive || protection.extractable {
+            tracing::error!(%version, "PKCS#11 token: the root key version's object can be read out of the token; refused");
+            return Err(KmsError::Internal);
+        }
         Ok(Arc::new(TokenVersion {
             token: Arc::clone(&self.token),
             key,

@@ -154,10 +154,9 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
             },
             revision: 0,
         };
-        if let Err(e) = self.store.create_key(&key, &version).await {
-            self.discard(&version);
-            return Err(e);
-        }
+        // On an error the row may still have committed (a connection lost during COMMIT): the
+        // version's object stays; if it was not stored, nothing names it.
+        self.store.create_key(&key, &version).await?;
         Ok(KeyWithPayload {
             key,
             payload: made.material,

@@ -314,11 +314,13 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
                 },
                 now,
             );
-            let added = self.store.add_version(&key, expected, &version).await;
-            if !matches!(added, Ok(true)) {
+            // Not added (another change came first): nothing names the version's object. On
+            // an error it may still have committed, so the object stays.
+            let added = self.store.add_version(&key, expected, &version).await?;
+            if !added {
                 self.discard(&version);
             }
-            if added? {
+            if added {
                 self.cache.invalidate(key.id);
                 return Ok(key);
             }

@@ -169,7 +169,8 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         })
     }
 
-    /// Destroys what a version that was not stored left in the vault.
+    /// Destroys what a version that is not (or no longer) stored left in the vault; the vault
+    /// logs a failure (the object then stays, unreachable: nothing names it).
     pub(crate) fn discard(&self, version: &StoredVersion) {
         if let (Some(vault), Some(reference)) =
             (&self.vault, vault_reference(&version.wrapped_material))

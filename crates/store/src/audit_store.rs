@@ -250,9 +250,14 @@ impl AuditAppender {
 
     /// Moves the pending rows written before `before_millis` (milliseconds since the epoch)
     /// into the chain as they are: their requests' changes committed, and their final events
-    /// were never appended (the node stopped in between). Returns how many.
-    pub async fn adopt_pending(&mut self, before_millis: i64) -> Result<usize, StoreError> {
-        Ok(self.append_in_tx(&[], &[], Some(before_millis)).await?.1)
+    /// were never appended (the node stopped in between, or the trail could not take them).
+    /// Returns how many, and the chain's head after them.
+    pub async fn adopt_pending(
+        &mut self,
+        before_millis: i64,
+    ) -> Result<(usize, Option<(i64, [u8; 32])>), StoreError> {
+        let (head, adopted) = self.append_in_tx(&[], &[], Some(before_millis)).await?;
+        Ok((adopted, head))
     }
 
     async fn connection(&mut self) -> Result<&mut Held, StoreError> {
@@ -345,10 +350,16 @@ use locked_append;
 macro_rules! pending_rows {
     ($tx:ident, $settled:expr, $adopt_before:expr) => {{
         for id in $settled {
-            sqlx::query("DELETE FROM audit_pending WHERE id = $1")
+            let gone = sqlx::query("DELETE FROM audit_pending WHERE id = $1")
                 .bind(*id)
                 .execute(&mut *$tx)
-                .await?;
+                .await?
+                .rows_affected();
+            if gone == 0 {
+                // Adopted already (its request outlived the grace time, or a node's clock ran
+                // ahead): the chain holds the provisional event and now the final one too.
+                tracing::warn!(pending = *id, "audit: a change's provisional event was adopted before its final event; both are in the chain");
+            }
         }
         let mut adopted: Vec<(i64, Option<String>, i64, String)> =
             match $adopt_before {

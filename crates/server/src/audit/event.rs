@@ -66,8 +66,10 @@ impl AuditEvent {
 
 impl AuditEvent {
     /// The event a change's transaction commits with it, before its answer is known: the
-    /// change committed (`success`), and its reason says no answer was recorded. The request's
-    /// final event replaces it; it stays only if the node stopped in between.
+    /// transaction committed (`success`), and its reason says no final event was recorded. The
+    /// request's final event replaces it; it stays only if that event was never written (the
+    /// node stopped in between, or the trail refused it). A request whose transaction changed
+    /// no row (a delete of something already gone) also commits one: kept, it overstates.
     pub fn provisional(mut self) -> Self {
         self.outcome = "success".to_owned();
         self.reason = Reason {
@@ -79,8 +81,7 @@ impl AuditEvent {
 }
 
 /// The reason of a provisional event.
-pub const PROVISIONAL_REASON: &str =
-    "the change committed; the node stopped before its answer was recorded";
+pub const PROVISIONAL_REASON: &str = "the request's change committed; its final event was never recorded (the node stopped, or the trail could not take it)";
 
 fn event_time(at_millis: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_millis) * 1_000_000)

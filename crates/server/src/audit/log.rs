@@ -146,8 +146,13 @@ async fn write_batches(
                 let before = now_millis()
                     - i64::try_from(pending_grace.as_millis()).unwrap_or(i64::MAX);
                 match chain.adopt_pending(before).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::warn!(events = n, "audit: moved provisional events of changes whose requests stopped before their answer into the chain"),
+                    Ok((0, _)) => {}
+                    Ok((n, head)) => {
+                        tracing::warn!(events = n, "audit: moved provisional events whose final events were never recorded into the chain");
+                        if let Some(head) = head {
+                            checkpoints.appended(n as u64, head);
+                        }
+                    }
                     Err(e) => tracing::error!(error = %e, "audit: cannot move provisional events into the chain"),
                 }
                 // Quiet for a while: the last events get their checkpoint all the same.

@@ -6,9 +6,7 @@
 //! in the same transaction, which stands.
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
-
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};

@@ -1159,13 +1159,13 @@ mod audit_cases {
         .await;
         assert_eq!(left.len(), 1);
         assert_eq!(
-            chain.adopt_pending(7).await.unwrap(),
+            chain.adopt_pending(7).await.unwrap().0,
             0,
             "not older than the grace"
         );
         let mut other = AuditAppender::new(s.clone());
-        assert_eq!(other.adopt_pending(8).await.unwrap(), 1);
-        assert_eq!(chain.adopt_pending(8).await.unwrap(), 0, "adopted once");
+        assert_eq!(other.adopt_pending(8).await.unwrap().0, 1);
+        assert_eq!(chain.adopt_pending(8).await.unwrap().0, 0, "adopted once");
         assert!(s.audit_pending().await.unwrap().is_empty());
         let rows = s.audit_events(None, 0, 1000).await.unwrap();
         assert_eq!(rows.len(), 2);
@@ -1178,6 +1178,26 @@ mod audit_cases {
         }
         // The first writer, behind, still links after the adopted event.
         assert_eq!(chain.append(&events("after", 1), &[]).await.unwrap().0, 3);
+
+        // Adopted while its request still ran (it outlived the grace time): its final event
+        // still lands, after the provisional one.
+        let late = instance("late");
+        let ((), pending) = with_provisional(provisional("late"), async {
+            s.create_instance(&late).await.unwrap();
+        })
+        .await;
+        assert_eq!(other.adopt_pending(8).await.unwrap().0, 1);
+        chain
+            .append(&events("late-final", 1), &pending)
+            .await
+            .unwrap();
+        let rows = s.audit_events(None, 3, 1000).await.unwrap();
+        let bodies: Vec<_> = rows.iter().map(|r| r.body.as_str()).collect();
+        assert_eq!(
+            bodies,
+            ["{\"provisional\":\"late\"}", "{\"event\":\"late-final-0\"}"]
+        );
+        assert!(s.audit_pending().await.unwrap().is_empty());
     }
 }
 
