@@ -55,6 +55,11 @@ impl Breaker {
         }
     }
 
+    /// When it opens, and for how long.
+    pub fn policy(&self) -> BreakerPolicy {
+        self.policy
+    }
+
     /// Whether a call may go ahead now.
     pub fn admit(&self) -> Result<(), Refused> {
         let now = Instant::now();

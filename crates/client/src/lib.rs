@@ -66,7 +66,6 @@ pub struct Client {
     tokens: Mutex<HashMap<Option<String>, CachedToken>>,
     retry: RetryPolicy,
     breaker: breaker::Breaker,
-    breaker_policy: BreakerPolicy,
 }
 
 /// What went wrong with a request, without its URL (which may carry a query), with its causes.
@@ -149,7 +148,6 @@ impl Client {
             tokens: Mutex::new(HashMap::new()),
             retry,
             breaker: breaker::Breaker::new(BreakerPolicy::default()),
-            breaker_policy: BreakerPolicy::default(),
         })
     }
 
@@ -157,7 +155,6 @@ impl Client {
     #[must_use]
     pub fn with_breaker(mut self, policy: BreakerPolicy) -> Self {
         self.breaker = breaker::Breaker::new(policy);
-        self.breaker_policy = policy;
         self
     }
 
@@ -262,7 +259,7 @@ impl Client {
         if let Err(refused) = self.breaker.admit() {
             return Err(ClientError::Unreachable(format!(
                 "the last {} calls failed (last: {}); calls are refused for {} s more (circuit open)",
-                self.breaker_policy.open_after,
+                self.breaker.policy().open_after,
                 refused.cause,
                 refused.wait.as_secs_f64().ceil()
             )));
