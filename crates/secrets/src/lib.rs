@@ -25,7 +25,7 @@ pub use model::{
     Generation, GenerationId, GenerationStatus, Progress, Protection, RootKey, SealedField,
     SecretId, TenantId, WrappedBy,
 };
-pub use ports::{JobLease, JobRecord, Reencrypted, SecretStore};
+pub use ports::{FieldAt, JobLease, JobRecord, Reencrypted, SecretStore};
 pub use provider::{KeyProvider, NewDek, OpenedDek, WrappedDek, dek_aad};
 pub use routing::{Routing, Serves};
 pub use service::{Secrets, SecretsConfig};

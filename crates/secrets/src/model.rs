@@ -150,8 +150,9 @@ pub struct Protection {
 /// Progress of a re-encryption.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Progress {
-    /// Fields already under the new generation.
+    /// Fields the switch has re-encrypted so far.
     pub done: u64,
-    /// All fields of the tenant.
+    /// Fields that needed re-encryption when the switch began (fields written during the
+    /// switch are sealed by the new generation at once and counted in neither).
     pub total: u64,
 }

@@ -23,11 +23,28 @@ pub struct JobRecord {
     pub lease: JobLease,
     /// Why it waits (the new root key is disabled, say), when it does.
     pub paused: Option<String>,
+    /// Fields the job has re-encrypted so far.
+    pub done: u64,
+    /// Fields that needed re-encryption when the switch began (unknown for a switch begun
+    /// before the store counted them).
+    pub total: Option<u64>,
+}
+
+/// A field as a job reads it: with its row's position in the store's order (a row id, at
+/// least 1), from which the next read goes on and by which its update finds the row.
+#[derive(Clone, Debug)]
+pub struct FieldAt {
+    /// The row's position.
+    pub position: i64,
+    /// The field.
+    pub sealed: SealedField,
 }
 
 /// One re-encrypted field: replace `old_generation`'s ciphertext with the new one.
 #[derive(Clone, Debug)]
 pub struct Reencrypted {
+    /// The row's position, as read.
+    pub position: i64,
     /// The field, as sealed by the new generation.
     pub sealed: SealedField,
     /// The generation it must still have for the update to apply.
@@ -48,7 +65,8 @@ pub trait SecretStore: Send + Sync + 'static {
         g: &Generation,
     ) -> impl Future<Output = Result<bool, SecretsError>> + Send;
 
-    /// Inserts a pending generation; `Ok(false)` when one is already pending.
+    /// Inserts a pending generation and records its job (free for any node to take), with the
+    /// number of fields to re-encrypt; `Ok(false)` when one is already pending.
     fn insert_pending_generation(
         &self,
         g: &Generation,
@@ -61,8 +79,18 @@ pub trait SecretStore: Send + Sync + 'static {
         wrapped: &[u8],
     ) -> impl Future<Output = Result<(), SecretsError>> + Send;
 
-    /// Inserts or replaces a field.
-    fn put_field(&self, f: &SealedField) -> impl Future<Output = Result<(), SecretsError>> + Send;
+    /// Inserts or replaces fields, all in one transaction: all land or none does. No two may
+    /// name the same `(tenant, secret, field)`. [`SecretsError::StaleGeneration`] (nothing
+    /// written) when one names a generation that no longer exists.
+    fn put_fields(
+        &self,
+        fields: &[SealedField],
+    ) -> impl Future<Output = Result<(), SecretsError>> + Send;
+
+    /// Inserts or replaces one field.
+    fn put_field(&self, f: &SealedField) -> impl Future<Output = Result<(), SecretsError>> + Send {
+        self.put_fields(std::slice::from_ref(f))
+    }
 
     /// One field.
     fn get_field(
@@ -86,17 +114,33 @@ pub trait SecretStore: Send + Sync + 'static {
         secret: SecretId,
     ) -> impl Future<Output = Result<u64, SecretsError>> + Send;
 
-    /// Up to `limit` fields of the tenant not sealed by `generation`.
-    fn fields_not_in(
+    /// Turns a switch back, in one transaction: the pending generation becomes current and the
+    /// current one pending again (a job then moves the fields already under the abandoned
+    /// generation back), and the job's progress starts over with those fields. `Ok(false)`
+    /// (nothing changed) when `current` and `pending` are no longer the tenant's current and
+    /// pending generations.
+    fn reverse_switch(
+        &self,
+        tenant: TenantId,
+        current: GenerationId,
+        pending: GenerationId,
+    ) -> impl Future<Output = Result<bool, SecretsError>> + Send;
+
+    /// Up to `limit` of the tenant's fields sealed by `generation` whose position is after
+    /// `after` (0: from the start), in position order.
+    fn fields_under(
         &self,
         tenant: TenantId,
         generation: GenerationId,
+        after: i64,
         limit: u32,
-    ) -> impl Future<Output = Result<Vec<SealedField>, SecretsError>> + Send;
+    ) -> impl Future<Output = Result<Vec<FieldAt>, SecretsError>> + Send;
 
-    /// Applies a batch of `tenant`'s job in one transaction, renewing `lease` in it; a field whose
-    /// generation changed meanwhile is skipped. Returns how many were applied;
-    /// [`SecretsError::LeaseLost`] (nothing written) when another node holds the job.
+    /// Applies a batch of `tenant`'s job in one transaction, renewing `lease` and counting the
+    /// fields done in it; every field of the batch is the tenant's and moves between the same
+    /// two generations. A field whose row or generation changed meanwhile is skipped.
+    /// Returns how many were applied; [`SecretsError::LeaseLost`] (nothing written) when
+    /// another node holds the job.
     fn apply_batch(
         &self,
         tenant: TenantId,

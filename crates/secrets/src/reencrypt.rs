@@ -14,10 +14,12 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::envelope::seal_field;
+use crate::envelope::{open_field, seal_field};
 use crate::error::SecretsError;
-use crate::model::{GenerationStatus, Progress, Protection, RootKey, SealedField, TenantId};
-use crate::ports::{Reencrypted, SecretStore};
+use crate::model::{
+    Generation, GenerationStatus, Progress, Protection, RootKey, SealedField, TenantId,
+};
+use crate::ports::{FieldAt, Reencrypted, SecretStore};
 use crate::provider::KeyProvider;
 use crate::service::Secrets;
 
@@ -29,9 +31,17 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
         let (switching_to, paused) = match gens.pending {
             None => (None, None),
             Some(p) => {
-                let (done, total) = self.store.count_fields(tenant, p.id).await?;
-                let paused = self.store.job(tenant).await?.and_then(|j| j.paused);
-                (Some((p.root, Progress { done, total })), paused)
+                let job = self.store.job(tenant).await?;
+                let counted = job.as_ref().and_then(|j| j.total.map(|t| (j.done, t)));
+                let (done, total) = match counted {
+                    Some((done, total)) => (done.min(total), total),
+                    // A switch begun before the store counted its fields: count them now.
+                    None => self.store.count_fields(tenant, p.id).await?,
+                };
+                (
+                    Some((p.root, Progress { done, total })),
+                    job.and_then(|j| j.paused),
+                )
             }
         };
         Ok(Protection {
@@ -53,10 +63,25 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
         let _one_switch_at_a_time = self.switching.lock().await;
         let gens = self.generations(tenant).await?;
         if let Some(pending) = &gens.pending {
-            if pending.root != target {
-                return Err(SecretsError::ReencryptionInProgress);
+            match &gens.current {
+                _ if pending.root == target => {}
+                // Back to the key the switch began from (the customer removed the key it was
+                // switching to, say while the switch waited for that key): the switch turns
+                // back. New writes go to the old generation at once; the fields already moved
+                // go back as soon as the abandoned key lets them be read.
+                Some(current) if current.root == target => {
+                    if !self
+                        .store
+                        .reverse_switch(tenant, current.id, pending.id)
+                        .await?
+                    {
+                        return Err(SecretsError::ReencryptionInProgress);
+                    }
+                    tracing::info!(%tenant, "switch turned back to the key it began from");
+                }
+                _ => return Err(SecretsError::ReencryptionInProgress),
             }
-            // The same switch again: make sure it runs (it may have stopped on an error).
+            // Make sure the job runs (it may have stopped on an error).
             self.spawn_job(tenant);
             return self.protection(tenant).await;
         }
@@ -183,76 +208,113 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
     }
 
     /// Re-encrypts until the pending generation is current. Safe to run again after a crash.
+    ///
+    /// Reads the old generation's fields in position order, and reads and re-seals the next
+    /// batch while the store applies the last one. A pass that reached the end starts once
+    /// more from the beginning (a write that began before the switch may have landed under
+    /// the old generation behind it); the generation is promoted when that pass finds nothing.
     pub async fn run_job(&self, tenant: TenantId) -> Result<(), SecretsError> {
         loop {
             let gens = self.generations(tenant).await?;
             let Some(pending) = &gens.pending else {
                 return Ok(());
             };
-            let new_dek = self.dek(pending).await?;
-            let batch = self
+            let old = gens.current.as_ref().filter(|g| g.id != pending.id);
+            if let Some(old) = old {
+                self.convert_pass(tenant, old, pending, 0).await?;
+                // Whatever landed under the old generation behind the first pass.
+                self.convert_pass(tenant, old, pending, 0).await?;
+            }
+            if self
                 .store
-                .fields_not_in(tenant, pending.id, self.config.batch_size)
-                .await?;
-            if batch.is_empty() {
-                if self
-                    .store
-                    .promote(tenant, pending.id, &self.lease())
-                    .await?
-                {
-                    if let Some(old) = &gens.current {
-                        self.cache.forget_generation(old.id);
-                        if old.root != pending.root
-                            && let Err(e) = self.provider.deregister(&old.root, tenant).await
-                        {
-                            tracing::warn!(%tenant, error = %e, "could not remove the registration on the old root key");
-                        }
+                .promote(tenant, pending.id, &self.lease())
+                .await?
+            {
+                if let Some(old) = &gens.current {
+                    self.cache.forget_generation(old.id);
+                    if old.root != pending.root
+                        && let Err(e) = self.provider.deregister(&old.root, tenant).await
+                    {
+                        tracing::warn!(%tenant, error = %e, "could not remove the registration on the old root key");
                     }
-                    tracing::info!(%tenant, "re-encryption complete");
-                    return Ok(());
                 }
-                continue;
+                tracing::info!(%tenant, "re-encryption complete");
+                return Ok(());
             }
-            let old_gens = gens.current.iter().filter(|g| g.id != pending.id);
-            let mut deks = Vec::new();
-            for g in old_gens {
-                deks.push((g.id, self.dek(g).await?));
-            }
-            let mut updates = Vec::with_capacity(batch.len());
-            for f in batch {
-                let old = deks
-                    .iter()
-                    .find(|(id, _)| *id == f.generation)
-                    .map(|(_, k)| k)
-                    .ok_or(SecretsError::Undecryptable)?;
-                let plain = crate::envelope::open_field(
-                    old,
-                    f.generation,
-                    f.tenant,
-                    f.secret,
-                    &f.field,
-                    &f.ciphertext,
-                )?;
-                let ciphertext = seal_field(
-                    &new_dek,
-                    pending.id,
-                    f.tenant,
-                    f.secret,
-                    &f.field,
-                    plain.expose_secret(),
-                )?;
-                updates.push(Reencrypted {
-                    old_generation: f.generation,
-                    sealed: SealedField {
-                        generation: pending.id,
-                        ciphertext,
-                        ..f
-                    },
-                });
-            }
-            self.store
-                .apply_batch(tenant, &self.lease(), &updates)
-                .await?;
         }
+    }
+
+    /// Moves every field of `old` after position `after` to `pending`, batch by batch.
+    async fn convert_pass(
+        &self,
+        tenant: TenantId,
+        old: &Generation,
+        pending: &Generation,
+        mut after: i64,
+    ) -> Result<(), SecretsError> {
+        let mut ready = self.next_batch(tenant, old, pending, after).await?;
+        while let Some(last) = ready.last() {
+            after = last.position;
+            let lease = self.lease();
+            let (applied, next) = tokio::join!(
+                self.store.apply_batch(tenant, &lease, &ready),
+                self.next_batch(tenant, old, pending, after)
+            );
+            applied?;
+            ready = next?;
+        }
+        Ok(())
+    }
+
+    /// Reads up to a batch of `old`'s fields after `after` and seals them under `pending`. Asks
+    /// for both DEKs each time, so that a revoked key stops the job at the next batch.
+    async fn next_batch(
+        &self,
+        tenant: TenantId,
+        old: &Generation,
+        pending: &Generation,
+        after: i64,
+    ) -> Result<Vec<Reencrypted>, SecretsError> {
+        let old_dek = self.dek(old).await?;
+        let new_dek = self.dek(pending).await?;
+        let batch = self
+            .store
+            .fields_under(tenant, old.id, after, self.config.batch_size)
+            .await?;
+        batch
+            .into_iter()
+            .map(
+                |FieldAt {
+                     position,
+                     sealed: f,
+                 }| {
+                    let plain = open_field(
+                        &old_dek,
+                        f.generation,
+                        f.tenant,
+                        f.secret,
+                        &f.field,
+                        &f.ciphertext,
+                    )?;
+                    let ciphertext = seal_field(
+                        &new_dek,
+                        pending.id,
+                        f.tenant,
+                        f.secret,
+                        &f.field,
+                        plain.expose_secret(),
+                    )?;
+                    Ok(Reencrypted {
+                        position,
+                        old_generation: f.generation,
+                        sealed: SealedField {
+                            generation: pending.id,
+                            ciphertext,
+                            ..f
+                        },
+                    })
+                },
+            )
+            .collect()
     }
 }

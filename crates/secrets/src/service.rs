@@ -195,17 +195,28 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
             .ok_or_else(|| SecretsError::Store("the first generation vanished".into()))
     }
 
-    /// Stores (or replaces) the fields of a secret.
+    /// Stores (or replaces) the fields of a secret, all at once: a failure leaves the secret as
+    /// it was. A field named twice keeps its last value.
     pub async fn put(
         &self,
         tenant: TenantId,
         secret: SecretId,
         fields: &[(&str, &SecretBytes)],
     ) -> Result<(), SecretsError> {
+        self.put_many(tenant, &[(secret, fields)]).await
+    }
+
+    /// Stores (or replaces) the fields of many secrets of one tenant in one transaction (an
+    /// import): all land or none does.
+    pub async fn put_many(
+        &self,
+        tenant: TenantId,
+        secrets: &[(SecretId, &[(&str, &SecretBytes)])],
+    ) -> Result<(), SecretsError> {
         // A switch may retire the generation between reading it and writing; then write again
         // under the generation that replaced it.
         for _ in 0..3 {
-            match self.put_once(tenant, secret, fields).await {
+            match self.put_once(tenant, secrets).await {
                 Err(SecretsError::StaleGeneration) => continue,
                 other => return other,
             }
@@ -216,24 +227,31 @@ impl<S: SecretStore, P: KeyProvider> Secrets<S, P> {
     async fn put_once(
         &self,
         tenant: TenantId,
-        secret: SecretId,
-        fields: &[(&str, &SecretBytes)],
+        secrets: &[(SecretId, &[(&str, &SecretBytes)])],
     ) -> Result<(), SecretsError> {
         let g = self.write_generation(tenant).await?;
         let dek = self.dek(&g).await?;
-        for (field, value) in fields {
-            let ciphertext = seal_field(&dek, g.id, tenant, secret, field, value.expose_secret())?;
-            self.store
-                .put_field(&SealedField {
+        let mut sealed: Vec<SealedField> = Vec::new();
+        let mut seen = HashSet::new();
+        // Last value wins: walk backwards and keep the first occurrence of each name.
+        for (secret, fields) in secrets.iter().rev() {
+            for (field, value) in fields.iter().rev() {
+                if !seen.insert((*secret, *field)) {
+                    continue;
+                }
+                let ciphertext =
+                    seal_field(&dek, g.id, tenant, *secret, field, value.expose_secret())?;
+                sealed.push(SealedField {
                     tenant,
-                    secret,
+                    secret: *secret,
                     field: (*field).to_owned(),
                     generation: g.id,
                     ciphertext,
-                })
-                .await?;
+                });
+            }
         }
-        Ok(())
+        sealed.reverse();
+        self.store.put_fields(&sealed).await
     }
 
     /// Opens one stored field.

@@ -1,6 +1,7 @@
 //! The secrets engine without a server: a store and KMSs in memory. A tenant's secrets move to
 //! a customer key and back, every field decrypting all along; a switch whose new key is
-//! disabled pauses with its reason and finishes once the key is enabled; a rotated key's DEK is
+//! disabled pauses with its reason and finishes once the key is enabled, or, turned back to
+//! the global key, returns there once the key reads again; a rotated key's DEK is
 //! rewrapped on first use; a poll of a remote KMS that says the key is disabled drops the
 //! tenant's cached DEKs at once, and an unreachable one drops nothing.
 
@@ -161,6 +162,84 @@ async fn a_switch_to_a_disabled_key_pauses_and_resumes_when_it_is_enabled() {
     local(&e).enable(&key);
     switched(&e, tenant, &key).await;
     all_decrypt(&e, tenant, &ids).await;
+}
+
+/// Waits until the tenant's switch is paused, and returns why.
+async fn paused(e: &Engine, tenant: TenantId) -> String {
+    for _ in 0..500 {
+        if let Some(reason) = e.protection(tenant).await.unwrap().paused {
+            return reason;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the switch did not pause: {:?}", e.protection(tenant).await);
+}
+
+#[tokio::test]
+async fn a_paused_switch_turned_back_returns_once_the_abandoned_key_reads_again() {
+    let key = customer("near");
+    let e = engine(&[&key], &[]);
+    let tenant = TenantId(Uuid::new_v4());
+    let ids = fill(&e, tenant, 10).await;
+    e.switch_root_key(tenant, key.clone()).await.unwrap();
+    // Written during the switch (its job has not run yet): under the new key.
+    let late = SecretId(Uuid::new_v4());
+    let late_value = SecretBytes::new(b"written during the switch".to_vec());
+    e.put(tenant, late, &[("password", &late_value)])
+        .await
+        .unwrap();
+    local(&e).disable(&key);
+    e.cache().forget_root(&key);
+    assert!(paused(&e, tenant).await.contains("disabled"));
+
+    // The customer takes the key away: back to the global key. A switch to a third key is
+    // still refused while this one runs.
+    let other = customer("near");
+    local(&e).add(&other);
+    assert!(matches!(
+        e.switch_root_key(tenant, other).await,
+        Err(SecretsError::ReencryptionInProgress)
+    ));
+    let turned = e.switch_root_key(tenant, RootKey::Global).await.unwrap();
+    assert_eq!(
+        turned.current, key,
+        "a field is still under the abandoned key"
+    );
+    let (target, progress) = turned.switching_to.unwrap();
+    assert_eq!(target, RootKey::Global);
+    assert_eq!((progress.done, progress.total), (0, 1));
+    // New writes go under the global key at once; the old secrets read all along; the field
+    // under the disabled key waits for it, and the switch says so.
+    let fresh = SecretId(Uuid::new_v4());
+    e.put(tenant, fresh, &[("password", &late_value)])
+        .await
+        .unwrap();
+    assert_eq!(
+        e.get(tenant, fresh, "password")
+            .await
+            .unwrap()
+            .expose_secret(),
+        late_value.expose_secret()
+    );
+    all_decrypt(&e, tenant, &ids).await;
+    assert!(e.get(tenant, late, "password").await.is_err());
+    assert!(paused(&e, tenant).await.contains("disabled"));
+
+    // The key is enabled again: the field comes back and the global key is the only one.
+    local(&e).enable(&key);
+    switched(&e, tenant, &RootKey::Global).await;
+    assert_eq!(
+        e.get(tenant, late, "password")
+            .await
+            .unwrap()
+            .expose_secret(),
+        late_value.expose_secret()
+    );
+    all_decrypt(&e, tenant, &ids).await;
+    let gens = e.store().generations(tenant).await.unwrap();
+    assert_eq!(gens.len(), 1);
+    assert_eq!(gens[0].root, RootKey::Global);
+    assert!(local(&e).calls().contains(&"deregister"));
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 mod audit_pending;
 mod audit_store;
+mod bulk_floor;
 mod config_store;
 mod database_preparer;
 mod db;

@@ -1,7 +1,7 @@
 //! `SecretStore` on SQLite and PostgreSQL.
 
 use keyward_secrets::{
-    Generation, GenerationId, GenerationStatus, JobLease, JobRecord, Reencrypted, RootKey,
+    FieldAt, Generation, GenerationId, GenerationStatus, JobLease, JobRecord, Reencrypted, RootKey,
     SealedField, SecretId, SecretStore, SecretsError, TenantId, WrappedBy,
 };
 use time::OffsetDateTime;
@@ -73,6 +73,19 @@ impl FieldRow {
     }
 }
 
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    owner: String,
+    lease_until: i64,
+    state: String,
+    reason: Option<String>,
+    fields_done: i64,
+    fields_total: Option<i64>,
+}
+
+/// Rows per INSERT of `put_fields` (5 parameters each, well under either engine's limit).
+const PUT_CHUNK: usize = 500;
+
 const FIELD_COLUMNS: &str = "tenant_id, secret_id, field, generation_id, ciphertext";
 
 /// Renews the owner's lease on the tenant's job in the open transaction `$tx`; evaluates to the
@@ -92,6 +105,74 @@ macro_rules! renew {
     };
 }
 
+/// Inserts generation `$g` in the open transaction `$tx`.
+macro_rules! insert_generation_row {
+    ($tx:expr, $g:expr) => {
+        sqlx::query(
+            "INSERT INTO secret_generations (id, tenant_id, root_key, wrapped_dek, status, created_at, tenant_bound) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind($g.id.to_string())
+        .bind($g.tenant.to_string())
+        .bind($g.root.stored())
+        .bind(&$g.wrapped_dek)
+        .bind($g.status.as_str())
+        .bind(to_millis($g.created_at))
+        .bind($g.tenant_bound)
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected()
+    };
+}
+
+/// The SQL that moves `rows` fields on SQLite: `$1` the new generation, `$2` the old one, `$3`
+/// the tenant, then per field its rowid, new ciphertext, secret id and name. Statements of
+/// [`SQLITE_ROWS_PER_UPDATE`] rows each: each finds its rows by rowid (no walk of the primary
+/// key's index) and checks that each is still the same field under the old generation; a
+/// statement of several rows costs SQLite's driver one result instead of one per row.
+fn sqlite_batch_update(rows: usize) -> String {
+    let mut sql = String::new();
+    for start in (0..rows).step_by(SQLITE_ROWS_PER_UPDATE) {
+        let group: Vec<usize> = (start..rows.min(start + SQLITE_ROWS_PER_UPDATE))
+            .map(|i| 3 + i * 4)
+            .collect();
+        let case = |offset: usize| -> String {
+            group
+                .iter()
+                .map(|b| format!("WHEN ${} THEN ${}", b + 1, b + offset))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let rowids: Vec<String> = group.iter().map(|b| format!("${}", b + 1)).collect();
+        sql.push_str(&format!(
+            "UPDATE secret_fields SET generation_id = $1, ciphertext = CASE rowid {} END \
+             WHERE rowid IN ({}) AND tenant_id = $3 AND generation_id = $2 \
+             AND secret_id = CASE rowid {} END AND field = CASE rowid {} END;",
+            case(2),
+            rowids.join(", "),
+            case(3),
+            case(4),
+        ));
+    }
+    sql
+}
+
+/// Fields per UPDATE statement on SQLite (each `CASE` is a linear search of its rows).
+const SQLITE_ROWS_PER_UPDATE: usize = 25;
+
+/// Adds `$n` fields to the progress of the tenant's job in the open transaction `$tx`.
+macro_rules! count_done {
+    ($tx:expr, $tenant:expr, $n:expr) => {
+        sqlx::query(
+            "UPDATE reencryption_jobs SET fields_done = fields_done + $2 WHERE tenant_id = $1",
+        )
+        .bind($tenant.to_string())
+        .bind(i64::try_from($n).unwrap_or(i64::MAX))
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected()
+    };
+}
+
 fn is_unique(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .is_some_and(|d| d.is_unique_violation())
@@ -104,21 +185,9 @@ fn is_foreign_key(e: &sqlx::Error) -> bool {
 
 impl Store {
     async fn insert_generation(&self, g: &Generation) -> Result<bool, SecretsError> {
-        let result = change!(self, tx => sqlx::query(
-            "INSERT INTO secret_generations (id, tenant_id, root_key, wrapped_dek, status, created_at, tenant_bound) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(g.id.to_string())
-        .bind(g.tenant.to_string())
-        .bind(g.root.stored())
-        .bind(&g.wrapped_dek)
-        .bind(g.status.as_str())
-        .bind(to_millis(g.created_at))
-        .bind(g.tenant_bound)
-        .execute(&mut *tx)
-        .await
-        .map(|_| ())?);
+        let result = change!(self, tx => insert_generation_row!(tx, g));
         match result {
-            Ok(()) => Ok(true),
+            Ok(_) => Ok(true),
             Err(e) if is_unique(&e) => Ok(false),
             Err(e) => Err(failure(e)),
         }
@@ -144,7 +213,25 @@ impl SecretStore for Store {
     }
 
     async fn insert_pending_generation(&self, g: &Generation) -> Result<bool, SecretsError> {
-        self.insert_generation(g).await
+        let result = change!(self, tx => {
+            insert_generation_row!(tx, g);
+            // The job, free for any node to take, with the fields it has to move (all of the
+            // tenant's: every one is under the current generation until now).
+            sqlx::query(
+                "INSERT INTO reencryption_jobs (tenant_id, owner, lease_until, state, reason, fields_done, fields_total) \
+                 VALUES ($1, '', 0, 'running', NULL, 0, (SELECT COUNT(*) FROM secret_fields WHERE tenant_id = $1)) \
+                 ON CONFLICT (tenant_id) DO UPDATE SET state = 'running', reason = NULL, \
+                     fields_done = 0, fields_total = excluded.fields_total",
+            )
+            .bind(g.tenant.to_string())
+            .execute(&mut *tx)
+            .await?;
+        });
+        match result {
+            Ok(()) => Ok(true),
+            Err(e) if is_unique(&e) => Ok(false),
+            Err(e) => Err(failure(e)),
+        }
     }
 
     async fn update_wrapped_dek(
@@ -161,19 +248,37 @@ impl SecretStore for Store {
         .map_err(failure)
     }
 
-    async fn put_field(&self, f: &SealedField) -> Result<(), SecretsError> {
-        let result = change!(self, tx => sqlx::query(&format!(
-            "INSERT INTO secret_fields ({FIELD_COLUMNS}) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (tenant_id, secret_id, field) DO UPDATE SET generation_id = $4, ciphertext = $5"
-        ))
-        .bind(f.tenant.to_string())
-        .bind(f.secret.to_string())
-        .bind(&f.field)
-        .bind(f.generation.to_string())
-        .bind(&f.ciphertext)
-        .execute(&mut *tx)
-        .await
-        .map(|_| ())?);
+    async fn put_fields(&self, fields: &[SealedField]) -> Result<(), SecretsError> {
+        if fields.is_empty() {
+            return Ok(());
+        }
+        let result = change!(self, tx => {
+            // One multi-row INSERT per chunk: a round trip carries many rows.
+            for chunk in fields.chunks(PUT_CHUNK) {
+                let rows: Vec<String> = (0..chunk.len())
+                    .map(|i| {
+                        let b = i * 5;
+                        format!("(${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5)
+                    })
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO secret_fields ({FIELD_COLUMNS}) VALUES {} \
+                     ON CONFLICT (tenant_id, secret_id, field) DO UPDATE \
+                     SET generation_id = excluded.generation_id, ciphertext = excluded.ciphertext",
+                    rows.join(", ")
+                );
+                let mut q = sqlx::query(&sql);
+                for f in chunk {
+                    q = q
+                        .bind(f.tenant.to_string())
+                        .bind(f.secret.to_string())
+                        .bind(&f.field)
+                        .bind(f.generation.to_string())
+                        .bind(&f.ciphertext);
+                }
+                q.execute(&mut *tx).await?;
+            }
+        });
         match result {
             Ok(()) => Ok(()),
             Err(e) if is_foreign_key(&e) => Err(SecretsError::StaleGeneration),
@@ -225,22 +330,93 @@ impl SecretStore for Store {
         .map_err(failure)
     }
 
-    async fn fields_not_in(
+    async fn reverse_switch(
+        &self,
+        tenant: TenantId,
+        current: GenerationId,
+        pending: GenerationId,
+    ) -> Result<bool, SecretsError> {
+        let (tenant, current, pending) =
+            (tenant.to_string(), current.to_string(), pending.to_string());
+        // At most one generation per status at any moment (a unique index): the pending one
+        // steps aside first. Each step checks the status it expects; the first that finds
+        // something else returns before the commit, and the transaction rolls back.
+        let swapped = change!(self, tx => {
+            for (id, from, to) in [
+                (&pending, "pending", "reversing"),
+                (&current, "current", "pending"),
+                (&pending, "reversing", "current"),
+            ] {
+                let n = sqlx::query(
+                    "UPDATE secret_generations SET status = $3 WHERE id = $1 AND tenant_id = $2 AND status = $4",
+                )
+                .bind(id)
+                .bind(&tenant)
+                .bind(to)
+                .bind(from)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if n != 1 {
+                    return Ok(false);
+                }
+            }
+            // The job now moves back what went under the abandoned generation.
+            sqlx::query(
+                "INSERT INTO reencryption_jobs (tenant_id, owner, lease_until, state, reason, fields_done, fields_total) \
+                 VALUES ($1, '', 0, 'running', NULL, 0, \
+                     (SELECT COUNT(*) FROM secret_fields WHERE tenant_id = $1 AND generation_id = $2)) \
+                 ON CONFLICT (tenant_id) DO UPDATE SET fields_done = 0, fields_total = excluded.fields_total",
+            )
+            .bind(&tenant)
+            .bind(&pending)
+            .execute(&mut *tx)
+            .await?;
+            true
+        });
+        swapped.map_err(failure)
+    }
+
+    async fn fields_under(
         &self,
         tenant: TenantId,
         generation: GenerationId,
+        after: i64,
         limit: u32,
-    ) -> Result<Vec<SealedField>, SecretsError> {
-        let rows: Vec<FieldRow> = with_pool!(self, pool => sqlx::query_as(&format!(
-            "SELECT {FIELD_COLUMNS} FROM secret_fields WHERE tenant_id = $1 AND generation_id IN \
-             (SELECT id FROM secret_generations WHERE tenant_id = $1 AND id <> $2) LIMIT {limit}"
+    ) -> Result<Vec<FieldAt>, SecretsError> {
+        // SQLite's rowid, PostgreSQL's row_id: the generation index orders each tenant's
+        // generation by it.
+        let position = match &self.db {
+            Db::Sqlite(_) => "rowid",
+            Db::Pg(_) => "row_id",
+        };
+        // The tenant and generation are the caller's: only what differs per row is read.
+        let rows: Vec<(i64, String, String, Vec<u8>)> =
+            with_pool!(self, pool => sqlx::query_as(&format!(
+            "SELECT {position}, secret_id, field, ciphertext FROM secret_fields \
+             WHERE tenant_id = $1 AND generation_id = $2 AND {position} > $3 \
+             ORDER BY {position} LIMIT {limit}"
         ))
         .bind(tenant.to_string())
         .bind(generation.to_string())
+        .bind(after)
         .fetch_all(pool)
         .await)
-        .map_err(failure)?;
-        rows.into_iter().map(FieldRow::into_field).collect()
+            .map_err(failure)?;
+        rows.into_iter()
+            .map(|(position, secret, field, ciphertext)| {
+                Ok(FieldAt {
+                    position,
+                    sealed: SealedField {
+                        tenant,
+                        secret: SecretId(uuid(&secret, "secret id")?),
+                        field,
+                        generation,
+                        ciphertext,
+                    },
+                })
+            })
+            .collect()
     }
 
     async fn apply_batch(
@@ -254,6 +430,23 @@ impl SecretStore for Store {
             // round trip carries a chunk of primary-key UPDATEs (numbered parameters bind each
             // statement to its own values).
             Db::Sqlite(pool) => async {
+                // A job's batch moves its tenant's fields from one generation to another: those
+                // three are bound once per statement group.
+                let (new_generation, old_generation) = batch
+                    .first()
+                    .map_or((GenerationId(Uuid::nil()), GenerationId(Uuid::nil())), |f| {
+                        (f.sealed.generation, f.old_generation)
+                    });
+                let ours = |r: &Reencrypted| {
+                    r.sealed.tenant == tenant
+                        && r.sealed.generation == new_generation
+                        && r.old_generation == old_generation
+                };
+                if !batch.iter().all(ours) {
+                    return Err(sqlx::Error::Protocol(
+                        "a re-encryption batch must move one tenant's fields between two generations".into(),
+                    ));
+                }
                 let mut tx = pool.begin().await?;
                 if renew!(tx, tenant, lease) != 1 {
                     tx.rollback().await?;
@@ -261,28 +454,21 @@ impl SecretStore for Store {
                 }
                 let mut n = 0;
                 for chunk in batch.chunks(500) {
-                    let sql: String = (0..chunk.len())
-                        .map(|i| {
-                            let b = i * 6;
-                            format!(
-                                "UPDATE secret_fields SET generation_id = ${}, ciphertext = ${} \
-                                 WHERE tenant_id = ${} AND secret_id = ${} AND field = ${} AND generation_id = ${};",
-                                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6
-                            )
-                        })
-                        .collect();
-                    let mut q = sqlx::query(&sql);
+                    let sql = sqlite_batch_update(chunk.len());
+                    let mut q = sqlx::query(&sql)
+                        .bind(new_generation.to_string())
+                        .bind(old_generation.to_string())
+                        .bind(tenant.to_string());
                     for r in chunk {
                         q = q
-                            .bind(r.sealed.generation.to_string())
+                            .bind(r.position)
                             .bind(&r.sealed.ciphertext)
-                            .bind(r.sealed.tenant.to_string())
                             .bind(r.sealed.secret.to_string())
-                            .bind(&r.sealed.field)
-                            .bind(r.old_generation.to_string());
+                            .bind(&r.sealed.field);
                     }
                     n += q.execute(&mut *tx).await?.rows_affected();
                 }
+                count_done!(tx, tenant, n);
                 tx.commit().await?;
                 Ok(Some(n))
             }
@@ -300,12 +486,13 @@ impl SecretStore for Store {
                 let secrets: Vec<String> = batch.iter().map(|r| r.sealed.secret.to_string()).collect();
                 let fields: Vec<String> = batch.iter().map(|r| r.sealed.field.clone()).collect();
                 let old_gen: Vec<String> = batch.iter().map(|r| r.old_generation.to_string()).collect();
+                let positions: Vec<i64> = batch.iter().map(|r| r.position).collect();
                 let n = sqlx::query(
                     "UPDATE secret_fields AS f SET generation_id = v.new_gen, ciphertext = v.ct \
-                     FROM UNNEST($1::text[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[]) \
-                          AS v(new_gen, ct, tenant_id, secret_id, field, old_gen) \
+                     FROM UNNEST($1::text[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[]) \
+                          AS v(new_gen, ct, tenant_id, secret_id, field, old_gen, row_id) \
                      WHERE f.tenant_id = v.tenant_id AND f.secret_id = v.secret_id AND f.field = v.field \
-                       AND f.generation_id = v.old_gen",
+                       AND f.generation_id = v.old_gen AND f.row_id = v.row_id",
                 )
                 .bind(new_gen)
                 .bind(ciphertexts)
@@ -313,9 +500,11 @@ impl SecretStore for Store {
                 .bind(secrets)
                 .bind(fields)
                 .bind(old_gen)
+                .bind(positions)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+                count_done!(tx, tenant, n);
                 tx.commit().await?;
                 Ok(Some(n))
             }
@@ -370,20 +559,21 @@ impl SecretStore for Store {
     }
 
     async fn job(&self, tenant: TenantId) -> Result<Option<JobRecord>, SecretsError> {
-        let row: Option<(String, i64, String, Option<String>)> =
-            with_pool!(self, pool => sqlx::query_as(
-            "SELECT owner, lease_until, state, reason FROM reencryption_jobs WHERE tenant_id = $1",
+        let row: Option<JobRow> = with_pool!(self, pool => sqlx::query_as(
+            "SELECT owner, lease_until, state, reason, fields_done, fields_total FROM reencryption_jobs WHERE tenant_id = $1",
         )
         .bind(tenant.to_string())
         .fetch_optional(pool)
         .await)
-            .map_err(failure)?;
-        Ok(row.map(|(owner, until, state, reason)| JobRecord {
+        .map_err(failure)?;
+        Ok(row.map(|r| JobRecord {
             lease: JobLease {
-                owner,
-                until: from_millis(until),
+                owner: r.owner,
+                until: from_millis(r.lease_until),
             },
-            paused: (state == "paused").then(|| reason.unwrap_or_default()),
+            paused: (r.state == "paused").then(|| r.reason.unwrap_or_default()),
+            done: u64::try_from(r.fields_done).unwrap_or(0),
+            total: r.fields_total.and_then(|t| u64::try_from(t).ok()),
         }))
     }
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use keyward_secrets::{
-    Generation, GenerationId, GenerationStatus, JobLease, JobRecord, Reencrypted, RootKey,
+    FieldAt, Generation, GenerationId, GenerationStatus, JobLease, JobRecord, Reencrypted, RootKey,
     SealedField, SecretId, SecretStore, SecretsError, TenantId, WrappedBy,
 };
 use time::OffsetDateTime;
@@ -15,6 +15,9 @@ use time::OffsetDateTime;
 struct Inner {
     generations: Vec<Generation>,
     fields: BTreeMap<(TenantId, SecretId, String), SealedField>,
+    /// Each field's row position, given at its first insert (as a row id is).
+    positions: HashMap<(TenantId, SecretId, String), i64>,
+    last_position: i64,
     jobs: HashMap<TenantId, JobRecord>,
 }
 
@@ -71,7 +74,28 @@ impl SecretStore for MemoryStore {
     }
 
     async fn insert_pending_generation(&self, g: &Generation) -> Result<bool, SecretsError> {
-        Ok(self.insert_generation(g))
+        if !self.insert_generation(g) {
+            return Ok(false);
+        }
+        let mut inner = self.lock();
+        let total = inner
+            .fields
+            .values()
+            .filter(|f| f.tenant == g.tenant)
+            .count() as u64;
+        inner.jobs.insert(
+            g.tenant,
+            JobRecord {
+                lease: JobLease {
+                    owner: String::new(),
+                    until: OffsetDateTime::UNIX_EPOCH,
+                },
+                paused: None,
+                done: 0,
+                total: Some(total),
+            },
+        );
+        Ok(true)
     }
 
     async fn update_wrapped_dek(
@@ -85,14 +109,21 @@ impl SecretStore for MemoryStore {
         Ok(())
     }
 
-    async fn put_field(&self, f: &SealedField) -> Result<(), SecretsError> {
+    async fn put_fields(&self, fields: &[SealedField]) -> Result<(), SecretsError> {
         let mut inner = self.lock();
-        if !inner.generations.iter().any(|g| g.id == f.generation) {
+        let known = |f: &SealedField| inner.generations.iter().any(|g| g.id == f.generation);
+        if !fields.iter().all(known) {
             return Err(SecretsError::StaleGeneration);
         }
-        inner
-            .fields
-            .insert((f.tenant, f.secret, f.field.clone()), f.clone());
+        for f in fields {
+            let key = (f.tenant, f.secret, f.field.clone());
+            if !inner.positions.contains_key(&key) {
+                inner.last_position += 1;
+                let position = inner.last_position;
+                inner.positions.insert(key.clone(), position);
+            }
+            inner.fields.insert(key, f.clone());
+        }
         Ok(())
     }
 
@@ -129,23 +160,73 @@ impl SecretStore for MemoryStore {
         inner
             .fields
             .retain(|_, f| !(f.tenant == tenant && f.secret == secret));
+        inner
+            .positions
+            .retain(|(t, s, _), _| !(*t == tenant && *s == secret));
         Ok((before - inner.fields.len()) as u64)
     }
 
-    async fn fields_not_in(
+    async fn reverse_switch(
+        &self,
+        tenant: TenantId,
+        current: GenerationId,
+        pending: GenerationId,
+    ) -> Result<bool, SecretsError> {
+        let mut inner = self.lock();
+        let is = |g: &Generation, id: GenerationId, status: GenerationStatus| {
+            g.tenant == tenant && g.id == id && g.status == status
+        };
+        let both = inner
+            .generations
+            .iter()
+            .filter(|g| {
+                is(g, current, GenerationStatus::Current)
+                    || is(g, pending, GenerationStatus::Pending)
+            })
+            .count();
+        if both != 2 {
+            return Ok(false);
+        }
+        for g in inner.generations.iter_mut().filter(|g| g.tenant == tenant) {
+            g.status = if g.id == current {
+                GenerationStatus::Pending
+            } else {
+                GenerationStatus::Current
+            };
+        }
+        let back = inner
+            .fields
+            .values()
+            .filter(|f| f.tenant == tenant && f.generation == pending)
+            .count() as u64;
+        if let Some(job) = inner.jobs.get_mut(&tenant) {
+            job.done = 0;
+            job.total = Some(back);
+        }
+        Ok(true)
+    }
+
+    async fn fields_under(
         &self,
         tenant: TenantId,
         generation: GenerationId,
+        after: i64,
         limit: u32,
-    ) -> Result<Vec<SealedField>, SecretsError> {
-        Ok(self
-            .lock()
+    ) -> Result<Vec<FieldAt>, SecretsError> {
+        let inner = self.lock();
+        let mut found: Vec<FieldAt> = inner
             .fields
-            .values()
-            .filter(|f| f.tenant == tenant && f.generation != generation)
-            .take(limit as usize)
-            .cloned()
-            .collect())
+            .iter()
+            .filter(|(_, f)| f.tenant == tenant && f.generation == generation)
+            .map(|(key, f)| FieldAt {
+                position: inner.positions[key],
+                sealed: f.clone(),
+            })
+            .filter(|f| f.position > after)
+            .collect();
+        found.sort_by_key(|f| f.position);
+        found.truncate(limit as usize);
+        Ok(found)
     }
 
     async fn apply_batch(
@@ -161,12 +242,17 @@ impl SecretStore for MemoryStore {
         let mut applied = 0;
         for r in batch {
             let key = (r.sealed.tenant, r.sealed.secret, r.sealed.field.clone());
+            let same_row = inner.positions.get(&key) == Some(&r.position);
             if let Some(f) = inner.fields.get_mut(&key)
+                && same_row
                 && f.generation == r.old_generation
             {
                 *f = r.sealed.clone();
                 applied += 1;
             }
+        }
+        if let Some(job) = inner.jobs.get_mut(&tenant) {
+            job.done += applied;
         }
         Ok(applied)
     }
@@ -183,13 +269,14 @@ impl SecretStore for MemoryStore {
             .get(&tenant)
             .is_none_or(|j| j.lease.until < now || j.lease.owner == lease.owner);
         if free {
-            inner.jobs.insert(
-                tenant,
-                JobRecord {
-                    lease: lease.clone(),
-                    paused: None,
-                },
-            );
+            let job = inner.jobs.entry(tenant).or_insert_with(|| JobRecord {
+                lease: lease.clone(),
+                paused: None,
+                done: 0,
+                total: None,
+            });
+            job.lease = lease.clone();
+            job.paused = None;
         }
         Ok(free)
     }

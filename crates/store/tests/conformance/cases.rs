@@ -747,8 +747,8 @@ pub async fn settings_insert_if_absent_keeps_the_first_value(s: &Store) {
 mod secret_cases {
     use super::*;
     use keyward_secrets::{
-        Generation, GenerationId, GenerationStatus, JobLease, Reencrypted, RootKey, SealedField,
-        SecretId, SecretStore, SecretsError, TenantId,
+        FieldAt, Generation, GenerationId, GenerationStatus, JobLease, Reencrypted, RootKey,
+        SealedField, SecretId, SecretStore, SecretsError, TenantId,
     };
 
     pub fn generation(tenant: TenantId, status: GenerationStatus) -> Generation {
@@ -922,7 +922,10 @@ mod secret_cases {
         let job = s.job(t).await.unwrap().unwrap();
         assert_eq!((job.lease.owner.as_str(), job.paused), ("node-b", None));
         // A, late, can write nothing: not a batch, not the promotion.
+        let read = s.fields_under(t, old.id, 0, 10).await.unwrap();
+        assert_eq!(read.len(), 1);
         let update = Reencrypted {
+            position: read[0].position,
             sealed: field(t, secret, "password", new.id),
             old_generation: old.id,
         };
@@ -939,18 +942,42 @@ mod secret_cases {
         assert!(s.promote(t, new.id, &b).await.unwrap());
     }
 
+    fn moved(batch: &[FieldAt], to: GenerationId, from: GenerationId) -> Vec<Reencrypted> {
+        batch
+            .iter()
+            .map(|f| Reencrypted {
+                position: f.position,
+                sealed: field(f.sealed.tenant, f.sealed.secret, &f.sealed.field, to),
+                old_generation: from,
+            })
+            .collect()
+    }
+
     pub async fn batches_move_fields_and_promotion_waits_for_the_last(s: &Store) {
         let t = TenantId(Uuid::new_v4());
         let old = generation(t, GenerationStatus::Current);
         let new = generation(t, GenerationStatus::Pending);
         s.insert_first_generation(&old).await.unwrap();
-        s.insert_pending_generation(&new).await.unwrap();
         let secrets: Vec<SecretId> = (0..5).map(|_| SecretId(Uuid::new_v4())).collect();
-        for sec in &secrets {
-            s.put_field(&field(t, *sec, "password", old.id))
-                .await
-                .unwrap();
-        }
+        let fields: Vec<SealedField> = secrets
+            .iter()
+            .map(|sec| field(t, *sec, "password", old.id))
+            .collect();
+        s.put_fields(&fields).await.unwrap();
+        // Another tenant's fields are neither counted nor read.
+        let other = TenantId(Uuid::new_v4());
+        let other_gen = generation(other, GenerationStatus::Current);
+        s.insert_first_generation(&other_gen).await.unwrap();
+        s.put_field(&field(other, secrets[0], "password", other_gen.id))
+            .await
+            .unwrap();
+        s.insert_pending_generation(&new).await.unwrap();
+        let job = s.job(t).await.unwrap().unwrap();
+        assert_eq!(
+            (job.done, job.total),
+            (0, Some(5)),
+            "counted when the switch began"
+        );
         assert_eq!(s.count_fields(t, new.id).await.unwrap(), (0, 5));
         let lease = lease("node-a", 60);
         assert!(s.take_job(t, &lease, t0()).await.unwrap());
@@ -958,21 +985,30 @@ mod secret_cases {
             !s.promote(t, new.id, &lease).await.unwrap(),
             "fields still need the old generation"
         );
-        let batch = s.fields_not_in(t, new.id, 3).await.unwrap();
-        assert_eq!(batch.len(), 3);
-        let mut updates: Vec<Reencrypted> = batch
-            .iter()
-            .map(|f| Reencrypted {
-                sealed: field(t, f.secret, "password", new.id),
-                old_generation: old.id,
-            })
-            .collect();
+        // Positions go up; a read goes on after the last position it was given.
+        let first = s.fields_under(t, old.id, 0, 3).await.unwrap();
+        assert_eq!(first.len(), 3);
+        assert!(first.windows(2).all(|w| w[0].position < w[1].position));
+        let rest = s
+            .fields_under(t, old.id, first[2].position, 100)
+            .await
+            .unwrap();
+        assert_eq!(rest.len(), 2);
+        assert!(rest[0].position > first[2].position);
+        let mut updates = moved(&first, new.id, old.id);
         // One of them was rewritten meanwhile: the batch must skip it, not overwrite it.
         let raced = updates[0].sealed.secret;
         let mut fresh = field(t, raced, "password", new.id);
         fresh.ciphertext = b"written during the switch".to_vec();
         s.put_field(&fresh).await.unwrap();
-        assert_eq!(s.apply_batch(t, &lease, &updates).await.unwrap(), 2);
+        // Another was deleted and written again (a new row, under the old generation): the
+        // update read for the old row must not land on the new one.
+        let reborn = updates[1].sealed.secret;
+        s.delete_secret(t, reborn).await.unwrap();
+        s.put_field(&field(t, reborn, "password", old.id))
+            .await
+            .unwrap();
+        assert_eq!(s.apply_batch(t, &lease, &updates).await.unwrap(), 1);
         assert_eq!(
             s.get_field(t, raced, "password")
                 .await
@@ -981,18 +1017,24 @@ mod secret_cases {
                 .ciphertext,
             b"written during the switch"
         );
-        assert_eq!(s.count_fields(t, new.id).await.unwrap(), (3, 5));
-        updates = s
-            .fields_not_in(t, new.id, 100)
-            .await
-            .unwrap()
-            .iter()
-            .map(|f| Reencrypted {
-                sealed: field(t, f.secret, "password", new.id),
-                old_generation: old.id,
-            })
-            .collect();
-        assert_eq!(s.apply_batch(t, &lease, &updates).await.unwrap(), 2);
+        assert_eq!(
+            s.get_field(t, reborn, "password")
+                .await
+                .unwrap()
+                .unwrap()
+                .generation,
+            old.id
+        );
+        assert_eq!(s.job(t).await.unwrap().unwrap().done, 1);
+        updates = moved(
+            &s.fields_under(t, old.id, 0, 100).await.unwrap(),
+            new.id,
+            old.id,
+        );
+        assert_eq!(updates.len(), 3, "two never moved, one written again");
+        assert_eq!(s.apply_batch(t, &lease, &updates).await.unwrap(), 3);
+        assert_eq!(s.job(t).await.unwrap().unwrap().done, 4);
+        assert!(s.fields_under(t, old.id, 0, 100).await.unwrap().is_empty());
         assert!(s.promote(t, new.id, &lease).await.unwrap());
         assert!(s.job(t).await.unwrap().is_none(), "promotion ends the job");
         let gens = s.generations(t).await.unwrap();
@@ -1002,16 +1044,84 @@ mod secret_cases {
             (new.id, GenerationStatus::Current)
         );
         assert!(s.tenants_with_pending().await.unwrap().is_empty());
-        // Writes naming the retired generation are refused.
+        // Writes naming the retired generation are refused, all of a batch.
+        let mixed = [
+            field(t, SecretId(Uuid::new_v4()), "password", new.id),
+            field(t, secrets[0], "password", old.id),
+        ];
         assert!(matches!(
-            s.put_field(&field(t, secrets[0], "password", old.id)).await,
+            s.put_fields(&mixed).await,
             Err(SecretsError::StaleGeneration)
         ));
+        assert!(
+            s.get_field(t, mixed[0].secret, "password")
+                .await
+                .unwrap()
+                .is_none(),
+            "a refused batch writes nothing"
+        );
+    }
+
+    pub async fn a_switch_turns_back_and_its_job_counts_what_returns(s: &Store) {
+        let t = TenantId(Uuid::new_v4());
+        let old = generation(t, GenerationStatus::Current);
+        let new = generation(t, GenerationStatus::Pending);
+        s.insert_first_generation(&old).await.unwrap();
+        let fields: Vec<SealedField> = (0..3)
+            .map(|_| field(t, SecretId(Uuid::new_v4()), "password", old.id))
+            .collect();
+        s.put_fields(&fields).await.unwrap();
+        s.insert_pending_generation(&new).await.unwrap();
+        let lease = lease("node-a", 60);
+        assert!(s.take_job(t, &lease, t0()).await.unwrap());
+        let read = s.fields_under(t, old.id, 0, 1).await.unwrap();
+        assert_eq!(
+            s.apply_batch(t, &lease, &moved(&read, new.id, old.id))
+                .await
+                .unwrap(),
+            1
+        );
+        // Written during the switch: under the new generation.
+        s.put_field(&field(t, SecretId(Uuid::new_v4()), "password", new.id))
+            .await
+            .unwrap();
+
+        // Ids that are not (or no longer) the tenant's current and pending: nothing changes.
+        assert!(!s.reverse_switch(t, new.id, old.id).await.unwrap());
+        let other = TenantId(Uuid::new_v4());
+        assert!(!s.reverse_switch(other, old.id, new.id).await.unwrap());
+        assert!(s.reverse_switch(t, old.id, new.id).await.unwrap());
+        let status = |gens: &[Generation], id| gens.iter().find(|g| g.id == id).unwrap().status;
+        let gens = s.generations(t).await.unwrap();
+        assert_eq!(gens.len(), 2);
+        assert_eq!(status(&gens, new.id), GenerationStatus::Current);
+        assert_eq!(status(&gens, old.id), GenerationStatus::Pending);
+        let job = s.job(t).await.unwrap().unwrap();
+        assert_eq!((job.done, job.total), (0, Some(2)), "two fields go back");
+        assert_eq!(job.lease.owner, "node-a", "the job stays with its node");
+        assert!(!s.reverse_switch(t, old.id, new.id).await.unwrap());
+
+        // The job moves them back and the old generation is the only one again.
+        let back = s.fields_under(t, new.id, 0, 10).await.unwrap();
+        assert_eq!(
+            s.apply_batch(t, &lease, &moved(&back, old.id, new.id))
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(s.job(t).await.unwrap().unwrap().done, 2);
+        assert!(s.promote(t, old.id, &lease).await.unwrap());
+        let gens = s.generations(t).await.unwrap();
+        assert_eq!(
+            gens.iter().map(|g| (g.id, g.status)).collect::<Vec<_>>(),
+            [(old.id, GenerationStatus::Current)]
+        );
+        assert_eq!(s.count_fields(t, old.id).await.unwrap(), (4, 4));
     }
 }
 
 pub use secret_cases::{
-    a_field_cannot_name_an_unknown_generation,
+    a_field_cannot_name_an_unknown_generation, a_switch_turns_back_and_its_job_counts_what_returns,
     batches_move_fields_and_promotion_waits_for_the_last, fields_are_upserted_read_and_deleted,
     one_current_and_one_pending_per_tenant,
     one_node_holds_a_job_and_a_node_that_lost_it_writes_nothing,

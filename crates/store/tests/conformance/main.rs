@@ -127,6 +127,7 @@ conformance!(
     fields_are_upserted_read_and_deleted,
     a_field_cannot_name_an_unknown_generation,
     batches_move_fields_and_promotion_waits_for_the_last,
+    a_switch_turns_back_and_its_job_counts_what_returns,
     one_node_holds_a_job_and_a_node_that_lost_it_writes_nothing,
     audit_appends_from_two_writers_form_one_chain,
     audit_writers_appending_at_once_all_get_their_turn,
