@@ -194,19 +194,14 @@ impl App {
         &self,
         instance: uuid::Uuid,
     ) -> Result<crate::authz::InstanceAccess, BootstrapError> {
-        let caller = self.admin().await?;
+        let caller = Arc::new(self.admin().await?);
         let authorizer = self.state.iam.authorizer();
-        let found = authorizer
-            .instance(instance)
+        let found = crate::authz::kms_instance(authorizer, instance)
             .await?
-            .ok_or_else(|| BootstrapError::Setup(format!("no instance {instance}")))?;
-        let grants = authorizer
-            .grants(&caller, keyward_iam::Target::Instance(&found))
-            .await?;
-        Ok(crate::authz::InstanceAccess {
-            caller: Arc::new(caller),
-            grants,
-        })
+            .ok_or_else(|| BootstrapError::Setup(format!("no KMS instance {instance}")))?;
+        crate::authz::instance_access(authorizer, caller, &found)
+            .await?
+            .ok_or_else(|| BootstrapError::Setup(format!("the admin holds nothing in {instance}")))
     }
 
     /// A new configuration-service instance (a tenant) of the bootstrap account.

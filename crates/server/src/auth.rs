@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use keyward_iam::{Caller, ServiceKind, Target};
+use keyward_iam::Caller;
 use keyward_kms::InstanceId;
 use uuid::Uuid;
 
-use crate::authz::InstanceAccess;
+use crate::authz::{InstanceAccess, instance_access, kms_instance};
 use crate::error::ApiError;
 use crate::state::SharedState;
 
@@ -61,10 +61,8 @@ impl FromRequestParts<SharedState> for KmsCaller {
             .and_then(|v| Uuid::parse_str(v).ok())
             .ok_or(ApiError::InstanceHeader)?;
         let authorizer = state.iam.authorizer();
-        let instance = authorizer
-            .instance(instance_id)
+        let instance = kms_instance(authorizer, instance_id)
             .await?
-            .filter(|i| i.service == ServiceKind::Kms)
             .ok_or(ApiError::NoInstanceAccess)?;
         keyward_iam::audit_note::note_target(
             &instance.account,
@@ -73,18 +71,13 @@ impl FromRequestParts<SharedState> for KmsCaller {
                 id: instance.id,
             },
         );
-        let grants = authorizer
-            .grants(&caller, Target::Instance(&instance))
-            .await?;
-        // Nothing at all on the instance: the same answer as for an instance that does not
-        // exist, before any key is looked up.
-        if grants.is_empty() {
-            return Err(ApiError::NoInstanceAccess);
-        }
+        let access = instance_access(authorizer, caller, &instance)
+            .await?
+            .ok_or(ApiError::NoInstanceAccess)?;
         Ok(Self {
             instance: InstanceId::from_uuid(instance.id),
             account: instance.account.as_str().to_owned(),
-            access: InstanceAccess { caller, grants },
+            access,
         })
     }
 }

@@ -3,8 +3,38 @@
 
 use std::sync::Arc;
 
-use keyward_iam::{Action, Caller, Grants, Rings};
+use keyward_iam::{
+    Action, Authorizer, Caller, Grants, IamError, Instance, Rings, ServiceKind, Target,
+};
 use keyward_kms::{Access, KeyRingId};
+use keyward_store::Store;
+use uuid::Uuid;
+
+/// A KMS instance, as every caller of the KMS finds it (over HTTP or in process): an instance
+/// of the KMS service, or none.
+pub async fn kms_instance(
+    authorizer: &Authorizer<Store>,
+    id: Uuid,
+) -> Result<Option<Instance>, IamError> {
+    Ok(authorizer
+        .instance(id)
+        .await?
+        .filter(|i| i.service == ServiceKind::Kms))
+}
+
+/// The caller's access in a KMS instance; `None` when the caller holds nothing at all there,
+/// which is answered as for an instance that does not exist, before any key is looked up. What
+/// each action needs is decided per call by [`InstanceAccess`].
+pub async fn instance_access(
+    authorizer: &Authorizer<Store>,
+    caller: Arc<Caller>,
+    instance: &Instance,
+) -> Result<Option<InstanceAccess>, IamError> {
+    let grants = authorizer
+        .grants(&caller, Target::Instance(instance))
+        .await?;
+    Ok((!grants.is_empty()).then_some(InstanceAccess { caller, grants }))
+}
 
 /// A caller's access within one instance.
 pub struct InstanceAccess {

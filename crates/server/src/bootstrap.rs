@@ -10,7 +10,7 @@ use std::sync::Arc;
 use keyward_crypto::{SecretBytes, random_secret};
 use keyward_iam::{
     AccountId, ApiKeyRecord, ApiKeySecret, Authorizer, Caller, IamStore, Instance, Policy,
-    PolicyResource, Principal, PrincipalKind, Role, ServiceKind, Subject, Target,
+    PolicyResource, Principal, PrincipalKind, Role, ServiceKind, Subject,
 };
 use keyward_kms::{MasterKey, RootKeyVault, SoftwareMasterKey};
 use keyward_store::Store;
@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::authz::InstanceAccess;
 use crate::error::ApiError;
 
 /// Non-secret facts written to `<data-dir>/bootstrap.json`.
@@ -385,10 +384,11 @@ pub async fn provision_configsvc(
         .await?;
     authorizer.invalidate();
     let caller = std::sync::Arc::new(Caller::principal(&service));
-    let grants = authorizer
-        .grants(&caller, Target::Instance(&internal))
-        .await?;
-    let access = InstanceAccess { caller, grants };
+    let access = crate::authz::instance_access(authorizer, caller, &internal)
+        .await?
+        .ok_or_else(|| {
+            BootstrapError::Setup("the service's access policy grants nothing".into())
+        })?;
     let global = kms
         .create_key(
             &access,

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use keyward_iam::audit_note::{self, Note, NotedTarget};
-use keyward_iam::{Action, Authorizer, Caller, Instance, Principal, ServiceKind, Target, refusal};
+use keyward_iam::{Action, Authorizer, Caller, Instance, Principal, ServiceKind, refusal};
 use keyward_kms::{CrnScheme, InstanceId, KeyId, KeyRef, KmsError};
 use keyward_secrets::{
     KeyProtectProvider, KeyProvider, NewDek, OpenedDek, ProviderError, RootKey, Routing, TenantId,
@@ -23,7 +23,7 @@ use keyward_store::Store;
 use uuid::Uuid;
 
 use crate::audit::{AuditEvent, AuditLog, new_correlation_id, now_millis, target_crn};
-use crate::authz::InstanceAccess;
+use crate::authz::{InstanceAccess, instance_access, kms_instance};
 use crate::openscale_error::provider_status;
 use crate::services::KmsService;
 
@@ -184,17 +184,18 @@ impl LocalKmsProvider {
         })
     }
 
-    /// Decides whether the service may perform `action` with `root` for `tenant`: the instance
-    /// the root key lives in must exist in the account its CRN names, and the caller must hold
-    /// a grant for `action` somewhere in it. The answer is the same whether or not the instance
-    /// exists.
+    /// Finds the service's access for `action` with `root` for `tenant`, as IAM decides for any
+    /// KMS caller ([`kms_instance`], [`instance_access`]): the instance the root key lives in
+    /// must exist in the account its CRN names, and the caller must hold something there;
+    /// what `action` needs, the KMS asks of that access on the call itself. The answer is the
+    /// same whether or not the instance exists.
     async fn decide(
         &self,
         root: &RootKey,
         tenant: TenantId,
         action: Action,
     ) -> Result<Decided, ProviderError> {
-        let caller = self.caller(tenant).await?;
+        let caller = Arc::new(self.caller(tenant).await?);
         let (instance_id, key_id, account) = match root {
             RootKey::Global => (self.global.instance, self.global.key, None),
             RootKey::Customer(crn) => {
@@ -207,9 +208,9 @@ impl LocalKmsProvider {
                 (crn.instance, crn.key, Some(crn.account.as_str()))
             }
         };
-        let refused = |caller: &Caller| ProviderError::NotAuthorized {
+        let refused = || ProviderError::NotAuthorized {
             missing: refusal(
-                caller,
+                &caller,
                 action,
                 ServiceKind::Kms,
                 instance_id,
@@ -217,29 +218,21 @@ impl LocalKmsProvider {
             )
             .to_string(),
         };
-        let instance = self
-            .authorizer
-            .instance(instance_id)
+        let instance = kms_instance(&self.authorizer, instance_id)
             .await
             .map_err(store_error)?
-            .filter(|i| i.service == ServiceKind::Kms)
             .filter(|i| account.is_none_or(|a| a == i.account.as_str()));
         let Some(instance) = instance else {
-            return Err(refused(&caller));
+            return Err(refused());
         };
-        let grants = self
-            .authorizer
-            .grants(&caller, Target::Instance(&instance))
+        let Some(access) = instance_access(&self.authorizer, Arc::clone(&caller), &instance)
             .await
-            .map_err(store_error)?;
-        if !grants.rings(action).any() {
-            return Err(refused(&caller));
-        }
+            .map_err(store_error)?
+        else {
+            return Err(refused());
+        };
         Ok(Decided {
-            access: InstanceAccess {
-                caller: Arc::new(caller),
-                grants,
-            },
+            access,
             instance,
             key: KeyRef::Id(KeyId::from_uuid(key_id)),
         })
