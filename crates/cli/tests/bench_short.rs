@@ -5,6 +5,8 @@
 
 use std::process::Command;
 
+mod common;
+
 fn bench(args: &[&str]) -> String {
     bench_with(args, &[])
 }
@@ -41,7 +43,17 @@ fn secrets_open_runs() {
 #[test]
 fn reencrypt_runs() {
     let out = bench(&["reencrypt", "--secrets", "50"]);
-    assert!(out.contains("SQLite"), "{out}");
+    assert!(out.contains("| SQLite | 50 | 100 |"), "{out}");
+}
+
+/// The PostgreSQL form, on an empty database of its own.
+#[test]
+fn reencrypt_runs_on_postgres() {
+    let Some(db) = common::FreshDatabase::create("keyward_bench") else {
+        return;
+    };
+    let out = bench(&["reencrypt", "--secrets", "50", "--database-url", &db.url]);
+    assert!(out.contains("| PostgreSQL | 50 | 100 |"), "{out}");
 }
 
 #[test]

@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -237,34 +239,9 @@ async fn sigkill_during_reencryption_loses_nothing_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_reencryption_loses_nothing_on_postgres() {
-    let Ok(base) = std::env::var("KEYWARD_TEST_DATABASE_URL") else {
-        if std::env::var("KEYWARD_TEST_SKIP_POSTGRES").as_deref() == Ok("1") {
-            return;
-        }
-        panic!("KEYWARD_TEST_DATABASE_URL is not set (or set KEYWARD_TEST_SKIP_POSTGRES=1)");
-    };
     // A fresh database, so that the server bootstraps from nothing.
-    let name = format!("keyward_crash_{}", uuid_suffix());
-    let admin = Command::new("psql")
-        .arg(&base)
-        .args(["-Atqc", &format!("CREATE DATABASE {name}")])
-        .status()
-        .unwrap();
-    assert!(
-        admin.success(),
-        "cannot create a test database with psql at KEYWARD_TEST_DATABASE_URL"
-    );
-    let url = format!("{}/{}", base.rsplit_once('/').unwrap().0, name);
-    run(Some(&url)).await;
-    let _ = Command::new("psql")
-        .arg(&base)
-        .args([
-            "-Atqc",
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        ])
-        .status();
-}
-
-fn uuid_suffix() -> String {
-    format!("{:016x}", rand::rng().random::<u64>())
+    let Some(db) = common::FreshDatabase::create("keyward_crash") else {
+        return;
+    };
+    run(Some(&db.url)).await;
 }

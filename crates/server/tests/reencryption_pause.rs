@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use axum::http::Method;
-use common::byok::{authorize, customer_key, kms_instance, tenant, wait_switched};
+use common::byok::{admin_token, authorize, customer_key, kms_instance, tenant, wait_switched};
 use keyward_crypto::SecretBytes;
 use keyward_kms::{KeyId, KeyRef};
 use keyward_secrets::{Progress, RootKey, SecretId, SecretsConfig, TenantId};
@@ -100,27 +100,7 @@ impl Paused {
             assert!(Instant::now() < deadline, "the switch did not pause");
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        let apikey = app
-            .new_admin_key
-            .as_ref()
-            .unwrap()
-            .expose_secret()
-            .to_owned();
-        let token = common::Call::new(
-            app.router.clone(),
-            Method::POST,
-            "/identity/token",
-            None,
-            None,
-        )
-        .form(&[("grant_type", common::APIKEY_GRANT), ("apikey", &apikey)])
-        .send()
-        .await
-        .expect_status(200)
-        .json()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = admin_token(&app).await;
         Self {
             app,
             _dir: dir,

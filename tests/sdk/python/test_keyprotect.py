@@ -10,8 +10,10 @@ import os
 import re
 import uuid
 from datetime import datetime
+from urllib.parse import quote
 
 import pytest
+import requests
 from ibm_cloud_sdk_core import ApiException
 from ibm_cloud_sdk_core.authenticators import BearerTokenAuthenticator, IAMAuthenticator, NoAuthAuthenticator
 from keyprotect import IbmKeyProtectApiV2
@@ -736,6 +738,47 @@ def test_sync_associated_resources(kp, bi):
     res = kp.sync_associated_resources(k["id"], bi)
     assert res.get_status_code() == 204
     assert res.get_result() is None
+
+
+def register(server, key_id: str, crn: str, *, prevent: bool = False) -> None:
+    """Registers a resource on a key as a service does (the SDK has no call for it)."""
+    r = requests.post(
+        f"{server.base_url}/api/v2/keys/{key_id}/registrations/{quote(crn, safe='')}",
+        headers={"Authorization": f"Bearer {server.token()}", "Bluemix-Instance": server.instance_id},
+        json={"resources": [{"preventKeyDeletion": prevent, "description": "sdk suite"}]},
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+
+
+def test_get_registrations_of_a_key_and_of_all_keys(server, kp, bi):
+    a, b = create_root_key(kp, bi), create_root_key(kp, bi)
+    tag = suffix()
+    crn_a = f"crn:v1:keyward:local:configsvc:local:a/py:{tag}-a::"
+    crn_b = f"crn:v1:keyward:local:configsvc:local:a/py:{tag}-b::"
+    register(server, a["id"], crn_a, prevent=True)
+    register(server, b["id"], crn_b)
+
+    res = kp.get_registrations(a["id"], bi, total_count=True)
+    assert res.get_status_code() == 200
+    result = res.get_result()
+    assert result["metadata"]["collectionType"] == "application/vnd.ibm.kms.registration+json"
+    assert result["metadata"]["totalCount"] == 1
+    (reg,) = result["resources"]
+    assert (reg["keyId"], reg["resourceCrn"], reg["preventKeyDeletion"]) == (a["id"], crn_a, True)
+    assert reg["description"] == "sdk suite"
+    assert UUID_RE.match(reg["keyVersion"]["id"])
+    parse_date(reg["creationDate"])
+
+    # Every key's registrations, narrowed by a CRN pattern and by preventKeyDeletion.
+    everything = kp.get_registrations_all_keys(bi, url_encoded_resource_crn_query=f"*:{tag}-*").get_result()
+    assert sorted(r["resourceCrn"] for r in everything["resources"]) == [crn_a, crn_b]
+    kept = kp.get_registrations_all_keys(
+        bi, url_encoded_resource_crn_query=f"*:{tag}-*", prevent_key_deletion=False
+    ).get_result()
+    assert [(r["keyId"], r["resourceCrn"]) for r in kept["resources"]] == [(b["id"], crn_b)]
+    # A registration that prevents deletion does so.
+    expect_error(lambda: kp.delete_key(a["id"], bi), 409)
 
 
 def test_authentication_and_instance_errors(server, bi):

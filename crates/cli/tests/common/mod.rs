@@ -132,3 +132,49 @@ pub fn admin_client(url: &str, data: &Path, ca: Option<&Path>) -> Client {
 mod database;
 #[allow(unused_imports)]
 pub use database::{Database, psql};
+
+/// A new, empty PostgreSQL database on the server of `KEYWARD_TEST_DATABASE_URL` (made with
+/// `psql`), dropped when this is dropped. `None` only when the variable is unset and
+/// `KEYWARD_TEST_SKIP_POSTGRES=1` says to skip; unset otherwise, or unreachable, fails.
+pub struct FreshDatabase {
+    base: String,
+    name: String,
+    /// The new database's URL.
+    pub url: String,
+}
+
+impl FreshDatabase {
+    /// Creates `<prefix>_<random>`.
+    pub fn create(prefix: &str) -> Option<Self> {
+        let Ok(base) = std::env::var("KEYWARD_TEST_DATABASE_URL") else {
+            if std::env::var("KEYWARD_TEST_SKIP_POSTGRES").as_deref() == Ok("1") {
+                return None;
+            }
+            panic!("KEYWARD_TEST_DATABASE_URL is not set (or set KEYWARD_TEST_SKIP_POSTGRES=1)");
+        };
+        let name = format!("{prefix}_{:016x}", rand::random::<u64>());
+        let created = Command::new("psql")
+            .arg(&base)
+            .args(["-Atqc", &format!("CREATE DATABASE {name}")])
+            .status()
+            .unwrap();
+        assert!(
+            created.success(),
+            "cannot create a test database with psql at KEYWARD_TEST_DATABASE_URL"
+        );
+        let url = format!("{}/{}", base.rsplit_once('/').unwrap().0, name);
+        Some(Self { base, name, url })
+    }
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .arg(&self.base)
+            .args([
+                "-Atqc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .status();
+    }
+}

@@ -109,3 +109,28 @@ pub async fn protected_by_customer_key(
     wait_switched(app, tenant, &customer).await;
     (tenant, secret, customer, policy)
 }
+
+/// A token of the bootstrap admin, from `/identity/token` through the app's router.
+pub async fn admin_token(app: &App) -> String {
+    let apikey = app
+        .new_admin_key
+        .as_ref()
+        .expect("a new server prints its admin key")
+        .expose_secret()
+        .to_owned();
+    super::Call::new(
+        app.router.clone(),
+        axum::http::Method::POST,
+        "/identity/token",
+        None,
+        None,
+    )
+    .form(&[("grant_type", super::APIKEY_GRANT), ("apikey", &apikey)])
+    .send()
+    .await
+    .expect_status(200)
+    .json()["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}
