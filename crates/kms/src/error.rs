@@ -55,6 +55,9 @@ pub enum KmsError {
     /// The action needs a root key.
     #[error("requested action can only be completed with a root key")]
     RootKeyRequired,
+    /// A deletion authorization on a key without a dual-authorization policy.
+    #[error("the key is not dual auth enabled and cannot be set or unset for deletion")]
+    NotDualAuth,
     /// A second manual rotation within the hour.
     #[error("this root key has been rotated within the last hour")]
     RotationNotPermitted,

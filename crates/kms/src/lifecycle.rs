@@ -89,8 +89,28 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         .await
     }
 
+    /// Authorizes (`set`) or withdraws an authorization to delete `key` under a
+    /// dual-authorization policy, once the caller may and the key exists. No key has such a
+    /// policy yet (key and instance policies are not served), so every key answers as Key
+    /// Protect answers for a key without one: [`KmsError::NotDualAuth`], nothing changed.
+    pub async fn set_for_deletion(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+        key: &KeyRef,
+        set: bool,
+    ) -> Result<(), KmsError> {
+        let action = if set {
+            Op::KmsKeysSetForDeletion
+        } else {
+            Op::KmsKeysUnsetForDeletion
+        };
+        self.key_for(access, instance, key, action).await?;
+        Err(KmsError::NotDualAuth)
+    }
+
     /// The key, once the caller may perform `action` on it (for actions with nothing more to
-    /// do here: `sync`, and the dual-authorization actions until they exist).
+    /// do here, such as `sync`).
     pub async fn key_for(
         &self,
         access: &dyn Access,

@@ -198,6 +198,11 @@ fn kms_wire(e: &KmsError) -> Wire {
             "KEY_ROOT_REQ_ERR",
             "Requested action can only be completed with a root key",
         ),
+        KmsError::NotDualAuth => wire(
+            S::CONFLICT,
+            "NOT_DUAL_AUTH_ERR",
+            "The key is not dual auth enabled and cannot be set for deletion",
+        ),
         KmsError::RotationNotPermitted => wire(
             S::CONFLICT,
             "KEY_ROTATION_NOT_PERMITTED",

@@ -499,19 +499,26 @@ async fn sync_answers_204_for_existing_keys_only() {
 }
 
 #[tokio::test]
-async fn unknown_and_unsupported_actions() {
+async fn unknown_actions_and_deletion_authorizations_without_dual_authorization() {
     let server = TestServer::start().await;
     let key = server.root_key("k").await;
     server
         .action(&key, "explode")
         .await
         .assert_error(400, "INVALID_FIELD_ERR");
+    // No key has a dual-authorization policy: both are refused as Key Protect refuses them for
+    // such a key, and nothing changes; a key that does not exist is not found first.
     for action in ["setKeyForDeletion", "unsetKeyForDeletion"] {
         server
             .action(&key, action)
             .await
-            .assert_error(400, "FEATURE_UNSUPPORTED_ERR");
+            .assert_error(409, "NOT_DUAL_AUTH_ERR");
+        server
+            .action(&Uuid::new_v4().to_string(), action)
+            .await
+            .assert_error(404, "KEY_NOT_FOUND_ERR");
     }
+    assert_eq!(server.state(&key).await, 1, "still active");
 }
 
 async fn legacy(
@@ -592,7 +599,7 @@ async fn legacy_action_form_runs_every_action() {
         .assert_error(400, "INVALID_FIELD_ERR");
     legacy(&server, &key, "setKeyForDeletion", None)
         .await
-        .assert_error(400, "FEATURE_UNSUPPORTED_ERR");
+        .assert_error(409, "NOT_DUAL_AUTH_ERR");
     legacy(&server, &Uuid::new_v4().to_string(), "wrap", None)
         .await
         .assert_error(404, "KEY_NOT_FOUND_ERR");

@@ -808,6 +808,16 @@ kpTest('syncAssociatedResources returns 204', async () => {
   assert.ok(!res.result);
 });
 
+kpTest('setKeyForDeletion and unsetKeyForDeletion refuse a key without dual authorization', async () => {
+  const kp = srv.client();
+  const k = await createRootKey(kp);
+  await expectError(kp.setKeyForDeletion({ bluemixInstance: bi, id: k.id }), 409, { code: 'NOT_DUAL_AUTH_ERR' });
+  await expectError(kp.unsetKeyForDeletion({ bluemixInstance: bi, id: k.id }), 409, { code: 'NOT_DUAL_AUTH_ERR' });
+  // Deletion is not gated: the key has no dual-authorization policy.
+  const res = await kp.deleteKey({ bluemixInstance: bi, id: k.id });
+  assert.equal(res.status, 204);
+});
+
 kpTest('authentication and instance errors', async () => {
   // Bad API key: the IAM token request fails with 400 BXNIM0415E (as IBM IAM answers) and the SDK call rejects.
   const badKey = new KeyProtectV2({

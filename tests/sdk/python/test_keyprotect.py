@@ -740,6 +740,15 @@ def test_sync_associated_resources(kp, bi):
     assert res.get_result() is None
 
 
+def test_deletion_authorizations_refused_without_dual_authorization(kp, bi):
+    k = create_root_key(kp, bi)
+    expect_error(lambda: kp.set_key_for_deletion(k["id"], bi), 409, code="NOT_DUAL_AUTH_ERR")
+    expect_error(lambda: kp.unset_key_for_deletion(k["id"], bi), 409, code="NOT_DUAL_AUTH_ERR")
+    expect_error(lambda: kp.set_key_for_deletion(str(uuid.uuid4()), bi), 404, code="KEY_NOT_FOUND_ERR")
+    # Deletion is not gated: the key has no dual-authorization policy.
+    assert kp.delete_key(k["id"], bi).get_status_code() == 204
+
+
 def register(server, key_id: str, crn: str, *, prevent: bool = False) -> None:
     """Registers a resource on a key as a service does (the SDK has no call for it)."""
     r = requests.post(

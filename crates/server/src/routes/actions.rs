@@ -153,13 +153,9 @@ async fn run(
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         "setKeyForDeletion" | "unsetKeyForDeletion" => {
-            let operation = if action == "setKeyForDeletion" {
-                Action::KmsKeysSetForDeletion
-            } else {
-                Action::KmsKeysUnsetForDeletion
-            };
-            kms.key_for(access, instance, &key, operation).await?;
-            Err(ApiError::Unsupported("dual authorization delete"))
+            kms.set_for_deletion(access, instance, &key, action == "setKeyForDeletion")
+                .await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
         }
         _ => Err(ApiError::InvalidField {
             field: "action",
