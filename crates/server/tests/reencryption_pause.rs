@@ -198,6 +198,16 @@ async fn deleting_the_root_key_preference_during_a_paused_switch_turns_it_back_t
         "some fields moved before the key was disabled"
     );
 
+    // While it waits, writes (which go under the new key) are refused too.
+    let value = SecretBytes::new(b"after the turn".to_vec());
+    let refused = app
+        .state
+        .secrets
+        .put(tenant, SecretId(Uuid::new_v4()), &[("password", &value)])
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("disabled"), "{refused}");
+
     let shown = paused
         .preferences(Method::DELETE, "/user_root_key_crn")
         .await;
@@ -213,7 +223,6 @@ async fn deleting_the_root_key_preference_during_a_paused_switch_turns_it_back_t
     assert!(protection["reason"].as_str().unwrap().contains("disabled"));
     // Writes go under the global key at once.
     let fresh = SecretId(Uuid::new_v4());
-    let value = SecretBytes::new(b"after the turn".to_vec());
     app.state
         .secrets
         .put(tenant, fresh, &[("password", &value)])
