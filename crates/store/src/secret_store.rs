@@ -83,6 +83,11 @@ struct JobRow {
     fields_total: Option<i64>,
 }
 
+/// What a job that starts (or turns back) has to move: the tenant's fields not under its
+/// pending generation (`$1` the tenant, `$2` that generation).
+const FIELDS_TO_MOVE: &str =
+    "(SELECT COUNT(*) FROM secret_fields WHERE tenant_id = $1 AND generation_id <> $2)";
+
 /// Rows per INSERT of `put_fields` (5 parameters each, well under either engine's limit).
 const PUT_CHUNK: usize = 500;
 
@@ -215,15 +220,15 @@ impl SecretStore for Store {
     async fn insert_pending_generation(&self, g: &Generation) -> Result<bool, SecretsError> {
         let result = change!(self, tx => {
             insert_generation_row!(tx, g);
-            // The job, free for any node to take, with the fields it has to move (all of the
-            // tenant's: every one is under the current generation until now).
-            sqlx::query(
+            // The job, free for any node to take, with the fields it has to move.
+            sqlx::query(&format!(
                 "INSERT INTO reencryption_jobs (tenant_id, owner, lease_until, state, reason, fields_done, fields_total) \
-                 VALUES ($1, '', 0, 'running', NULL, 0, (SELECT COUNT(*) FROM secret_fields WHERE tenant_id = $1)) \
+                 VALUES ($1, '', 0, 'running', NULL, 0, {FIELDS_TO_MOVE}) \
                  ON CONFLICT (tenant_id) DO UPDATE SET state = 'running', reason = NULL, \
                      fields_done = 0, fields_total = excluded.fields_total",
-            )
+            ))
             .bind(g.tenant.to_string())
+            .bind(g.id.to_string())
             .execute(&mut *tx)
             .await?;
         });
@@ -362,14 +367,13 @@ impl SecretStore for Store {
                 }
             }
             // The job now moves back what went under the abandoned generation.
-            sqlx::query(
+            sqlx::query(&format!(
                 "INSERT INTO reencryption_jobs (tenant_id, owner, lease_until, state, reason, fields_done, fields_total) \
-                 VALUES ($1, '', 0, 'running', NULL, 0, \
-                     (SELECT COUNT(*) FROM secret_fields WHERE tenant_id = $1 AND generation_id = $2)) \
+                 VALUES ($1, '', 0, 'running', NULL, 0, {FIELDS_TO_MOVE}) \
                  ON CONFLICT (tenant_id) DO UPDATE SET fields_done = 0, fields_total = excluded.fields_total",
-            )
+            ))
             .bind(&tenant)
-            .bind(&pending)
+            .bind(&current)
             .execute(&mut *tx)
             .await?;
             true
@@ -432,15 +436,13 @@ impl SecretStore for Store {
             Db::Sqlite(pool) => async {
                 // A job's batch moves its tenant's fields from one generation to another: those
                 // three are bound once per statement group.
-                let (new_generation, old_generation) = batch
-                    .first()
-                    .map_or((GenerationId(Uuid::nil()), GenerationId(Uuid::nil())), |f| {
-                        (f.sealed.generation, f.old_generation)
-                    });
+                let first = batch.first();
                 let ours = |r: &Reencrypted| {
                     r.sealed.tenant == tenant
-                        && r.sealed.generation == new_generation
-                        && r.old_generation == old_generation
+                        && first.is_some_and(|f| {
+                            r.sealed.generation == f.sealed.generation
+                                && r.old_generation == f.old_generation
+                        })
                 };
                 if !batch.iter().all(ours) {
                     return Err(sqlx::Error::Protocol(
@@ -456,8 +458,8 @@ impl SecretStore for Store {
                 for chunk in batch.chunks(500) {
                     let sql = sqlite_batch_update(chunk.len());
                     let mut q = sqlx::query(&sql)
-                        .bind(new_generation.to_string())
-                        .bind(old_generation.to_string())
+                        .bind(chunk[0].sealed.generation.to_string())
+                        .bind(chunk[0].old_generation.to_string())
                         .bind(tenant.to_string());
                     for r in chunk {
                         q = q

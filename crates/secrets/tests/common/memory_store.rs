@@ -46,6 +46,16 @@ impl MemoryStore {
     }
 }
 
+/// What a job that starts (or turns back) has to move: the tenant's fields not under its
+/// pending generation.
+fn to_move(inner: &Inner, tenant: TenantId, pending: GenerationId) -> u64 {
+    inner
+        .fields
+        .values()
+        .filter(|f| f.tenant == tenant && f.generation != pending)
+        .count() as u64
+}
+
 /// Renews `lease` when its owner holds the tenant's job.
 fn renew(inner: &mut Inner, tenant: TenantId, lease: &JobLease) -> bool {
     match inner.jobs.get_mut(&tenant) {
@@ -78,11 +88,7 @@ impl SecretStore for MemoryStore {
             return Ok(false);
         }
         let mut inner = self.lock();
-        let total = inner
-            .fields
-            .values()
-            .filter(|f| f.tenant == g.tenant)
-            .count() as u64;
+        let total = to_move(&inner, g.tenant, g.id);
         inner.jobs.insert(
             g.tenant,
             JobRecord {
@@ -194,11 +200,8 @@ impl SecretStore for MemoryStore {
                 GenerationStatus::Current
             };
         }
-        let back = inner
-            .fields
-            .values()
-            .filter(|f| f.tenant == tenant && f.generation == pending)
-            .count() as u64;
+        // `current` is the pending generation now.
+        let back = to_move(&inner, tenant, current);
         if let Some(job) = inner.jobs.get_mut(&tenant) {
             job.done = 0;
             job.total = Some(back);
