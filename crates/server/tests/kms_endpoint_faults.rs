@@ -87,7 +87,7 @@ async fn a_failing_kms_endpoint_is_retried_then_rested_and_changes_nothing() {
     let protection = app.state.secrets.protection(tenant).await.unwrap();
 
     // 503 on every request: each call tries 4 times, then says so.
-    proxy.set(Fault::Http503);
+    proxy.set(Fault::Http503).await;
     for _ in 0..3 {
         let (e, _, reached) = call(&app, &proxy, &customer, tenant).await;
         unreachable_because(&e, "HTTP 503");
@@ -122,7 +122,7 @@ async fn a_failing_kms_endpoint_is_retried_then_rested_and_changes_nothing() {
     // Slow: after the cooldown one call probes, times out once (not retried), and the circuit
     // opens again at once.
     tokio::time::sleep(COOLDOWN).await;
-    proxy.set(Fault::Slow(Duration::from_secs(5)));
+    proxy.set(Fault::Slow(Duration::from_secs(5))).await;
     let (e, took, reached) = call(&app, &proxy, &customer, tenant).await;
     unreachable_because(&e, "timed out");
     assert_eq!(reached, 1, "a timeout is not retried");
@@ -133,7 +133,7 @@ async fn a_failing_kms_endpoint_is_retried_then_rested_and_changes_nothing() {
 
     // Down: connections closed at once, retried, then refused.
     tokio::time::sleep(COOLDOWN).await;
-    proxy.set(Fault::Down);
+    proxy.set(Fault::Down).await;
     let (e, _, reached) = call(&app, &proxy, &customer, tenant).await;
     unreachable_because(&e, "connection");
     assert_eq!(reached, 4);
@@ -141,7 +141,7 @@ async fn a_failing_kms_endpoint_is_retried_then_rested_and_changes_nothing() {
 
     // Back: the probe succeeds and closes the circuit.
     tokio::time::sleep(COOLDOWN).await;
-    proxy.set(Fault::None);
+    proxy.set(Fault::None).await;
     for _ in 0..3 {
         let (e, _, _) = call(&app, &proxy, &customer, tenant).await;
         assert!(e.is_none(), "{e:?}");

@@ -33,6 +33,9 @@ pub struct FaultProxy {
     connections: Arc<AtomicUsize>,
 }
 
+/// How long a client gets to notice that its pooled connections were cut.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(200);
+
 impl FaultProxy {
     /// A proxy to `target`, passing everything through.
     pub async fn start(target: SocketAddr) -> Self {
@@ -56,9 +59,12 @@ impl FaultProxy {
         }
     }
 
-    /// Switches the behaviour; open connections are cut.
-    pub fn set(&self, fault: Fault) {
+    /// Switches the behaviour; open connections are cut. Returns once a client has had time to
+    /// see the cut (a connection it pooled and that is gone would otherwise take one attempt
+    /// without reaching the proxy, and the connection counts would be off by one).
+    pub async fn set(&self, fault: Fault) {
         self.fault.send_replace(fault);
+        tokio::time::sleep(SETTLE).await;
     }
 
     /// Connections accepted so far.
