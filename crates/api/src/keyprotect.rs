@@ -14,6 +14,8 @@ pub const ALIAS_TYPE: &str = "application/vnd.ibm.kms.key+json";
 pub const ERROR_TYPE: &str = "application/vnd.ibm.kms.error+json";
 /// `collectionType` of registrations.
 pub const REGISTRATION_TYPE: &str = "application/vnd.ibm.kms.registration+json";
+/// `collectionType` of key policies.
+pub const POLICY_TYPE: &str = "application/vnd.ibm.kms.policy+json";
 /// `moreInfo` of every reason.
 pub const MORE_INFO: &str = "https://cloud.ibm.com/apidocs/key-protect";
 
@@ -139,6 +141,81 @@ pub struct KeyVersion {
 pub struct DualAuthDelete {
     /// Whether the policy is on.
     pub enabled: bool,
+    /// Whether a user authorized the deletion (shown when the policy is on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_set_for_deletion: Option<bool>,
+    /// When that authorization lapses (shown while it counts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_expiration: Option<String>,
+}
+
+/// A rotation schedule, in a key, a key policy or a request (`interval_month` is Key
+/// Protect's spelling).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RotationSetting {
+    /// Whether the key is rotated on schedule.
+    pub enabled: bool,
+    /// Months between rotations; Key Protect's clients send -1 for "not given".
+    #[serde(default = "RotationSetting::unset_interval")]
+    pub interval_month: i64,
+}
+
+impl RotationSetting {
+    fn unset_interval() -> i64 {
+        -1
+    }
+}
+
+/// `{"enabled": bool}` of a dual authorization policy.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DualAuthSetting {
+    /// Whether deletion takes two users.
+    pub enabled: bool,
+}
+
+/// One key policy in a `PUT /keys/{id}/policies` body: a rotation schedule or dual
+/// authorization.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPolicyRequest {
+    /// [`POLICY_TYPE`] (optional).
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// A rotation schedule.
+    #[serde(default)]
+    pub rotation: Option<RotationSetting>,
+    /// Dual authorization of deletion.
+    #[serde(default, rename = "dualAuthDelete")]
+    pub dual_auth_delete: Option<DualAuthSetting>,
+}
+
+/// A key policy as returned.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyPolicyResource {
+    /// The key's id (Key Protect names a key's policies after the key).
+    pub id: String,
+    /// The key's CRN.
+    pub crn: String,
+    /// Always [`POLICY_TYPE`].
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Who set it first.
+    pub created_by: String,
+    /// RFC 3339.
+    pub creation_date: String,
+    /// Who set it last.
+    pub updated_by: String,
+    /// RFC 3339.
+    pub last_update_date: String,
+    /// The rotation schedule (a rotation policy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationSetting>,
+    /// Dual authorization (a dual authorization policy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dual_auth_delete: Option<DualAuthSetting>,
 }
 
 /// A key as returned.
@@ -194,6 +271,9 @@ pub struct KeyResource {
     pub key_ring_id: String,
     /// Dual authorization.
     pub dual_auth_delete: DualAuthDelete,
+    /// The rotation schedule, once a rotation policy is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationSetting>,
     /// Destroyed?
     pub deleted: bool,
     /// RFC 3339.

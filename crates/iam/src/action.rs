@@ -153,12 +153,20 @@ actions! {
         routes: ["POST /api/v2/keys/{id}/actions/sync"] }
     /// Authorize a key's deletion (dual authorization).
     KmsKeysSetForDeletion { "kms.secrets.setkeyfordeletion", Kms, KeyRing,
-        roles: [Manager], authorized: [], self_service: false,
+        roles: [Writer, Manager], authorized: [], self_service: false,
         routes: ["POST /api/v2/keys/{id}/actions/setKeyForDeletion"] }
     /// Withdraw a deletion authorization.
     KmsKeysUnsetForDeletion { "kms.secrets.unsetkeyfordeletion", Kms, KeyRing,
-        roles: [Manager], authorized: [], self_service: false,
+        roles: [Writer, Manager], authorized: [], self_service: false,
         routes: ["POST /api/v2/keys/{id}/actions/unsetKeyForDeletion"] }
+    /// Read a key's policies.
+    KmsPoliciesRead { "kms.policies.read", Kms, KeyRing,
+        roles: [Manager], authorized: [], self_service: false,
+        routes: ["GET /api/v2/keys/{id}/policies"] }
+    /// Set a key's policies.
+    KmsPoliciesWrite { "kms.policies.write", Kms, KeyRing,
+        roles: [Manager], authorized: [], self_service: false,
+        routes: ["PUT /api/v2/keys/{id}/policies"] }
     /// List a key's versions.
     KmsKeyVersionsList { "kms.secrets.listkeyversions", Kms, KeyRing,
         roles: [Reader, ReaderPlus, Writer, Manager], authorized: [], self_service: false,

@@ -152,6 +152,8 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
                 id: version.id,
                 created_at: now,
             },
+            policies: crate::policy::KeyPolicies::default(),
+            deletion_authorization: None,
             revision: 0,
         };
         // On an error the row may still have committed (a connection lost during COMMIT): the

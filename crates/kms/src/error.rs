@@ -58,6 +58,17 @@ pub enum KmsError {
     /// A deletion authorization on a key without a dual-authorization policy.
     #[error("the key is not dual auth enabled and cannot be set or unset for deletion")]
     NotDualAuth,
+    /// Deleting a dual-authorization key that no user authorized for deletion in the last 7 days.
+    #[error("1 prior authorization(s) are required for deletion")]
+    AuthorizationsNotMet,
+    /// Deleting a dual-authorization key as the user who authorized its deletion.
+    #[error(
+        "1 prior authorization(s) are required for deletion: the key must be deleted by a user other than the one who authorized it"
+    )]
+    SameAuthorizer,
+    /// A rotation policy on a standard key.
+    #[error("rotation policy cannot be set on a standard key")]
+    RotationPolicyNeedsRootKey,
     /// A second manual rotation within the hour.
     #[error("this root key has been rotated within the last hour")]
     RotationNotPermitted,

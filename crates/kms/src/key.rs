@@ -4,6 +4,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::error::KmsError;
 use crate::ids::{Alias, InstanceId, KeyId, KeyRingId, KeyVersionId};
+use crate::policy::{DeletionAuthorization, KeyPolicies};
 use crate::state::{Action, KeyState, check};
 
 /// Wait after disable before enable, and after delete before restore.
@@ -73,6 +74,10 @@ pub struct Key {
     pub deleted_by: Option<String>,
     /// The newest version.
     pub current_version: VersionInfo,
+    /// Its rotation and dual-authorization policies.
+    pub policies: KeyPolicies,
+    /// The last authorization to delete it (dual authorization), valid for 7 days.
+    pub deletion_authorization: Option<DeletionAuthorization>,
     /// Optimistic-concurrency counter, bumped by every save.
     pub revision: i64,
 }
@@ -111,7 +116,7 @@ impl Key {
         }
     }
 
-    fn touch(&mut self, now: OffsetDateTime) {
+    pub(crate) fn touch(&mut self, now: OffsetDateTime) {
         self.updated_at = now;
         self.revision += 1;
     }
@@ -144,12 +149,14 @@ impl Key {
         Ok(())
     }
 
-    /// → Destroyed.
+    /// → Destroyed, by `by`; under dual authorization only after another user's authorization.
     pub fn delete(&mut self, now: OffsetDateTime, by: &str) -> Result<(), KmsError> {
         self.check(Action::Delete, now)?;
+        self.check_deletion_authorized(by, now)?;
         self.set_state(KeyState::Destroyed, now);
         self.deleted_at = Some(now);
         self.deleted_by = Some(by.to_owned());
+        self.deletion_authorization = None;
         Ok(())
     }
 
@@ -255,6 +262,8 @@ pub(crate) fn sample_key() -> Key {
             id: KeyVersionId::new_random(),
             created_at: test_t0(),
         },
+        policies: KeyPolicies::default(),
+        deletion_authorization: None,
         revision: 0,
     }
 }

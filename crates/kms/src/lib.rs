@@ -10,6 +10,7 @@ pub mod ids;
 pub mod key;
 mod lifecycle;
 pub mod master_key;
+pub mod policy;
 pub mod ports;
 mod registrations;
 mod service;
@@ -23,6 +24,9 @@ pub use error::{InvalidId, KmsError, StoreFailure};
 pub use ids::{Alias, CrnScheme, InstanceId, KeyId, KeyRef, KeyRingId, KeyVersionId};
 pub use key::{Key, VersionInfo};
 pub use master_key::SoftwareMasterKey;
+pub use policy::{
+    DeletionAuthorization, KeyPolicies, PolicyChange, PolicyStamp, RotationSchedule, Stamped,
+};
 pub use ports::{
     Access, AliasLimits, KeyEvent, KeyEventKind, KeyQuery, KeyRing, KeyStore, MasterKey,
     Registration, RootKeyVault, StoredVersion, VersionCipher,

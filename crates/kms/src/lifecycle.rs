@@ -3,6 +3,7 @@
 use crate::error::KmsError;
 use crate::ids::{Alias, InstanceId, KeyRef, KeyRingId};
 use crate::key::{Key, MAX_ALIASES_PER_KEY};
+use crate::policy::PolicyChange;
 use crate::ports::{Access, AliasLimits, KeyEventKind, KeyRing, KeyStore, MasterKey};
 use crate::service::Kms;
 use crate::state::Action;
@@ -57,9 +58,12 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         Self::require_somewhere(access, Op::KmsKeysDelete)?;
         let found = self.fetch(instance, key).await?;
         Self::authorize(access, Op::KmsKeysDelete, &found)?;
-        found.check(crate::state::Action::Delete, self.now())?;
-        self.release_registrations(instance, key, force).await?;
         let by = access.principal().to_owned();
+        let now = self.now();
+        found.check(crate::state::Action::Delete, now)?;
+        // Before registrations are released: a refused deletion changes nothing.
+        found.check_deletion_authorized(&by, now)?;
+        self.release_registrations(instance, key, force).await?;
         self.modify(
             access,
             instance,
@@ -89,24 +93,57 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         .await
     }
 
-    /// Authorizes (`set`) or withdraws an authorization to delete `key` under a
-    /// dual-authorization policy, once the caller may and the key exists. No key has such a
-    /// policy yet (key and instance policies are not served), so every key answers as Key
-    /// Protect answers for a key without one: [`KmsError::NotDualAuth`], nothing changed.
+    /// Authorizes (`set`) or withdraws the deletion of a key under a dual-authorization
+    /// policy; [`KmsError::NotDualAuth`] for a key without one.
     pub async fn set_for_deletion(
         &self,
         access: &dyn Access,
         instance: InstanceId,
         key: &KeyRef,
         set: bool,
-    ) -> Result<(), KmsError> {
-        let action = if set {
-            Op::KmsKeysSetForDeletion
+    ) -> Result<Key, KmsError> {
+        let by = access.principal().to_owned();
+        if set {
+            self.modify(
+                access,
+                instance,
+                key,
+                Op::KmsKeysSetForDeletion,
+                KeyEventKind::DeletionAuthorized,
+                move |k, now| k.authorize_deletion(&by, now),
+            )
+            .await
         } else {
-            Op::KmsKeysUnsetForDeletion
-        };
-        self.key_for(access, instance, key, action).await?;
-        Err(KmsError::NotDualAuth)
+            self.modify(
+                access,
+                instance,
+                key,
+                Op::KmsKeysUnsetForDeletion,
+                KeyEventKind::DeletionCancelled,
+                |k, now| k.cancel_deletion_authorization(now),
+            )
+            .await
+        }
+    }
+
+    /// Sets a key's policies (rotation schedule, dual authorization of deletion).
+    pub async fn set_policies(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+        key: &KeyRef,
+        change: PolicyChange,
+    ) -> Result<Key, KmsError> {
+        let by = access.principal().to_owned();
+        self.modify(
+            access,
+            instance,
+            key,
+            Op::KmsPoliciesWrite,
+            KeyEventKind::PolicyChanged,
+            move |k, now| k.set_policies(change, &by, now),
+        )
+        .await
     }
 
     /// The key, once the caller may perform `action` on it (for actions with nothing more to

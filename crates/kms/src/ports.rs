@@ -83,6 +83,12 @@ pub enum KeyEventKind {
     Purged,
     /// Moved to another key ring.
     Moved,
+    /// A key policy was set.
+    PolicyChanged,
+    /// A user authorized the key's deletion (dual authorization).
+    DeletionAuthorized,
+    /// The authorization to delete was withdrawn.
+    DeletionCancelled,
 }
 
 impl KeyEventKind {
@@ -96,6 +102,9 @@ impl KeyEventKind {
             Self::Restored => "restored",
             Self::Purged => "purged",
             Self::Moved => "moved",
+            Self::PolicyChanged => "policy_changed",
+            Self::DeletionAuthorized => "deletion_authorized",
+            Self::DeletionCancelled => "deletion_cancelled",
         }
     }
 
@@ -109,6 +118,9 @@ impl KeyEventKind {
             Self::Restored,
             Self::Purged,
             Self::Moved,
+            Self::PolicyChanged,
+            Self::DeletionAuthorized,
+            Self::DeletionCancelled,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -30,6 +30,9 @@ pub enum ApiError {
     /// The body is not what the endpoint takes.
     #[error("bad body: {0}")]
     BadBody(&'static str),
+    /// `?policy=` names another kind of policy than the body holds.
+    #[error("the body does not match the policy query parameter")]
+    BodyQueryParamMismatch,
     /// `collectionTotal` differs from the number of resources.
     #[error("collection total mismatch")]
     CollectionTotalMismatch,
@@ -111,6 +114,11 @@ impl ApiError {
                 S::BAD_REQUEST,
                 "BAD_BODY_ERR",
                 format!("Invalid body data was passed: {why}"),
+            ),
+            Self::BodyQueryParamMismatch => wire(
+                S::BAD_REQUEST,
+                "BODY_QUERY_PARAM_MISMATCH_ERR",
+                "Data in body does not match data required by query parameter",
             ),
             Self::CollectionTotalMismatch => wire(
                 S::BAD_REQUEST,
@@ -202,6 +210,21 @@ fn kms_wire(e: &KmsError) -> Wire {
             S::CONFLICT,
             "NOT_DUAL_AUTH_ERR",
             "The key is not dual auth enabled and cannot be set for deletion",
+        ),
+        KmsError::AuthorizationsNotMet => wire(
+            S::CONFLICT,
+            "AUTHORIZATIONS_NOT_MET",
+            "1 prior authorization(s) are required for deletion",
+        ),
+        KmsError::SameAuthorizer => wire(
+            S::CONFLICT,
+            "AUTHORIZATIONS_NOT_MET",
+            "1 prior authorization(s) are required for deletion: the key must be deleted by a user other than the one who set it for deletion",
+        ),
+        KmsError::RotationPolicyNeedsRootKey => wire(
+            S::BAD_REQUEST,
+            "KEY_ROOT_REQ_ERR",
+            "Rotation policy cannot be set on a standard key",
         ),
         KmsError::RotationNotPermitted => wire(
             S::CONFLICT,

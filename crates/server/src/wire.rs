@@ -3,10 +3,10 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use keyward_api::keyprotect::{
-    AlgorithmMetadata, DualAuthDelete, KEY_TYPE, KeyResource, KeyVersion,
+    AlgorithmMetadata, DualAuthDelete, KEY_TYPE, KeyResource, KeyVersion, RotationSetting,
 };
 use keyward_crypto::SecretBytes;
-use keyward_kms::{CrnScheme, InstanceId, Key, KeyState, KeyVersionId};
+use keyward_kms::{CrnScheme, InstanceId, Key, KeyState, KeyVersionId, RotationSchedule};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -101,7 +101,8 @@ pub fn key_resource(
             creation_date: Some(date(key.current_version.created_at)),
         },
         key_ring_id: key.key_ring.to_string(),
-        dual_auth_delete: DualAuthDelete { enabled: false },
+        dual_auth_delete: dual_auth_delete(key, now),
+        rotation: key.policies.rotation.as_ref().map(|p| rotation(p.value)),
         deleted,
         deletion_date: key.deleted_at.map(date),
         deleted_by: key.deleted_by.clone(),
@@ -112,5 +113,31 @@ pub fn key_resource(
         purge_allowed_from: purge_from.filter(|_| deleted).map(date),
         purge_scheduled_on: key.purge_scheduled_on().filter(|_| deleted).map(date),
         payload: payload.map(|p| b64(p.expose_secret())),
+    }
+}
+
+/// A key's `dualAuthDelete`: whether the policy is on and, if so, whether a deletion
+/// authorization counts now and until when.
+fn dual_auth_delete(key: &Key, now: OffsetDateTime) -> DualAuthDelete {
+    if !key.dual_auth_delete() {
+        return DualAuthDelete {
+            enabled: false,
+            key_set_for_deletion: None,
+            auth_expiration: None,
+        };
+    }
+    let authorization = key.deletion_authorization_at(now);
+    DualAuthDelete {
+        enabled: true,
+        key_set_for_deletion: Some(authorization.is_some()),
+        auth_expiration: authorization.map(|a| date(a.expires_at())),
+    }
+}
+
+/// A rotation schedule on the wire.
+pub fn rotation(schedule: RotationSchedule) -> RotationSetting {
+    RotationSetting {
+        enabled: schedule.enabled,
+        interval_month: i64::from(schedule.interval_month),
     }
 }

@@ -128,6 +128,7 @@ enum Fixture {
     RootKeyPreference,
     RootKeyPreferencePatch,
     FreshProtectedInstance,
+    DualAuthKey,
 }
 
 fn route(
@@ -279,20 +280,34 @@ fn routes() -> Vec<Route> {
             Kms,
             F::RootKey,
         ),
-        lenient(route(
+        route(
             M::POST,
             "/api/v2/keys/{id}/actions/setKeyForDeletion",
             A::KmsKeysSetForDeletion,
             Kms,
-            F::RootKey,
-        )),
-        lenient(route(
+            F::DualAuthKey,
+        ),
+        route(
             M::POST,
             "/api/v2/keys/{id}/actions/unsetKeyForDeletion",
             A::KmsKeysUnsetForDeletion,
             Kms,
+            F::DualAuthKey,
+        ),
+        route(
+            M::GET,
+            "/api/v2/keys/{id}/policies",
+            A::KmsPoliciesRead,
+            Kms,
             F::RootKey,
-        )),
+        ),
+        route(
+            M::PUT,
+            "/api/v2/keys/{id}/policies",
+            A::KmsPoliciesWrite,
+            Kms,
+            F::DualAuthKey,
+        ),
         route(
             M::POST,
             "/api/v2/keys/{id}/aliases/{alias}",
@@ -843,6 +858,19 @@ impl World {
                         .replace("{alias}", &format!("a-{}", short())),
                     body,
                 )
+            }
+            F::DualAuthKey => {
+                let key = self.fresh_key().await;
+                let policy = json!({"resources": [{"dualAuthDelete": {"enabled": true}}]});
+                self.admin(
+                    Method::PUT,
+                    &format!("/api/v2/keys/{key}/policies"),
+                    Some(policy.clone()),
+                )
+                .await
+                .expect_status(200);
+                let body = (route.method == Method::PUT).then_some(policy);
+                (t.replace("{id}", &key), body)
             }
             F::FreshDisabledKey => {
                 let key = self.fresh_key().await;

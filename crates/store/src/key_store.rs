@@ -169,7 +169,7 @@ impl Store {
 impl KeyStore for Store {
     async fn create_key(&self, key: &Key, version: &StoredVersion) -> Result<(), KmsError> {
         let insert_key = format!(
-            "INSERT INTO keys ({KEY_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)"
+            "INSERT INTO keys ({KEY_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)"
         );
         let guard = format!(
             "SELECT id FROM key_rings WHERE instance_id = $1 AND id = $2{}",
@@ -200,6 +200,9 @@ impl KeyStore for Store {
                 .bind(key.current_version.id.to_string())
                 .bind(to_millis(key.current_version.created_at))
                 .bind(key.revision)
+                .bind(crate::key_policies::to_column(&key.policies))
+                .bind(key.deletion_authorization.as_ref().map(|a| a.by.clone()))
+                .bind(key.deletion_authorization.as_ref().map(|a| to_millis(a.at)))
                 .execute(&mut *tx)
                 .await?;
             insert_version(version).execute(&mut *tx).await?;
@@ -720,8 +723,9 @@ where
     sqlx::query(
         "UPDATE keys SET name = $1, description = $2, tags = $3, state = $4, bit_length = $5, expiration = $6, \
          key_ring = $7, updated_at = $8, last_rotated_at = $9, state_changed_at = $10, deleted_at = $11, \
-         deleted_by = $12, current_version_id = $13, current_version_created_at = $14, revision = $15 \
-         WHERE id = $16 AND revision = $17",
+         deleted_by = $12, current_version_id = $13, current_version_created_at = $14, revision = $15, \
+         policies = $16, deletion_authorized_by = $17, deletion_authorized_at = $18 \
+         WHERE id = $19 AND revision = $20",
     )
     .bind(key.name.as_str())
     .bind(&key.description)
@@ -738,6 +742,9 @@ where
     .bind(key.current_version.id.to_string())
     .bind(to_millis(key.current_version.created_at))
     .bind(key.revision)
+    .bind(crate::key_policies::to_column(&key.policies))
+    .bind(key.deletion_authorization.as_ref().map(|a| a.by.clone()))
+    .bind(key.deletion_authorization.as_ref().map(|a| to_millis(a.at)))
     .bind(key.id.to_string())
     .bind(expected_revision)
 }

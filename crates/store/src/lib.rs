@@ -9,6 +9,7 @@ mod database_preparer;
 mod db;
 mod iam_store;
 mod key_events;
+mod key_policies;
 mod key_store;
 mod outbound;
 mod rows;

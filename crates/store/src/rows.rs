@@ -5,8 +5,8 @@ use keyward_iam::{
     PrincipalKind, Role, ServiceKind, Subject,
 };
 use keyward_kms::{
-    Alias, InstanceId, Key, KeyId, KeyRing, KeyRingId, KeyState, KeyVersionId, KmsError,
-    StoreFailure, StoredVersion, VersionInfo,
+    Alias, DeletionAuthorization, InstanceId, Key, KeyId, KeyRing, KeyRingId, KeyState,
+    KeyVersionId, KmsError, StoreFailure, StoredVersion, VersionInfo,
 };
 use uuid::Uuid;
 
@@ -62,9 +62,12 @@ pub(crate) struct KeyRow {
     pub current_version_id: String,
     pub current_version_created_at: i64,
     pub revision: i64,
+    pub policies: String,
+    pub deletion_authorized_by: Option<String>,
+    pub deletion_authorized_at: Option<i64>,
 }
 
-pub(crate) const KEY_COLUMNS: &str = "id, instance_id, name, description, tags, extractable, imported, state, bit_length, expiration, key_ring, created_at, created_by, updated_at, last_rotated_at, state_changed_at, deleted_at, deleted_by, current_version_id, current_version_created_at, revision";
+pub(crate) const KEY_COLUMNS: &str = "id, instance_id, name, description, tags, extractable, imported, state, bit_length, expiration, key_ring, created_at, created_by, updated_at, last_rotated_at, state_changed_at, deleted_at, deleted_by, current_version_id, current_version_created_at, revision, policies, deletion_authorized_by, deletion_authorized_at";
 
 impl KeyRow {
     pub fn into_key(self, aliases: Vec<Alias>) -> Result<Key, KmsError> {
@@ -100,6 +103,15 @@ impl KeyRow {
                     .parse::<KeyVersionId>()
                     .map_err(|_| corrupt("version id"))?,
                 created_at: from_millis(self.current_version_created_at),
+            },
+            policies: crate::key_policies::from_column(&self.policies)?,
+            deletion_authorization: match (self.deletion_authorized_by, self.deletion_authorized_at)
+            {
+                (Some(by), Some(at)) => Some(DeletionAuthorization {
+                    by,
+                    at: from_millis(at),
+                }),
+                _ => None,
             },
             revision: self.revision,
         })

@@ -19,6 +19,7 @@ const KEY_TYPE = 'application/vnd.ibm.kms.key+json';
 const VERSION_TYPE = 'application/vnd.ibm.kms.key.version+json';
 const RING_TYPE = 'application/vnd.ibm.kms.key_ring+json';
 const ERROR_TYPE = 'application/vnd.ibm.kms.error+json';
+const POLICY_TYPE = 'application/vnd.ibm.kms.policy+json';
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const FAR_FUTURE = '2099-01-01T00:00:00Z';
 const TEST_TIMEOUT = 120_000;
@@ -816,6 +817,79 @@ kpTest('setKeyForDeletion and unsetKeyForDeletion refuse a key without dual auth
   // Deletion is not gated: the key has no dual-authorization policy.
   const res = await kp.deleteKey({ bluemixInstance: bi, id: k.id });
   assert.equal(res.status, 204);
+});
+
+const policyBody = (...resources) => ({
+  metadata: { collectionType: POLICY_TYPE, collectionTotal: resources.length },
+  resources: resources.map((r) => ({ type: POLICY_TYPE, ...r })),
+});
+
+kpTest('putPolicy and getPolicy set and read rotation and dual authorization', async () => {
+  const kp = srv.client();
+  const k = await createRootKey(kp);
+  const empty = await kp.getPolicy({ bluemixInstance: bi, id: k.id });
+  assert.equal(empty.status, 200);
+  assert.deepEqual(empty.result, { metadata: { collectionType: POLICY_TYPE, collectionTotal: 0 } });
+
+  const set = await kp.putPolicy({
+    bluemixInstance: bi,
+    id: k.id,
+    setKeyPoliciesOneOf: policyBody(
+      { rotation: { enabled: true, interval_month: 2 } },
+      { dualAuthDelete: { enabled: true } },
+    ),
+  });
+  assert.equal(set.status, 200);
+  assert.equal(set.result.metadata.collectionTotal, 2);
+  assert.deepEqual(set.result.resources[0].rotation, { enabled: true, interval_month: 2 });
+  assert.deepEqual(set.result.resources[1].dualAuthDelete, { enabled: true });
+  for (const p of set.result.resources) {
+    assert.equal(p.id, k.id);
+    assert.equal(p.crn, k.crn);
+  }
+  const dual = await kp.getPolicy({ bluemixInstance: bi, id: k.id, policy: 'dualAuthDelete' });
+  assert.equal(dual.result.resources.length, 1);
+  assert.deepEqual(dual.result.resources[0].dualAuthDelete, { enabled: true });
+  await expectError(
+    kp.putPolicy({ bluemixInstance: bi, id: k.id, setKeyPoliciesOneOf: policyBody({ dualAuthDelete: { enabled: false } }) }),
+    400,
+    { code: 'INVALID_FIELD_ERR' },
+  );
+  await expectError(
+    kp.putPolicy({
+      bluemixInstance: bi,
+      id: k.id,
+      policy: 'rotation',
+      setKeyPoliciesOneOf: policyBody({ dualAuthDelete: { enabled: true } }),
+    }),
+    400,
+    { code: 'BODY_QUERY_PARAM_MISMATCH_ERR' },
+  );
+});
+
+kpTest('a dual-authorization key is deleted by a second manager after the first sets it for deletion', async () => {
+  const kp = srv.client();
+  const k = await createRootKey(kp);
+  await kp.putPolicy({
+    bluemixInstance: bi,
+    id: k.id,
+    policy: 'dualAuthDelete',
+    setKeyPoliciesOneOf: policyBody({ dualAuthDelete: { enabled: true } }),
+  });
+  const first = srv.client(await srv.newManager(`first-${suffix()}`));
+  const second = srv.client(await srv.newManager(`second-${suffix()}`));
+  await expectError(second.deleteKey({ bluemixInstance: bi, id: k.id }), 409, { code: 'AUTHORIZATIONS_NOT_MET' });
+  assert.equal((await first.setKeyForDeletion({ bluemixInstance: bi, id: k.id })).status, 204);
+  const meta = (await kp.getKeyMetadata({ bluemixInstance: bi, id: k.id })).result.resources[0];
+  assert.equal(meta.dualAuthDelete.enabled, true);
+  assert.equal(meta.dualAuthDelete.keySetForDeletion, true);
+  assert.ok(!Number.isNaN(Date.parse(meta.dualAuthDelete.authExpiration)));
+  await expectError(first.deleteKey({ bluemixInstance: bi, id: k.id }), 409, { code: 'AUTHORIZATIONS_NOT_MET' });
+  assert.equal((await first.unsetKeyForDeletion({ bluemixInstance: bi, id: k.id })).status, 204);
+  await expectError(second.deleteKey({ bluemixInstance: bi, id: k.id }), 409, { code: 'AUTHORIZATIONS_NOT_MET' });
+  assert.equal((await first.setKeyForDeletion({ bluemixInstance: bi, id: k.id })).status, 204);
+  assert.equal((await second.deleteKey({ bluemixInstance: bi, id: k.id })).status, 204);
+  assert.equal((await getKey(kp, k.id)).state, 5);
 });
 
 kpTest('authentication and instance errors', async () => {

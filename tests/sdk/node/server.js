@@ -185,6 +185,41 @@ class KeywardServer {
   }
 
   /**
+   * A new user of the bootstrap account with the Manager role on the KMS instance, made
+   * through the IAM API as an administrator would; resolves to its API key.
+   */
+  async newManager(name) {
+    const tok = await this.token();
+    const post = async (urlPath, body) => {
+      const res = await fetch(`${this.baseUrl}${urlPath}`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${tok}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(10_000),
+      });
+      const text = await res.text();
+      if (res.status !== 201) throw new Error(`POST ${urlPath}: HTTP ${res.status} ${text}`);
+      return JSON.parse(text);
+    };
+    const { iam_id: iamId } = await post('/v1/users', { name });
+    const { apikey } = await post('/v1/apikeys', { name: `${name} key`, iam_id: iamId });
+    await post('/v1/policies', {
+      type: 'access',
+      subjects: [{ attributes: [{ name: 'iam_id', value: iamId }] }],
+      roles: [{ role_id: 'crn:v1:bluemix:public:iam::::serviceRole:Manager' }],
+      resources: [
+        {
+          attributes: [
+            { name: 'serviceName', value: 'kms' },
+            { name: 'serviceInstance', value: this.instanceId },
+          ],
+        },
+      ],
+    });
+    return apikey;
+  }
+
+  /**
    * Advance the server's test clock. Tokens issued before the advance may be expired in
    * server time afterwards, so callers must use a fresh `client()` after calling this.
    */

@@ -179,6 +179,36 @@ class KeywardServer:
         assert r.status_code == 200, f"token request failed: HTTP {r.status_code} {r.text}"
         return r.json()["access_token"]
 
+    def new_manager(self, name: str) -> str:
+        """A new user of the bootstrap account with the Manager role on the KMS instance, made
+        through the IAM API as an administrator would; returns its API key."""
+        headers = {"Authorization": f"Bearer {self.token()}"}
+
+        def post(path: str, body: dict) -> dict:
+            r = requests.post(f"{self.base_url}{path}", json=body, headers=headers, timeout=10)
+            assert r.status_code == 201, f"POST {path}: HTTP {r.status_code} {r.text}"
+            return r.json()
+
+        iam_id = post("/v1/users", {"name": name})["iam_id"]
+        apikey = post("/v1/apikeys", {"name": f"{name} key", "iam_id": iam_id})["apikey"]
+        post(
+            "/v1/policies",
+            {
+                "type": "access",
+                "subjects": [{"attributes": [{"name": "iam_id", "value": iam_id}]}],
+                "roles": [{"role_id": "crn:v1:bluemix:public:iam::::serviceRole:Manager"}],
+                "resources": [
+                    {
+                        "attributes": [
+                            {"name": "serviceName", "value": "kms"},
+                            {"name": "serviceInstance", "value": self.instance_id},
+                        ]
+                    }
+                ],
+            },
+        )
+        return apikey
+
     def advance_clock(self, seconds: int) -> str:
         """Advance the server's test clock. Use a fresh `client()` afterwards: tokens issued
         before the advance may be expired in server time."""

@@ -22,6 +22,7 @@ KEY_TYPE = "application/vnd.ibm.kms.key+json"
 VERSION_TYPE = "application/vnd.ibm.kms.key.version+json"
 RING_TYPE = "application/vnd.ibm.kms.key_ring+json"
 ERROR_TYPE = "application/vnd.ibm.kms.error+json"
+POLICY_TYPE = "application/vnd.ibm.kms.policy+json"
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 FAR_FUTURE = "2099-01-01T00:00:00Z"
 
@@ -747,6 +748,78 @@ def test_deletion_authorizations_refused_without_dual_authorization(kp, bi):
     expect_error(lambda: kp.set_key_for_deletion(str(uuid.uuid4()), bi), 404, code="KEY_NOT_FOUND_ERR")
     # Deletion is not gated: the key has no dual-authorization policy.
     assert kp.delete_key(k["id"], bi).get_status_code() == 204
+
+
+def policy_body(*resources: dict) -> dict:
+    return {
+        "metadata": {"collectionType": POLICY_TYPE, "collectionTotal": len(resources)},
+        "resources": [{"type": POLICY_TYPE, **r} for r in resources],
+    }
+
+
+def test_key_policies_put_and_get(kp, bi):
+    k = create_root_key(kp, bi)
+    empty = kp.get_policy(k["id"], bi)
+    assert empty.get_status_code() == 200
+    assert empty.get_result() == {"metadata": {"collectionType": POLICY_TYPE, "collectionTotal": 0}}
+
+    res = kp.put_policy(
+        k["id"],
+        bi,
+        policy_body({"rotation": {"enabled": True, "interval_month": 3}}, {"dualAuthDelete": {"enabled": True}}),
+    )
+    assert res.get_status_code() == 200
+    body = res.get_result()
+    assert body["metadata"] == {"collectionType": POLICY_TYPE, "collectionTotal": 2}
+    rotation, dual = body["resources"]
+    assert rotation["rotation"] == {"enabled": True, "interval_month": 3}
+    assert dual["dualAuthDelete"] == {"enabled": True}
+    for p in (rotation, dual):
+        assert p["id"] == k["id"] and p["crn"] == k["crn"] and p["type"] == POLICY_TYPE
+        parse_date(p["creationDate"])
+        parse_date(p["lastUpdateDate"])
+
+    kp.put_policy(k["id"], bi, policy_body({"rotation": {"enabled": False, "interval_month": 12}}), policy="rotation")
+    (only,) = kp.get_policy(k["id"], bi, policy="rotation").get_result()["resources"]
+    assert only["rotation"] == {"enabled": False, "interval_month": 12} and "dualAuthDelete" not in only
+    meta = kp.get_key_metadata(k["id"], bi).get_result()["resources"][0]
+    assert meta["rotation"] == {"enabled": False, "interval_month": 12}
+    assert meta["dualAuthDelete"] == {"enabled": True, "keySetForDeletion": False}
+
+    # Refusals, as Key Protect gives them.
+    off = policy_body({"dualAuthDelete": {"enabled": False}})
+    expect_error(lambda: kp.put_policy(k["id"], bi, off), 400, code="INVALID_FIELD_ERR")
+    long = policy_body({"rotation": {"enabled": True, "interval_month": 13}})
+    expect_error(lambda: kp.put_policy(k["id"], bi, long), 400, code="INVALID_FIELD_ERR")
+    mismatch = policy_body({"dualAuthDelete": {"enabled": True}})
+    expect_error(
+        lambda: kp.put_policy(k["id"], bi, mismatch, policy="rotation"), 400, code="BODY_QUERY_PARAM_MISMATCH_ERR"
+    )
+    std = create_key(kp, bi, name=key_name("stdpolicy"), extractable=True)
+    rotate_std = policy_body({"rotation": {"enabled": True, "interval_month": 1}})
+    expect_error(lambda: kp.put_policy(std["id"], bi, rotate_std), 400, code="KEY_ROOT_REQ_ERR")
+
+
+def test_dual_authorization_delete_takes_two_managers(server, kp, bi):
+    k = create_root_key(kp, bi)
+    kp.put_policy(k["id"], bi, policy_body({"dualAuthDelete": {"enabled": True}}), policy="dualAuthDelete")
+    first = server.client(server.new_manager(f"first-{suffix()}"))
+    second = server.client(server.new_manager(f"second-{suffix()}"))
+
+    expect_error(lambda: second.delete_key(k["id"], bi), 409, code="AUTHORIZATIONS_NOT_MET")
+    assert first.set_key_for_deletion(k["id"], bi).get_status_code() == 204
+    dual = kp.get_key_metadata(k["id"], bi).get_result()["resources"][0]["dualAuthDelete"]
+    assert dual["enabled"] is True and dual["keySetForDeletion"] is True
+    days = (parse_date(dual["authExpiration"]) - parse_date(kp.get_key(k["id"], bi).get_result()["resources"][0]["lastUpdateDate"])).days
+    assert days == 7
+    # The user who authorized cannot also delete; a withdrawn authorization no longer counts.
+    expect_error(lambda: first.delete_key(k["id"], bi), 409, code="AUTHORIZATIONS_NOT_MET")
+    assert first.unset_key_for_deletion(k["id"], bi).get_status_code() == 204
+    expect_error(lambda: second.delete_key(k["id"], bi), 409, code="AUTHORIZATIONS_NOT_MET")
+
+    assert first.set_key_for_deletion(k["id"], bi).get_status_code() == 204
+    assert second.delete_key(k["id"], bi).get_status_code() == 204
+    assert get_key(kp, bi, k["id"])["state"] == 5
 
 
 def register(server, key_id: str, crn: str, *, prevent: bool = False) -> None:

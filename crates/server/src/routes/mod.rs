@@ -7,6 +7,7 @@ mod health;
 mod iam;
 mod identity;
 mod instances;
+mod key_policies;
 mod key_rings;
 mod keys;
 pub(crate) mod openscale;
@@ -80,6 +81,10 @@ pub fn router(state: SharedState) -> Router {
                 .delete(registrations::delete),
         )
         .route("/api/v2/keys/{id}/metadata", get(keys::metadata))
+        .route(
+            "/api/v2/keys/{id}/policies",
+            get(key_policies::get).put(key_policies::put),
+        )
         .route("/api/v2/keys/{id}/purge", delete(keys::purge))
         .route("/api/v2/keys/{id}/restore", post(keys::restore))
         .route("/api/v2/keys/{id}/versions", get(keys::versions))

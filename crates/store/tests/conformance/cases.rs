@@ -7,8 +7,9 @@ use keyward_iam::{
     PrincipalKind, Role, ServiceKind, SigningKeyRecord, Subject,
 };
 use keyward_kms::{
-    Alias, AliasLimits, InstanceId, Key, KeyEvent, KeyEventKind, KeyId, KeyQuery, KeyRef, KeyRing,
-    KeyRingId, KeyState, KeyStore, KeyVersionId, KmsError, StoredVersion, VersionInfo,
+    Alias, AliasLimits, DeletionAuthorization, InstanceId, Key, KeyEvent, KeyEventKind, KeyId,
+    KeyPolicies, KeyQuery, KeyRef, KeyRing, KeyRingId, KeyState, KeyStore, KeyVersionId, KmsError,
+    PolicyChange, RotationSchedule, StoredVersion, VersionInfo,
 };
 use keyward_store::Store;
 use time::{Duration, OffsetDateTime};
@@ -51,6 +52,8 @@ fn key(instance: InstanceId, name: &str, created: OffsetDateTime) -> (Key, Store
             id: version.id,
             created_at: created,
         },
+        policies: KeyPolicies::default(),
+        deletion_authorization: None,
         revision: 0,
     };
     (key, version)
@@ -305,6 +308,48 @@ pub async fn save_is_compare_and_set(s: &Store) {
     assert_eq!(stored.state, KeyState::Suspended);
     assert_eq!(stored.name, "cas");
     assert_eq!(stored.revision, 1);
+}
+
+pub async fn policies_and_deletion_authorizations_are_saved_with_the_key(s: &Store) {
+    let i = InstanceId::new_random();
+    let (k, v) = key(i, "policies", t0());
+    s.create_key(&k, &v).await.unwrap();
+    let found = s.find_key(i, &KeyRef::Id(k.id)).await.unwrap().unwrap();
+    assert_eq!(found.policies, KeyPolicies::default());
+    assert_eq!(found.deletion_authorization, None);
+
+    let mut changed = found.clone();
+    let change = PolicyChange {
+        rotation: Some(RotationSchedule {
+            enabled: true,
+            interval_month: 12,
+        }),
+        dual_auth_delete: Some(true),
+    };
+    changed.set_policies(change, "IBMid-a", t0()).unwrap();
+    changed
+        .authorize_deletion("IBMid-b", t0() + Duration::minutes(1))
+        .unwrap();
+    let expected = changed.revision - 2;
+    assert!(
+        s.save_key(&changed, expected, KeyEventKind::DeletionAuthorized)
+            .await
+            .unwrap()
+    );
+    let stored = s.find_key(i, &KeyRef::Id(k.id)).await.unwrap().unwrap();
+    assert_eq!(stored.policies, changed.policies);
+    assert_eq!(
+        stored.deletion_authorization,
+        Some(DeletionAuthorization {
+            by: "IBMid-b".into(),
+            at: t0() + Duration::minutes(1),
+        })
+    );
+    let listed = s
+        .list_keys(i, &query(&[KeyState::Active]), t0())
+        .await
+        .unwrap();
+    assert_eq!(listed[0].policies, changed.policies);
 }
 
 pub async fn key_events_are_written_with_their_change_and_handed_on(s: &Store) {

@@ -111,6 +111,7 @@ conformance!(
     list_pages_in_creation_order_and_count_ignores_paging,
     deactivated_and_auto_purged_keys_follow_the_clock,
     save_is_compare_and_set,
+    policies_and_deletion_authorizations_are_saved_with_the_key,
     key_events_are_written_with_their_change_and_handed_on,
     add_version_is_atomic_with_the_key_update,
     versions_come_newest_first,
