@@ -16,6 +16,8 @@ pub const ERROR_TYPE: &str = "application/vnd.ibm.kms.error+json";
 pub const REGISTRATION_TYPE: &str = "application/vnd.ibm.kms.registration+json";
 /// `collectionType` of key policies.
 pub const POLICY_TYPE: &str = "application/vnd.ibm.kms.policy+json";
+/// `collectionType` of `GET /instance/allowed_ip_port`.
+pub const ALLOWED_IP_METADATA_TYPE: &str = "application/vnd.ibm.kms.allowed_ip_metadata+json";
 /// `moreInfo` of every reason.
 pub const MORE_INFO: &str = "https://cloud.ibm.com/apidocs/key-protect";
 
@@ -112,6 +114,12 @@ pub struct CreateKey {
     /// Secure import: IV of `encryptedNonce`.
     #[serde(default)]
     pub iv: Option<String>,
+    /// `keys_with_policy_overrides`: the key's own rotation schedule.
+    #[serde(default)]
+    pub rotation: Option<RotationSetting>,
+    /// `keys_with_policy_overrides`: the key's own dual authorization.
+    #[serde(default, rename = "dualAuthDelete")]
+    pub dual_auth_delete: Option<DualAuthSetting>,
 }
 
 /// `algorithmMetadata` (deprecated but still sent).
@@ -189,6 +197,82 @@ pub struct KeyPolicyRequest {
     /// Dual authorization of deletion.
     #[serde(default, rename = "dualAuthDelete")]
     pub dual_auth_delete: Option<DualAuthSetting>,
+}
+
+/// The attributes of an instance policy, in a request or a response; which fields belong to
+/// which policy type is checked by the server.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct InstancePolicyAttributes {
+    /// `rotation`: months between rotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_month: Option<i64>,
+    /// `allowedNetwork`: `public-and-private` or `private-only`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_network: Option<String>,
+    /// `allowedIP`: CIDR blocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_ip: Option<Vec<String>>,
+    /// `keyCreateImportAccess`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_root_key: Option<bool>,
+    /// `keyCreateImportAccess`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_standard_key: Option<bool>,
+    /// `keyCreateImportAccess`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_root_key: Option<bool>,
+    /// `keyCreateImportAccess`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_standard_key: Option<bool>,
+    /// `keyCreateImportAccess`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforce_token: Option<bool>,
+}
+
+/// `policy_data` of an instance policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstancePolicyData {
+    /// On or off.
+    pub enabled: bool,
+    /// The type's attributes, when enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<InstancePolicyAttributes>,
+}
+
+/// One instance policy in a `PUT /instance/policies` body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstancePolicyRequest {
+    /// `dualAuthDelete`, `rotation`, `allowedNetwork`, `allowedIP`, `keyCreateImportAccess` or
+    /// `metrics`.
+    #[serde(default)]
+    pub policy_type: Option<String>,
+    /// The setting.
+    #[serde(default)]
+    pub policy_data: Option<InstancePolicyData>,
+}
+
+/// An instance policy as returned.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstancePolicyResource {
+    /// Its type.
+    pub policy_type: &'static str,
+    /// Its setting.
+    pub policy_data: InstancePolicyData,
+    /// RFC 3339.
+    #[serde(rename = "creationDate")]
+    pub creation_date: String,
+    /// Who first set it.
+    #[serde(rename = "createdBy")]
+    pub created_by: String,
+    /// Who last set it.
+    #[serde(rename = "updatedBy")]
+    pub updated_by: String,
+    /// RFC 3339.
+    #[serde(rename = "lastUpdated")]
+    pub last_updated: String,
 }
 
 /// A key policy as returned.

@@ -94,7 +94,7 @@ actions! {
     /// Create or import a key.
     KmsKeysCreate { "kms.secrets.create", Kms, KeyRing,
         roles: [Writer, Manager], authorized: [], self_service: false,
-        routes: ["POST /api/v2/keys"] }
+        routes: ["POST /api/v2/keys", "POST /api/v2/keys_with_policy_overrides"] }
     /// List keys (only those of rings the caller may read).
     KmsKeysList { "kms.secrets.list", Kms, KeyRing,
         roles: [Reader, ReaderPlus, Writer, Manager], authorized: [], self_service: false,
@@ -167,6 +167,18 @@ actions! {
     KmsPoliciesWrite { "kms.policies.write", Kms, KeyRing,
         roles: [Manager], authorized: [], self_service: false,
         routes: ["PUT /api/v2/keys/{id}/policies"] }
+    /// Read the instance's policies.
+    KmsInstancePoliciesRead { "kms.instancepolicies.read", Kms, Instance,
+        roles: [Manager], authorized: [], self_service: false,
+        routes: ["GET /api/v2/instance/policies"] }
+    /// Set the instance's policies.
+    KmsInstancePoliciesWrite { "kms.instancepolicies.write", Kms, Instance,
+        roles: [Manager], authorized: [], self_service: false,
+        routes: ["PUT /api/v2/instance/policies"] }
+    /// Read the port of the private endpoint under an allowedIP policy.
+    KmsInstanceReadAllowedIpPort { "kms.instance.readallowedipport", Kms, Instance,
+        roles: [Manager], authorized: [], self_service: false,
+        routes: ["GET /api/v2/instance/allowed_ip_port"] }
     /// List a key's versions.
     KmsKeyVersionsList { "kms.secrets.listkeyversions", Kms, KeyRing,
         roles: [Reader, ReaderPlus, Writer, Manager], authorized: [], self_service: false,

@@ -5,7 +5,9 @@ use time::OffsetDateTime;
 
 use crate::error::KmsError;
 use crate::ids::{Alias, InstanceId, KeyId, KeyRef, KeyRingId};
+use crate::instance_policy::InstancePolicies;
 use crate::key::{Key, MAX_ALIASES_PER_KEY, VersionInfo};
+use crate::policy::{KeyPolicies, PolicyChange};
 use crate::ports::{Access, KeyQuery, KeyStore, MasterKey};
 use crate::service::Kms;
 use crate::state::{Action, KeyState};
@@ -34,6 +36,8 @@ pub struct NewKey {
     pub aliases: Vec<Alias>,
     /// Ring to create it in.
     pub key_ring: KeyRingId,
+    /// Policies of its own, in place of the instance's (`keys_with_policy_overrides`).
+    pub policies: PolicyChange,
 }
 
 impl NewKey {
@@ -48,6 +52,7 @@ impl NewKey {
             expiration: None,
             aliases: vec![],
             key_ring: KeyRingId::default_ring(),
+            policies: PolicyChange::default(),
         }
     }
 }
@@ -106,6 +111,23 @@ fn validate(new: &NewKey, now: OffsetDateTime) -> Result<(), KmsError> {
     Ok(())
 }
 
+/// The policies a new key starts with: its own (overrides), else the instance's dual
+/// authorization, and the instance's rotation schedule for a generated root key.
+fn initial_policies(instance: &InstancePolicies, new: &NewKey, imported: bool) -> PolicyChange {
+    let instance_rotation = if new.extractable || imported {
+        None
+    } else {
+        instance.rotation()
+    };
+    PolicyChange {
+        rotation: new.policies.rotation.or(instance_rotation),
+        dual_auth_delete: new
+            .policies
+            .dual_auth_delete
+            .or(instance.dual_auth_delete().then_some(true)),
+    }
+}
+
 impl<S: KeyStore, M: MasterKey> Kms<S, M> {
     /// Creates (or imports) a key.
     pub async fn create_key(
@@ -125,6 +147,18 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
             return Err(KmsError::KeyRingNotFound);
         }
         let imported = new.payload.is_some();
+        let instance_policies = self.store.instance_policies(instance).await?;
+        instance_policies
+            .key_create_import_access()
+            .check(new.extractable, imported, false)?;
+        let policies = initial_policies(&instance_policies, &new, imported);
+        // Overriding the instance's dual authorization away takes the right to set policies.
+        if policies.dual_auth_delete == Some(false)
+            && instance_policies.dual_auth_delete()
+            && !access.allows(Op::KmsPoliciesWrite, Some(&new.key_ring))
+        {
+            return Err(KmsError::Forbidden(Op::KmsPoliciesWrite));
+        }
         let id = KeyId::new_random();
         let made = self.new_version(id, new.extractable, new.payload, now)?;
         let version = made.stored;
@@ -152,10 +186,17 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
                 id: version.id,
                 created_at: now,
             },
-            policies: crate::policy::KeyPolicies::default(),
+            policies: KeyPolicies::default(),
             deletion_authorization: None,
             revision: 0,
         };
+        let mut key = key;
+        if policies != PolicyChange::default()
+            && let Err(refused) = key.set_policies(policies, access.principal(), now)
+        {
+            self.discard(&version);
+            return Err(refused);
+        }
         // On an error the row may still have committed (a connection lost during COMMIT): the
         // version's object stays; if it was not stored, nothing names it.
         self.store.create_key(&key, &version).await?;

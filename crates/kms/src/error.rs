@@ -66,6 +66,10 @@ pub enum KmsError {
         "1 prior authorization(s) are required for deletion: the key must be deleted by a user other than the one who authorized it"
     )]
     SameAuthorizer,
+    /// The instance's keyCreateImportAccess policy does not allow creating or importing this
+    /// kind of key (or importing without an import token).
+    #[error("the instance's keyCreateImportAccess policy does not allow this action")]
+    KeyCreateImportAccess,
     /// A rotation policy on a standard key.
     #[error("rotation policy cannot be set on a standard key")]
     RotationPolicyNeedsRootKey,

@@ -7,6 +7,8 @@ mod create;
 mod envelope;
 pub mod error;
 pub mod ids;
+pub mod instance_policy;
+mod instance_policy_cache;
 pub mod key;
 mod lifecycle;
 pub mod master_key;
@@ -22,6 +24,10 @@ pub use create::{GENERATED_KEY_BYTES, KeyWithPayload, MAX_STANDARD_PAYLOAD, NewK
 pub use envelope::{MAX_WRAP_PLAINTEXT, Rewrapped, Unwrapped, Wrapped};
 pub use error::{InvalidId, KmsError, StoreFailure};
 pub use ids::{Alias, CrnScheme, InstanceId, KeyId, KeyRef, KeyRingId, KeyVersionId};
+pub use instance_policy::{
+    AllowedNetwork, InstanceAttributes, InstancePolicies, InstancePolicy, InstancePolicyKind,
+    InstanceSetting, KeyCreateImportAccess,
+};
 pub use key::{Key, VersionInfo};
 pub use master_key::SoftwareMasterKey;
 pub use policy::{

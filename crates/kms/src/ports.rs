@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::error::KmsError;
 use crate::ids::{Alias, InstanceId, KeyId, KeyRef, KeyRingId, KeyVersionId};
+use crate::instance_policy::{InstancePolicies, InstancePolicy};
 use crate::key::Key;
 use crate::state::KeyState;
 
@@ -316,6 +317,20 @@ pub trait KeyStore: Send + Sync + 'static {
     /// Removes every registration of a key.
     fn remove_registrations(&self, key: KeyId)
     -> impl Future<Output = Result<(), KmsError>> + Send;
+
+    /// The policies of an instance.
+    fn instance_policies(
+        &self,
+        instance: InstanceId,
+    ) -> impl Future<Output = Result<InstancePolicies, KmsError>> + Send;
+
+    /// Sets instance policies in one transaction: each replaces the policy of its kind, keeping
+    /// who first set that kind and when.
+    fn put_instance_policies(
+        &self,
+        instance: InstanceId,
+        policies: &[InstancePolicy],
+    ) -> impl Future<Output = Result<(), KmsError>> + Send;
 
     /// Adds `count` to the persisted encryption counter of a version and returns the new
     /// total. The counter only grows, so a crash can lose budget but never reuse it.

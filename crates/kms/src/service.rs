@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::create::GENERATED_KEY_BYTES;
 use crate::error::KmsError;
 use crate::ids::{InstanceId, KeyId, KeyRef, KeyVersionId};
+use crate::instance_policy_cache::InstancePolicyCache;
 use crate::key::Key;
 use crate::ports::{Access, KeyEventKind, KeyStore, MasterKey, RootKeyVault, StoredVersion};
 use crate::version_key::{VersionKey, tagged, vault_reference};
@@ -57,6 +58,7 @@ pub struct Kms<S, M> {
     pub(crate) config: KmsConfig,
     pub(crate) cache: KeyCache,
     pub(crate) leases: Leases,
+    pub(crate) instance_policies: InstancePolicyCache,
     /// Where root key versions are kept in strict mode; `None`: sealed under the master key.
     pub(crate) vault: Option<Arc<dyn RootKeyVault>>,
 }
@@ -81,9 +83,10 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
             store,
             master,
             clock,
-            config,
             cache,
             leases: Leases::default(),
+            instance_policies: InstancePolicyCache::new(config.cache_ttl),
+            config,
             vault: None,
         }
     }

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::authz::{InstanceAccess, instance_access, kms_instance};
 use crate::error::ApiError;
+use crate::listener::ClientAddr;
 use crate::state::SharedState;
 
 /// A caller with a valid bearer token, whose principal and API key are still in force.
@@ -50,6 +51,29 @@ pub struct KmsCaller {
 impl FromRequestParts<SharedState> for KmsCaller {
     type Rejection = ApiError;
 
+    /// The caller, once the instance's allowedIP policy (if on) lists its address; a request
+    /// that did not come over a socket has no address and is refused under such a policy.
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
+        let KmsCallerFromAnywhere(caller) =
+            KmsCallerFromAnywhere::from_request_parts(parts, state).await?;
+        let policies = state.kms.current_instance_policies(caller.instance).await?;
+        if policies.allowed_ip().is_some() {
+            let client = parts.extensions.get::<ClientAddr>().map(|c| c.0.ip());
+            if !client.is_some_and(|ip| policies.allows_client(ip)) {
+                return Err(ApiError::ClientAddressNotAllowed);
+            }
+        }
+        Ok(caller)
+    }
+}
+
+/// A caller of the KMS API from any address, whatever the instance's allowedIP policy says
+/// (only `GET /instance/allowed_ip_port` takes it).
+pub struct KmsCallerFromAnywhere(pub KmsCaller);
+
+impl FromRequestParts<SharedState> for KmsCallerFromAnywhere {
+    type Rejection = ApiError;
+
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
         let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
         let instance_id = parts
@@ -74,10 +98,10 @@ impl FromRequestParts<SharedState> for KmsCaller {
         let access = instance_access(authorizer, caller, &instance)
             .await?
             .ok_or(ApiError::NoInstanceAccess)?;
-        Ok(Self {
+        Ok(Self(KmsCaller {
             instance: InstanceId::from_uuid(instance.id),
             account: instance.account.as_str().to_owned(),
             access,
-        })
+        }))
     }
 }

@@ -30,6 +30,12 @@ pub enum ApiError {
     /// The body is not what the endpoint takes.
     #[error("bad body: {0}")]
     BadBody(&'static str),
+    /// `?policy=` with more than one resource.
+    #[error("only one policy per query parameter")]
+    NumCollectionResource,
+    /// The instance's allowedIP policy does not list the client's address.
+    #[error("client address not allowed")]
+    ClientAddressNotAllowed,
     /// `?policy=` names another kind of policy than the body holds.
     #[error("the body does not match the policy query parameter")]
     BodyQueryParamMismatch,
@@ -114,6 +120,16 @@ impl ApiError {
                 S::BAD_REQUEST,
                 "BAD_BODY_ERR",
                 format!("Invalid body data was passed: {why}"),
+            ),
+            Self::NumCollectionResource => wire(
+                S::BAD_REQUEST,
+                "NUM_COLLECTION_RESOURCE_ERR",
+                "Only a single instance policy may be created per query parameter",
+            ),
+            Self::ClientAddressNotAllowed => wire(
+                S::FORBIDDEN,
+                "IP_NOT_ALLOWED_ERR",
+                "The request's client address is not allowed by the instance's allowedIP policy",
             ),
             Self::BodyQueryParamMismatch => wire(
                 S::BAD_REQUEST,
@@ -220,6 +236,11 @@ fn kms_wire(e: &KmsError) -> Wire {
             S::CONFLICT,
             "AUTHORIZATIONS_NOT_MET",
             "1 prior authorization(s) are required for deletion: the key must be deleted by a user other than the one who set it for deletion",
+        ),
+        KmsError::KeyCreateImportAccess => wire(
+            S::CONFLICT,
+            "KEY_CREATE_IMPORT_ACCESS_ERR",
+            "KeyCreateImportAccess instance policy does not allow this action",
         ),
         KmsError::RotationPolicyNeedsRootKey => wire(
             S::BAD_REQUEST,

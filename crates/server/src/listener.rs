@@ -21,6 +21,10 @@ use tower::ServiceExt;
 #[derive(Clone, Copy, Debug)]
 pub struct ClientAddr(pub SocketAddr);
 
+/// The local address a request came in on (a request extension).
+#[derive(Clone, Copy, Debug)]
+pub struct LocalAddr(pub SocketAddr);
+
 /// Limits of the connection layer.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionLimits {
@@ -95,8 +99,12 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let local = stream.local_addr().ok();
         let service = router.clone().map_request(move |mut request: Request<_>| {
             request.extensions_mut().insert(ClientAddr(remote));
+            if let Some(local) = local {
+                request.extensions_mut().insert(LocalAddr(local));
+            }
             request
         });
         let service = TowerToHyperService::new(service);

@@ -129,6 +129,8 @@ enum Fixture {
     RootKeyPreferencePatch,
     FreshProtectedInstance,
     DualAuthKey,
+    NewKeyWithOverrides,
+    MetricsPolicy,
 }
 
 fn route(
@@ -165,6 +167,34 @@ fn routes() -> Vec<Route> {
             A::KmsKeysCreate,
             Kms,
             F::NewKeyBody,
+        ),
+        route(
+            M::POST,
+            "/api/v2/keys_with_policy_overrides",
+            A::KmsKeysCreate,
+            Kms,
+            F::NewKeyWithOverrides,
+        ),
+        route(
+            M::GET,
+            "/api/v2/instance/policies",
+            A::KmsInstancePoliciesRead,
+            Kms,
+            F::Plain,
+        ),
+        route(
+            M::PUT,
+            "/api/v2/instance/policies",
+            A::KmsInstancePoliciesWrite,
+            Kms,
+            F::MetricsPolicy,
+        ),
+        route(
+            M::GET,
+            "/api/v2/instance/allowed_ip_port",
+            A::KmsInstanceReadAllowedIpPort,
+            Kms,
+            F::Plain,
         ),
         route(M::GET, "/api/v2/keys", A::KmsKeysList, Kms, F::Plain),
         route(M::HEAD, "/api/v2/keys", A::KmsKeysList, Kms, F::Plain),
@@ -937,6 +967,17 @@ impl World {
                 Some(key_collection(
                     json!({"type": KEY_TYPE, "name": "new", "extractable": false}),
                 )),
+            ),
+            F::NewKeyWithOverrides => (
+                t.to_owned(),
+                Some(key_collection(json!({"type": KEY_TYPE, "name": "new",
+                    "extractable": false, "rotation": {"enabled": true, "interval_month": 2},
+                    "dualAuthDelete": {"enabled": false}}))),
+            ),
+            F::MetricsPolicy => (
+                t.to_owned(),
+                Some(json!({"resources": [{"policy_type": "metrics",
+                    "policy_data": {"enabled": true}}]})),
             ),
             F::WrapBody => (t.replace("{id}", &self.root_key), Some(json!({}))),
             F::Ciphertext => (

@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 
 use keyward_kms::{
-    Alias, AliasLimits, InstanceId, Key, KeyEvent, KeyEventKind, KeyId, KeyQuery, KeyRef, KeyRing,
-    KeyRingId, KeyState, KeyStore, KeyVersionId, KmsError, StoredVersion,
+    Alias, AliasLimits, InstanceId, InstancePolicies, InstancePolicy, Key, KeyEvent, KeyEventKind,
+    KeyId, KeyQuery, KeyRef, KeyRing, KeyRingId, KeyState, KeyStore, KeyVersionId, KmsError,
+    StoredVersion,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -668,6 +669,18 @@ impl KeyStore for Store {
             .await
             .map(|_| ())?)
         .map_err(kms_failure)
+    }
+
+    async fn instance_policies(&self, instance: InstanceId) -> Result<InstancePolicies, KmsError> {
+        self.read_instance_policies(instance).await
+    }
+
+    async fn put_instance_policies(
+        &self,
+        instance: InstanceId,
+        policies: &[InstancePolicy],
+    ) -> Result<(), KmsError> {
+        self.write_instance_policies(instance, policies).await
     }
 
     async fn reserve_encryptions(

@@ -892,6 +892,65 @@ kpTest('a dual-authorization key is deleted by a second manager after the first 
   assert.equal((await getKey(kp, k.id)).state, 5);
 });
 
+const instancePolicy = (policyType, enabled, attributes) => ({
+  policy_type: policyType,
+  policy_data: attributes === undefined ? { enabled } : { enabled, attributes },
+});
+const instanceBody = (...resources) => ({
+  metadata: { collectionType: POLICY_TYPE, collectionTotal: resources.length },
+  resources,
+});
+
+kpTest('instance policies: putInstancePolicy, getInstancePolicy and getAllowedIpPort', async () => {
+  // The suite's server is shared: everything set here is turned off again at the end.
+  const kp = srv.client();
+  try {
+    const set = await kp.putInstancePolicy({
+      bluemixInstance: bi,
+      setInstancePoliciesOneOf: instanceBody(
+        instancePolicy('dualAuthDelete', true),
+        instancePolicy('allowedIP', true, { allowed_ip: ['127.0.0.0/8', '::1/128'] }),
+        instancePolicy('keyCreateImportAccess', true, { create_root_key: false }),
+      ),
+    });
+    assert.equal(set.status, 204);
+    const listed = await kp.getInstancePolicy({ bluemixInstance: bi });
+    assert.equal(listed.result.metadata.collectionTotal, 3);
+    const types = listed.result.resources.map((p) => p.policy_type).sort();
+    assert.deepEqual(types, ['allowedIP', 'dualAuthDelete', 'keyCreateImportAccess']);
+    const ip = await kp.getInstancePolicy({ bluemixInstance: bi, policy: 'allowedIP' });
+    assert.deepEqual(ip.result.resources[0].policy_data, {
+      enabled: true,
+      attributes: { allowed_ip: ['127.0.0.0/8', '::1/128'] },
+    });
+    const port = await kp.getAllowedIpPort({ bluemixInstance: bi });
+    assert.deepEqual(port.result.resources, [{ private_endpoint_port: Number(new URL(srv.baseUrl).port) }]);
+    await expectError(createRootKey(kp), 409, { code: 'KEY_CREATE_IMPORT_ACCESS_ERR' });
+    const std = await createKey(kp, { name: keyName('instpol'), extractable: true });
+    assert.equal(std.dualAuthDelete.enabled, true);
+    await expectError(
+      kp.putInstancePolicy({
+        bluemixInstance: bi,
+        policy: 'metrics',
+        setInstancePoliciesOneOf: instanceBody(instancePolicy('rotation', false)),
+      }),
+      400,
+      { code: 'BODY_QUERY_PARAM_MISMATCH_ERR' },
+    );
+  } finally {
+    await kp.putInstancePolicy({
+      bluemixInstance: bi,
+      setInstancePoliciesOneOf: instanceBody(
+        instancePolicy('dualAuthDelete', false),
+        instancePolicy('allowedIP', false),
+        instancePolicy('keyCreateImportAccess', false),
+      ),
+    });
+  }
+  const none = await kp.getAllowedIpPort({ bluemixInstance: bi });
+  assert.equal(none.result.metadata.collectionTotal, 0);
+});
+
 kpTest('authentication and instance errors', async () => {
   // Bad API key: the IAM token request fails with 400 BXNIM0415E (as IBM IAM answers) and the SDK call rejects.
   const badKey = new KeyProtectV2({

@@ -6,6 +6,7 @@ server fixture lives in conftest.py.  Run: pytest tests/sdk/python (see tests/sd
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import uuid
@@ -820,6 +821,111 @@ def test_dual_authorization_delete_takes_two_managers(server, kp, bi):
     assert first.set_key_for_deletion(k["id"], bi).get_status_code() == 204
     assert second.delete_key(k["id"], bi).get_status_code() == 204
     assert get_key(kp, bi, k["id"])["state"] == 5
+
+
+def instance_policy(kind: str, enabled: bool, attributes: dict | None = None) -> dict:
+    data = {"enabled": enabled}
+    if attributes is not None:
+        data["attributes"] = attributes
+    return {"policy_type": kind, "policy_data": data}
+
+
+def instance_body(*policies: dict) -> dict:
+    return {"metadata": {"collectionType": POLICY_TYPE, "collectionTotal": len(policies)}, "resources": list(policies)}
+
+
+def test_instance_policies_shape_new_keys_and_allowed_ip(server, kp, bi):
+    """The suite's server is shared: every policy set here is turned off again at the end."""
+    try:
+        res = kp.put_instance_policy(
+            bi,
+            instance_body(
+                instance_policy("dualAuthDelete", True),
+                instance_policy("rotation", True, {"interval_month": 5}),
+                instance_policy("keyCreateImportAccess", True, {"create_standard_key": False}),
+                instance_policy("metrics", True),
+                # The suite's own addresses, so that its requests still pass.
+                instance_policy("allowedIP", True, {"allowed_ip": ["127.0.0.0/8", "::1/128"]}),
+            ),
+        )
+        assert res.get_status_code() == 204
+        listed = kp.get_instance_policy(bi).get_result()
+        assert listed["metadata"] == {"collectionType": POLICY_TYPE, "collectionTotal": 5}
+        by_type = {p["policy_type"]: p for p in listed["resources"]}
+        assert by_type["rotation"]["policy_data"] == {"enabled": True, "attributes": {"interval_month": 5}}
+        assert by_type["keyCreateImportAccess"]["policy_data"]["attributes"]["create_standard_key"] is False
+        for p in by_type.values():
+            parse_date(p["creationDate"])
+            parse_date(p["lastUpdated"])
+            assert p["createdBy"] == p["updatedBy"]
+        (only,) = kp.get_instance_policy(bi, policy="metrics").get_result()["resources"]
+        assert only == by_type["metrics"]
+
+        port = kp.get_allowed_ip_port(bi).get_result()
+        assert port["metadata"]["collectionTotal"] == 1
+        assert port["resources"] == [{"private_endpoint_port": server.port}]
+
+        # New keys take the instance's dual authorization and rotation; standard keys are refused.
+        k = create_root_key(kp, bi)
+        assert k["dualAuthDelete"]["enabled"] is True
+        assert k["rotation"] == {"enabled": True, "interval_month": 5}
+        expect_error(lambda: kp.delete_key(k["id"], bi), 409, code="AUTHORIZATIONS_NOT_MET")
+        expect_error(
+            lambda: create_key(kp, bi, name=key_name("nostd"), extractable=True), 409, code="KEY_CREATE_IMPORT_ACCESS_ERR"
+        )
+
+        # A key with policies of its own.
+        own = json.dumps(
+            {
+                "metadata": {"collectionType": KEY_TYPE, "collectionTotal": 1},
+                "resources": [
+                    {
+                        "type": KEY_TYPE,
+                        "name": key_name("own"),
+                        "extractable": False,
+                        "rotation": {"enabled": True, "interval_month": 1},
+                        "dualAuthDelete": {"enabled": False},
+                    }
+                ],
+            }
+        )
+        made = kp.create_key_with_policies_overrides(bi, own)
+        assert made.get_status_code() == 201
+        key = made.get_result()["resources"][0]
+        assert key["rotation"] == {"enabled": True, "interval_month": 1}
+        assert key["dualAuthDelete"] == {"enabled": False}
+        assert kp.delete_key(key["id"], bi).get_status_code() == 204
+
+        # Refusals.
+        expect_error(
+            lambda: kp.put_instance_policy(
+                bi, instance_body(instance_policy("metrics", True), instance_policy("dualAuthDelete", True)), policy="metrics"
+            ),
+            400,
+            code="NUM_COLLECTION_RESOURCE_ERR",
+        )
+        expect_error(
+            lambda: kp.put_instance_policy(bi, instance_body(instance_policy("metrics", True)), policy="rotation"),
+            400,
+            code="BODY_QUERY_PARAM_MISMATCH_ERR",
+        )
+        expect_error(
+            lambda: kp.put_instance_policy(bi, instance_body(instance_policy("rotation", True))),
+            400,
+            code="INVALID_FIELD_ERR",
+        )
+    finally:
+        kp.put_instance_policy(
+            bi,
+            instance_body(
+                *(
+                    instance_policy(kind, False)
+                    for kind in ("allowedIP", "dualAuthDelete", "rotation", "keyCreateImportAccess", "metrics")
+                )
+            ),
+        )
+    assert kp.get_allowed_ip_port(bi).get_result()["metadata"]["collectionTotal"] == 0
+    assert "rotation" not in create_root_key(kp, bi)
 
 
 def register(server, key_id: str, crn: str, *, prevent: bool = False) -> None:

@@ -12,7 +12,7 @@ use keyward_api::keyprotect::{
     KEY_VERSION_TYPE, KeyVersion, PatchKey,
 };
 use keyward_crypto::SecretBytes;
-use keyward_kms::{Alias, Key, KeyRingId, NewKey};
+use keyward_kms::{Alias, Key, KeyRingId, NewKey, PolicyChange, RotationSchedule};
 
 use crate::auth::KmsCaller;
 use crate::body::{optional_json, required_json};
@@ -70,10 +70,43 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let req = parse_create(&body)?;
+    create_key(&state, &caller, &headers, &body, false).await
+}
+
+/// `POST /api/v2/keys_with_policy_overrides`: a key with its own rotation and dual
+/// authorization settings in place of the instance's.
+pub async fn create_with_overrides(
+    State(state): State<SharedState>,
+    caller: KmsCaller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    create_key(&state, &caller, &headers, &body, true).await
+}
+
+async fn create_key(
+    state: &SharedState,
+    caller: &KmsCaller,
+    headers: &HeaderMap,
+    body: &Bytes,
+    overrides: bool,
+) -> Result<Response, ApiError> {
+    let req = parse_create(body)?;
     if req.encryption_algorithm.is_some() || req.encrypted_nonce.is_some() || req.iv.is_some() {
         return Err(ApiError::Unsupported("secure import with import tokens"));
     }
+    if !overrides && (req.rotation.is_some() || req.dual_auth_delete.is_some()) {
+        return Err(ApiError::BadBody(
+            "a key's own policies are set through /api/v2/keys_with_policy_overrides",
+        ));
+    }
+    let policies = PolicyChange {
+        rotation: req.rotation.map(|r| RotationSchedule {
+            enabled: r.enabled,
+            interval_month: u8::try_from(r.interval_month).unwrap_or(0),
+        }),
+        dual_auth_delete: req.dual_auth_delete.map(|d| d.enabled),
+    };
     let name = req.name.ok_or(ApiError::InvalidField {
         field: "name",
         requirement: "a string of 1 to 90 characters",
@@ -104,19 +137,20 @@ pub async fn create(
             .map(|d| parse_date(d, "expirationDate"))
             .transpose()?,
         aliases,
-        key_ring: key_ring_header(&headers)?.unwrap_or_else(KeyRingId::default_ring),
+        key_ring: key_ring_header(headers)?.unwrap_or_else(KeyRingId::default_ring),
+        policies,
     };
     let created = state
         .kms
         .create_key(&caller.access, caller.instance, new)
         .await?;
-    let payload = match prefer_representation(&headers) {
+    let payload = match prefer_representation(headers) {
         Some(true) => created.payload.as_ref(),
         _ => None,
     };
     Ok(key_response(
-        &state,
-        &caller,
+        state,
+        caller,
         StatusCode::CREATED,
         &[(&created.key, payload)],
     ))

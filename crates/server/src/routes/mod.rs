@@ -6,6 +6,7 @@ mod audit;
 mod health;
 mod iam;
 mod identity;
+mod instance_policies;
 mod instances;
 mod key_policies;
 mod key_rings;
@@ -62,6 +63,18 @@ pub fn router(state: SharedState) -> Router {
             get(instances::get).delete(instances::delete),
         )
         .route("/api/v2/keys", get(keys::list).post(keys::create))
+        .route(
+            "/api/v2/keys_with_policy_overrides",
+            post(keys::create_with_overrides),
+        )
+        .route(
+            "/api/v2/instance/policies",
+            get(instance_policies::get).put(instance_policies::put),
+        )
+        .route(
+            "/api/v2/instance/allowed_ip_port",
+            get(instance_policies::allowed_ip_port),
+        )
         .route(
             "/api/v2/keys/{id}",
             get(keys::get)

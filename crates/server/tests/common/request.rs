@@ -19,6 +19,7 @@ pub struct Call {
     instance: Option<String>,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    client: Option<std::net::SocketAddr>,
 }
 
 impl Call {
@@ -38,6 +39,7 @@ impl Call {
             instance,
             headers: Vec::new(),
             body: Vec::new(),
+            client: None,
         }
     }
 
@@ -64,6 +66,11 @@ impl Call {
     /// Sends no `Bluemix-Instance`.
     pub fn no_instance(mut self) -> Self {
         self.instance = None;
+        self
+    }
+    /// Comes from `client`, as a request over a socket does (none by default).
+    pub fn from(mut self, client: &str) -> Self {
+        self.client = Some(client.parse().expect("socket address"));
         self
     }
     /// Adds a header.
@@ -147,6 +154,9 @@ impl Call {
         }
         for (name, value) in &self.headers {
             builder = builder.header(name, value);
+        }
+        if let Some(client) = self.client {
+            builder = builder.extension(keyward_server::listener::ClientAddr(client));
         }
         builder
             .body(Body::from(self.body.clone()))
