@@ -352,6 +352,78 @@ pub async fn policies_and_deletion_authorizations_are_saved_with_the_key(s: &Sto
     assert_eq!(listed[0].policies, changed.policies);
 }
 
+pub async fn instance_policies_replace_their_kind_and_keep_who_set_them_first(s: &Store) {
+    use keyward_kms::{
+        InstanceAttributes, InstancePolicy, InstancePolicyKind, InstanceSetting, PolicyStamp,
+    };
+    let i = InstanceId::new_random();
+    let other = InstanceId::new_random();
+    assert!(s.instance_policies(i).await.unwrap().0.is_empty());
+    let stamped = |kind, enabled, attributes, by: &str, at| InstancePolicy {
+        setting: InstanceSetting {
+            kind,
+            enabled,
+            attributes,
+        },
+        stamp: PolicyStamp {
+            created_at: at,
+            created_by: by.to_owned(),
+            updated_at: at,
+            updated_by: by.to_owned(),
+        },
+    };
+    let blocks = vec![
+        "10.0.0.0/8".parse().unwrap(),
+        "2001:db8::/32".parse().unwrap(),
+    ];
+    s.put_instance_policies(
+        i,
+        &[
+            stamped(InstancePolicyKind::DualAuthDelete, true, None, "a", t0()),
+            stamped(
+                InstancePolicyKind::AllowedIp,
+                true,
+                Some(InstanceAttributes::AllowedIp(blocks.clone())),
+                "a",
+                t0(),
+            ),
+        ],
+    )
+    .await
+    .unwrap();
+    let later = t0() + Duration::hours(1);
+    s.put_instance_policies(
+        i,
+        &[stamped(
+            InstancePolicyKind::DualAuthDelete,
+            false,
+            None,
+            "b",
+            later,
+        )],
+    )
+    .await
+    .unwrap();
+    let read = s.instance_policies(i).await.unwrap();
+    assert_eq!(read.0.len(), 2);
+    assert!(!read.dual_auth_delete());
+    assert_eq!(read.allowed_ip(), Some(blocks.as_slice()));
+    let dual = read
+        .0
+        .iter()
+        .find(|p| p.setting.kind == InstancePolicyKind::DualAuthDelete)
+        .unwrap();
+    assert_eq!(
+        (dual.stamp.created_by.as_str(), dual.stamp.created_at),
+        ("a", t0())
+    );
+    assert_eq!(
+        (dual.stamp.updated_by.as_str(), dual.stamp.updated_at),
+        ("b", later)
+    );
+    assert!(s.instance_policies(other).await.unwrap().0.is_empty());
+}
+
 pub async fn key_events_are_written_with_their_change_and_handed_on(s: &Store) {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = std::sync::Arc::clone(&seen);
