@@ -18,6 +18,38 @@ pub const REGISTRATION_TYPE: &str = "application/vnd.ibm.kms.registration+json";
 pub const POLICY_TYPE: &str = "application/vnd.ibm.kms.policy+json";
 /// `collectionType` of `GET /instance/allowed_ip_port`.
 pub const ALLOWED_IP_METADATA_TYPE: &str = "application/vnd.ibm.kms.allowed_ip_metadata+json";
+/// `POST /import_token` body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImportTokenRequest {
+    /// Seconds the token lives (300 to 86400; 600 when absent).
+    #[serde(default)]
+    pub expiration: Option<i64>,
+    /// Retrievals allowed (1 to 500; 1 when absent).
+    #[serde(default)]
+    pub max_allowed_retrievals: Option<i64>,
+}
+
+/// An import token as returned; `payload` and `nonce` only by `GET /import_token`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportTokenResponse {
+    /// RFC 3339.
+    pub creation_date: String,
+    /// RFC 3339.
+    pub expiration_date: String,
+    /// Retrievals allowed.
+    pub max_allowed_retrievals: u32,
+    /// Retrievals left.
+    pub remaining_retrievals: u32,
+    /// Base64 of the PEM public key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<String>,
+    /// Base64 of the nonce.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+}
+
 /// `moreInfo` of every reason.
 pub const MORE_INFO: &str = "https://cloud.ibm.com/apidocs/key-protect";
 
@@ -436,9 +468,15 @@ pub struct RotateRequest {
     /// New material, base64.
     #[serde(default)]
     pub payload: Option<String>,
-    /// Secure import fields (not supported yet).
+    /// Secure import: the algorithm used to encrypt `payload`.
     #[serde(default)]
     pub encryption_algorithm: Option<String>,
+    /// Secure import: nonce encrypted under the key material.
+    #[serde(default)]
+    pub encrypted_nonce: Option<String>,
+    /// Secure import: IV of `encryptedNonce`.
+    #[serde(default)]
+    pub iv: Option<String>,
 }
 
 /// Body of PATCH /keys/{id}.

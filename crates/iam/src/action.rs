@@ -179,6 +179,14 @@ actions! {
     KmsInstanceReadAllowedIpPort { "kms.instance.readallowedipport", Kms, Instance,
         roles: [Manager], authorized: [], self_service: false,
         routes: ["GET /api/v2/instance/allowed_ip_port"] }
+    /// Make the instance's import token.
+    KmsImportTokenCreate { "kms.importtoken.create", Kms, Instance,
+        roles: [Writer, Manager], authorized: [], self_service: false,
+        routes: ["POST /api/v2/import_token"] }
+    /// Retrieve the instance's import token.
+    KmsImportTokenRead { "kms.importtoken.read", Kms, Instance,
+        roles: [Writer, Manager], authorized: [], self_service: false,
+        routes: ["GET /api/v2/import_token"] }
     /// List a key's versions.
     KmsKeyVersionsList { "kms.secrets.listkeyversions", Kms, KeyRing,
         roles: [Reader, ReaderPlus, Writer, Manager], authorized: [], self_service: false,

@@ -38,6 +38,8 @@ pub struct NewKey {
     pub key_ring: KeyRingId,
     /// Policies of its own, in place of the instance's (`keys_with_policy_overrides`).
     pub policies: PolicyChange,
+    /// `payload` came through the instance's import token (secure import).
+    pub through_import_token: bool,
 }
 
 impl NewKey {
@@ -53,6 +55,7 @@ impl NewKey {
             aliases: vec![],
             key_ring: KeyRingId::default_ring(),
             policies: PolicyChange::default(),
+            through_import_token: false,
         }
     }
 }
@@ -148,9 +151,11 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         }
         let imported = new.payload.is_some();
         let instance_policies = self.store.instance_policies(instance).await?;
-        instance_policies
-            .key_create_import_access()
-            .check(new.extractable, imported, false)?;
+        instance_policies.key_create_import_access().check(
+            new.extractable,
+            imported,
+            new.through_import_token,
+        )?;
         let policies = initial_policies(&instance_policies, &new, imported);
         // Overriding the instance's dual authorization away takes the right to set policies.
         if policies.dual_auth_delete == Some(false)

@@ -70,6 +70,20 @@ pub enum KmsError {
     /// kind of key (or importing without an import token).
     #[error("the instance's keyCreateImportAccess policy does not allow this action")]
     KeyCreateImportAccess,
+    /// The instance has no import token.
+    #[error("the instance has no import token")]
+    ImportTokenNotFound,
+    /// The import token expired, was retrieved as often as allowed, or was spent.
+    #[error("the import token has expired")]
+    ImportTokenExpired,
+    /// The encrypted nonce does not open under the imported material with the IV.
+    #[error(
+        "the encrypted nonce was not encrypted with the key material given, or the IV does not match it"
+    )]
+    NonceIvMismatch,
+    /// The encrypted nonce opens but is not the token's.
+    #[error("the encrypted nonce given does not match the import token's")]
+    NonceMismatch,
     /// A rotation policy on a standard key.
     #[error("rotation policy cannot be set on a standard key")]
     RotationPolicyNeedsRootKey,

@@ -7,6 +7,7 @@ mod create;
 mod envelope;
 pub mod error;
 pub mod ids;
+pub mod import_token;
 pub mod instance_policy;
 mod instance_policy_cache;
 pub mod key;
@@ -24,6 +25,7 @@ pub use create::{GENERATED_KEY_BYTES, KeyWithPayload, MAX_STANDARD_PAYLOAD, NewK
 pub use envelope::{MAX_WRAP_PLAINTEXT, Rewrapped, Unwrapped, Wrapped};
 pub use error::{InvalidId, KmsError, StoreFailure};
 pub use ids::{Alias, CrnScheme, InstanceId, KeyId, KeyRef, KeyRingId, KeyVersionId};
+pub use import_token::{ImportToken, SecureImport, seal_for_import};
 pub use instance_policy::{
     AllowedNetwork, InstanceAttributes, InstancePolicies, InstancePolicy, InstancePolicyKind,
     InstanceSetting, KeyCreateImportAccess,

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::error::KmsError;
 use crate::ids::{Alias, InstanceId, KeyId, KeyRef, KeyRingId, KeyVersionId};
+use crate::import_token::ImportToken;
 use crate::instance_policy::{InstancePolicies, InstancePolicy};
 use crate::key::Key;
 use crate::state::KeyState;
@@ -331,6 +332,34 @@ pub trait KeyStore: Send + Sync + 'static {
         instance: InstanceId,
         policies: &[InstancePolicy],
     ) -> impl Future<Output = Result<(), KmsError>> + Send;
+
+    /// Stores the instance's import token, replacing any other.
+    fn put_import_token(
+        &self,
+        token: &ImportToken,
+    ) -> impl Future<Output = Result<(), KmsError>> + Send;
+
+    /// The instance's import token, if any (expired or not).
+    fn import_token(
+        &self,
+        instance: InstanceId,
+    ) -> impl Future<Output = Result<Option<ImportToken>, KmsError>> + Send;
+
+    /// Counts one retrieval of the instance's token and returns it, if it has retrievals left
+    /// and has not expired at `now`; `None` otherwise (nothing counted).
+    fn retrieve_import_token(
+        &self,
+        instance: InstanceId,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<ImportToken>, KmsError>> + Send;
+
+    /// Removes the instance's token made at `created_at`; `Ok(false)` if that token is gone
+    /// (spent or replaced).
+    fn delete_import_token(
+        &self,
+        instance: InstanceId,
+        created_at: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, KmsError>> + Send;
 
     /// Adds `count` to the persisted encryption counter of a version and returns the new
     /// total. The counter only grows, so a crash can lose budget but never reuse it.

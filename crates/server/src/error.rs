@@ -242,6 +242,26 @@ fn kms_wire(e: &KmsError) -> Wire {
             "KEY_CREATE_IMPORT_ACCESS_ERR",
             "KeyCreateImportAccess instance policy does not allow this action",
         ),
+        KmsError::ImportTokenNotFound => wire(
+            S::NOT_FOUND,
+            "IMPORT_TOKEN_NOT_FOUND_ERR",
+            "The instance has no import token: create one with POST /api/v2/import_token",
+        ),
+        KmsError::ImportTokenExpired => wire(
+            S::CONFLICT,
+            "IMPORT_TOKEN_EXPIRED_ERR",
+            "The import token has expired",
+        ),
+        KmsError::NonceIvMismatch => wire(
+            S::BAD_REQUEST,
+            "INCORRECT_NONCE_IV_ERR",
+            "The provided encrypted nonce was not encrypted with the key material given OR the provided IV does not match the encrypted nonce",
+        ),
+        KmsError::NonceMismatch => wire(
+            S::BAD_REQUEST,
+            "INCORRECT_NONCE_ERR",
+            "The encrypted nonce given does not match existing record",
+        ),
         KmsError::RotationPolicyNeedsRootKey => wire(
             S::BAD_REQUEST,
             "KEY_ROOT_REQ_ERR",

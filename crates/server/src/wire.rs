@@ -38,6 +38,16 @@ pub fn decode_secret(b64: &str, field: &'static str) -> Result<SecretBytes, ApiE
         })
 }
 
+/// Decodes base64 that is not secret (encrypted material, a nonce, an IV).
+pub fn decode_field(b64: &str, field: &'static str) -> Result<Vec<u8>, ApiError> {
+    STANDARD
+        .decode(b64.trim())
+        .map_err(|_| ApiError::InvalidField {
+            field,
+            requirement: "base64 encoded data",
+        })
+}
+
 /// Decodes base64 ciphertext.
 pub fn decode_ciphertext(b64: &str) -> Result<Vec<u8>, ApiError> {
     STANDARD

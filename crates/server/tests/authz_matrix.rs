@@ -131,6 +131,7 @@ enum Fixture {
     DualAuthKey,
     NewKeyWithOverrides,
     MetricsPolicy,
+    ImportTokenBody,
 }
 
 fn route(
@@ -189,6 +190,22 @@ fn routes() -> Vec<Route> {
             Kms,
             F::MetricsPolicy,
         ),
+        route(
+            M::POST,
+            "/api/v2/import_token",
+            A::KmsImportTokenCreate,
+            Kms,
+            F::ImportTokenBody,
+        ),
+        // Allowed callers may find the token replaced or spent by another case: any answer
+        // but a refusal.
+        lenient(route(
+            M::GET,
+            "/api/v2/import_token",
+            A::KmsImportTokenRead,
+            Kms,
+            F::Plain,
+        )),
         route(
             M::GET,
             "/api/v2/instance/allowed_ip_port",
@@ -974,6 +991,7 @@ impl World {
                     "extractable": false, "rotation": {"enabled": true, "interval_month": 2},
                     "dualAuthDelete": {"enabled": false}}))),
             ),
+            F::ImportTokenBody => (t.to_owned(), Some(json!({"maxAllowedRetrievals": 500}))),
             F::MetricsPolicy => (
                 t.to_owned(),
                 Some(json!({"resources": [{"policy_type": "metrics",

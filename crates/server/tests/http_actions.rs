@@ -396,7 +396,7 @@ async fn rotate_of_imported_keys_needs_new_material() {
         json!({"payload": b64(&[1u8; 32]), "encryptionAlgorithm": "RSAES_OAEP_SHA_256"}),
     )
     .await
-    .assert_error(400, "FEATURE_UNSUPPORTED_ERR");
+    .assert_error(400, "INVALID_FIELD_ERR"); // a secure import without encryptedNonce and iv
     act_json(
         &server,
         &imported,

@@ -311,7 +311,7 @@ async fn key_create_import_access_decides_which_keys_may_be_made() {
         "payload": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}))
     .await
     .expect_status(201);
-    // enforce_token: material only through an import token (secure import, not served yet).
+    // enforce_token: material only through an import token (secure import).
     put(
         &server,
         "",

@@ -285,7 +285,7 @@ async fn create_refusals() {
                "encryptionAlgorithm": "RSAES_OAEP_SHA_256", "encryptedNonce": "AA==", "iv": "AA=="}),
     )
     .await
-    .assert_error(400, "FEATURE_UNSUPPORTED_ERR");
+    .assert_error(404, "IMPORT_TOKEN_NOT_FOUND_ERR"); // secure import needs the instance's token
     server
         .post("/api/v2/keys")
         .header("x-kms-key-ring", "no-such-ring")

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 
 use keyward_kms::{
-    Alias, AliasLimits, InstanceId, InstancePolicies, InstancePolicy, Key, KeyEvent, KeyEventKind,
-    KeyId, KeyQuery, KeyRef, KeyRing, KeyRingId, KeyState, KeyStore, KeyVersionId, KmsError,
-    StoredVersion,
+    Alias, AliasLimits, ImportToken, InstanceId, InstancePolicies, InstancePolicy, Key, KeyEvent,
+    KeyEventKind, KeyId, KeyQuery, KeyRef, KeyRing, KeyRingId, KeyState, KeyStore, KeyVersionId,
+    KmsError, StoredVersion,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -681,6 +681,30 @@ impl KeyStore for Store {
         policies: &[InstancePolicy],
     ) -> Result<(), KmsError> {
         self.write_instance_policies(instance, policies).await
+    }
+
+    async fn put_import_token(&self, token: &ImportToken) -> Result<(), KmsError> {
+        self.write_import_token(token).await
+    }
+
+    async fn import_token(&self, instance: InstanceId) -> Result<Option<ImportToken>, KmsError> {
+        self.read_import_token(instance).await
+    }
+
+    async fn retrieve_import_token(
+        &self,
+        instance: InstanceId,
+        now: OffsetDateTime,
+    ) -> Result<Option<ImportToken>, KmsError> {
+        self.count_import_token_retrieval(instance, now).await
+    }
+
+    async fn delete_import_token(
+        &self,
+        instance: InstanceId,
+        created_at: OffsetDateTime,
+    ) -> Result<bool, KmsError> {
+        self.remove_import_token(instance, created_at).await
     }
 
     async fn reserve_encryptions(

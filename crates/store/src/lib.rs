@@ -8,6 +8,7 @@ mod config_store;
 mod database_preparer;
 mod db;
 mod iam_store;
+mod import_tokens;
 mod instance_policies;
 mod key_events;
 mod key_policies;

@@ -119,14 +119,23 @@ async fn run(
         }
         "rotate" => {
             let req: RotateRequest = optional_json(body)?.unwrap_or_default();
-            if req.encryption_algorithm.is_some() {
-                return Err(ApiError::Unsupported("secure import with import tokens"));
-            }
-            let payload = req
-                .payload
-                .as_deref()
-                .map(|p| decode_secret(p, "payload"))
-                .transpose()?;
+            let secure = crate::routes::import_token::secure_import(
+                req.payload.as_deref(),
+                req.encryption_algorithm.as_deref(),
+                req.encrypted_nonce.as_deref(),
+                req.iv.as_deref(),
+            )?;
+            let payload = match secure {
+                Some(import) => Some(
+                    kms.open_secure_import(access, instance, Action::KmsKeysRotate, &import)
+                        .await?,
+                ),
+                None => req
+                    .payload
+                    .as_deref()
+                    .map(|p| decode_secret(p, "payload"))
+                    .transpose()?,
+            };
             let rotated = kms.rotate(access, instance, &key, payload).await?;
             if prefer_representation(headers) == Some(true) {
                 return Ok(key_response(

@@ -92,8 +92,18 @@ async fn create_key(
     overrides: bool,
 ) -> Result<Response, ApiError> {
     let req = parse_create(body)?;
-    if req.encryption_algorithm.is_some() || req.encrypted_nonce.is_some() || req.iv.is_some() {
-        return Err(ApiError::Unsupported("secure import with import tokens"));
+    let secure = crate::routes::import_token::secure_import(
+        req.payload.as_deref(),
+        req.encryption_algorithm.as_deref(),
+        req.encrypted_nonce.as_deref(),
+        req.iv.as_deref(),
+    )?;
+    let extractable = req.extractable.unwrap_or(false);
+    if secure.is_some() && extractable {
+        return Err(ApiError::InvalidField {
+            field: "extractable",
+            requirement: "false: secure import brings root keys",
+        });
     }
     if !overrides && (req.rotation.is_some() || req.dual_auth_delete.is_some()) {
         return Err(ApiError::BadBody(
@@ -125,12 +135,26 @@ async fn create_key(
         name,
         description: req.description,
         tags: req.tags.unwrap_or_default(),
-        extractable: req.extractable.unwrap_or(false),
-        payload: req
-            .payload
-            .as_deref()
-            .map(|p| decode_secret(p, "payload"))
-            .transpose()?,
+        extractable,
+        payload: match &secure {
+            Some(import) => Some(
+                state
+                    .kms
+                    .open_secure_import(
+                        &caller.access,
+                        caller.instance,
+                        keyward_iam::Action::KmsKeysCreate,
+                        import,
+                    )
+                    .await?,
+            ),
+            None => req
+                .payload
+                .as_deref()
+                .map(|p| decode_secret(p, "payload"))
+                .transpose()?,
+        },
+        through_import_token: secure.is_some(),
         expiration: req
             .expiration_date
             .as_deref()

@@ -6,6 +6,7 @@ mod audit;
 mod health;
 mod iam;
 mod identity;
+mod import_token;
 mod instance_policies;
 mod instances;
 mod key_policies;
@@ -66,6 +67,10 @@ pub fn router(state: SharedState) -> Router {
         .route(
             "/api/v2/keys_with_policy_overrides",
             post(keys::create_with_overrides),
+        )
+        .route(
+            "/api/v2/import_token",
+            get(import_token::retrieve).post(import_token::create),
         )
         .route(
             "/api/v2/instance/policies",
