@@ -951,6 +951,53 @@ kpTest('instance policies: putInstancePolicy, getInstancePolicy and getAllowedIp
   assert.equal(none.result.metadata.collectionTotal, 0);
 });
 
+/** The client's side of secure import: the material under the token's RSA key (OAEP, SHA-256), the nonce under the material (AES-GCM). */
+function sealForImport(token, material) {
+  const pem = unb64(token.payload).toString('utf8');
+  const payload = crypto.publicEncrypt(
+    { key: pem, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+    material,
+  );
+  const iv = crypto.randomBytes(12);
+  const cipher = crypto.createCipheriv(`aes-${material.length * 8}-gcm`, material, iv);
+  const sealed = Buffer.concat([cipher.update(unb64(token.nonce)), cipher.final(), cipher.getAuthTag()]);
+  return { payload: b64(payload), encryptedNonce: b64(sealed), iv: b64(iv), encryptionAlgorithm: 'RSAES_OAEP_SHA_256' };
+}
+
+kpTest('postImportToken, getImportToken and secure import of a root key', async () => {
+  const kp = srv.client();
+  const made = await kp.postImportToken({ bluemixInstance: bi, expiration: 600, maxAllowedRetrievals: 1 });
+  assert.equal(made.status, 200);
+  assert.equal(made.result.remainingRetrievals, 1);
+  const token = (await kp.getImportToken({ bluemixInstance: bi })).result;
+  assert.equal(token.remainingRetrievals, 0);
+  assert.ok(unb64(token.payload).toString('utf8').startsWith('-----BEGIN PUBLIC KEY-----'));
+  await expectError(kp.getImportToken({ bluemixInstance: bi }), 409, { code: 'IMPORT_TOKEN_EXPIRED_ERR' });
+
+  const material = crypto.randomBytes(32);
+  const wrongNonce = sealForImport({ payload: token.payload, nonce: b64(Buffer.alloc(12)) }, material);
+  await expectError(
+    createKey(kp, { name: keyName('badnonce'), extractable: false, ...wrongNonce }),
+    400,
+    { code: 'INCORRECT_NONCE_ERR' },
+  );
+  const k = await createKey(kp, { name: keyName('secure'), extractable: false, ...sealForImport(token, material) });
+  assert.equal(k.imported, true);
+  const dek = crypto.randomBytes(32);
+  const w = await wrap(kp, k.id, { plaintext: b64(dek) });
+  assert.deepEqual(unb64((await unwrap(kp, k.id, { ciphertext: w.ciphertext })).plaintext), dek);
+
+  await kp.postImportToken({ bluemixInstance: bi });
+  const next = (await kp.getImportToken({ bluemixInstance: bi })).result;
+  const rotated = await kp.rotateKey({
+    bluemixInstance: bi,
+    id: k.id,
+    keyActionRotateBody: sealForImport(next, crypto.randomBytes(24)),
+  });
+  assert.equal(rotated.status, 204);
+  assert.notEqual((await getKey(kp, k.id)).keyVersion.id, k.keyVersion.id);
+});
+
 kpTest('authentication and instance errors', async () => {
   // Bad API key: the IAM token request fails with 400 BXNIM0415E (as IBM IAM answers) and the SDK call rejects.
   const badKey = new KeyProtectV2({

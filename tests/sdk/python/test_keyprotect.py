@@ -16,6 +16,9 @@ from urllib.parse import quote
 import pytest
 import requests
 from ibm_cloud_sdk_core import ApiException
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from ibm_cloud_sdk_core.authenticators import BearerTokenAuthenticator, IAMAuthenticator, NoAuthAuthenticator
 from keyprotect import IbmKeyProtectApiV2
 
@@ -926,6 +929,64 @@ def test_instance_policies_shape_new_keys_and_allowed_ip(server, kp, bi):
         )
     assert kp.get_allowed_ip_port(bi).get_result()["metadata"]["collectionTotal"] == 0
     assert "rotation" not in create_root_key(kp, bi)
+
+
+def seal_for_import(token: dict, material: bytes) -> dict:
+    """The client's side of secure import, as Key Protect's tutorial does it: the material under
+    the token's RSA public key (OAEP, SHA-256), the token's nonce under the material (AES-GCM)."""
+    public = serialization.load_pem_public_key(base64.b64decode(token["payload"]))
+    payload = public.encrypt(
+        material, padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    )
+    iv = os.urandom(12)
+    encrypted_nonce = AESGCM(material).encrypt(iv, base64.b64decode(token["nonce"]), None)
+    return {
+        "payload": b64(payload),
+        "encryptedNonce": b64(encrypted_nonce),
+        "iv": b64(iv),
+        "encryptionAlgorithm": "RSAES_OAEP_SHA_256",
+    }
+
+
+def test_import_tokens_and_secure_import(server, kp, bi):
+    made = kp.post_import_token(bi, expiration=900, max_allowed_retrievals=2)
+    assert made.get_status_code() == 200
+    m = made.get_result()
+    assert (m["maxAllowedRetrievals"], m["remainingRetrievals"]) == (2, 2)
+    assert (parse_date(m["expirationDate"]) - parse_date(m["creationDate"])).total_seconds() == 900
+    assert "payload" not in m and "nonce" not in m
+
+    token = kp.get_import_token(bi).get_result()
+    assert token["remainingRetrievals"] == 1
+    assert base64.b64decode(token["payload"]).startswith(b"-----BEGIN PUBLIC KEY-----")
+    assert len(base64.b64decode(token["nonce"])) == 12
+
+    material = os.urandom(32)
+    # A tampered IV is refused and spends nothing.
+    bad = seal_for_import(token, material)
+    iv = bytearray(base64.b64decode(bad["iv"]))
+    iv[0] ^= 1
+    bad["iv"] = b64(bytes(iv))
+    expect_error(lambda: create_key(kp, bi, name=key_name("badiv"), **bad), 400, code="INCORRECT_NONCE_IV_ERR")
+
+    k = create_key(kp, bi, name=key_name("secure"), **seal_for_import(token, material))
+    assert k["imported"] is True and k["extractable"] is False
+    dek = os.urandom(32)
+    w = wrap(kp, bi, k["id"], {"plaintext": b64(dek)})
+    assert unb64(unwrap(kp, bi, k["id"], {"ciphertext": w["ciphertext"]})["plaintext"]) == dek
+    # The token served one import; retrievals left or not, it is gone.
+    expect_error(lambda: kp.get_import_token(bi), 404, code="IMPORT_TOKEN_NOT_FOUND_ERR")
+
+    # Rotation with new material through a new token; the one retrieval allowed is then used up.
+    kp.post_import_token(bi)
+    token = kp.get_import_token(bi).get_result()
+    expect_error(lambda: kp.get_import_token(bi), 409, code="IMPORT_TOKEN_EXPIRED_ERR")
+    rotated = kp.rotate_key(k["id"], bi, key_action_rotate_body=seal_for_import(token, os.urandom(16)))
+    assert rotated.get_status_code() == 204
+    assert get_key(kp, bi, k["id"])["keyVersion"]["id"] != k["keyVersion"]["id"]
+    assert unb64(unwrap(kp, bi, k["id"], {"ciphertext": w["ciphertext"]})["plaintext"]) == dek
+
+    expect_error(lambda: kp.post_import_token(bi, expiration=10), 400, code="INVALID_FIELD_ERR")
 
 
 def register(server, key_id: str, crn: str, *, prevent: bool = False) -> None:
