@@ -97,7 +97,8 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         if entry.key.imported {
             return Err(KmsError::EncryptionLimitReached);
         }
-        self.rotate_inner(instance, key_ref, None, false).await?;
+        self.rotate_inner(instance, key_ref, None, Rotation::BudgetSpent)
+            .await?;
         let entry = self.loaded(instance, key_ref).await?;
         let current = entry.versions.current().ok_or(KmsError::Internal)?.id;
         if self.take_budget(current).await? {
@@ -272,20 +273,27 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         Self::require_somewhere(access, Op::KmsKeysRotate)?;
         let key = self.fetch(instance, key_ref).await?;
         Self::authorize(access, Op::KmsKeysRotate, &key)?;
-        self.rotate_inner(instance, key_ref, payload, true).await
+        self.rotate_inner(instance, key_ref, payload, Rotation::Manual)
+            .await?
+            .ok_or(KmsError::Internal)
     }
 
+    /// Rotates the key for `why`; `Ok(None)` when a scheduled rotation is no longer due (another
+    /// node rotated it first, or its policy changed).
     pub(crate) async fn rotate_inner(
         &self,
         instance: InstanceId,
         key_ref: &KeyRef,
         payload: Option<SecretBytes>,
-        manual: bool,
-    ) -> Result<Key, KmsError> {
+        why: Rotation,
+    ) -> Result<Option<Key>, KmsError> {
         for _ in 0..8 {
             let mut key = self.fetch(instance, key_ref).await?;
             let now = self.now();
-            key.check_rotate(now, manual)?;
+            if why == Rotation::Scheduled && !key.is_rotation_due(now) {
+                return Ok(None);
+            }
+            key.check_rotate(now, why == Rotation::Manual)?;
             let payload = match (payload.as_ref(), key.imported) {
                 (None, true) => return Err(KmsError::PayloadRequired),
                 (Some(p), true) if ![16, 24, 32].contains(&p.len()) => {
@@ -322,9 +330,20 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
             }
             if added {
                 self.cache.invalidate(key.id);
-                return Ok(key);
+                return Ok(Some(key));
             }
         }
         Err(KmsError::Conflict)
     }
+}
+
+/// Why a key is rotated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rotation {
+    /// A caller asked (once an hour at most).
+    Manual,
+    /// The current version's encryption budget is spent.
+    BudgetSpent,
+    /// Its rotation policy's interval has passed.
+    Scheduled,
 }

@@ -16,6 +16,7 @@ pub mod master_key;
 pub mod policy;
 pub mod ports;
 mod registrations;
+pub mod rotation_scheduler;
 mod service;
 pub mod state;
 mod version_key;
@@ -39,6 +40,7 @@ pub use ports::{
     Access, AliasLimits, KeyEvent, KeyEventKind, KeyQuery, KeyRing, KeyStore, MasterKey,
     Registration, RootKeyVault, StoredVersion, VersionCipher,
 };
+pub use rotation_scheduler::ScheduledRotations;
 pub use service::{Kms, KmsConfig};
 pub use state::{Action, KeyState};
 pub use version_key::{VAULT_TAG, vault_reference};

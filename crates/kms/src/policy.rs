@@ -5,7 +5,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::error::KmsError;
 use crate::key::Key;
-use crate::state::Action;
+use crate::state::{Action, KeyState};
 
 /// How long an authorization to delete a dual-authorization key stays valid.
 pub const DELETION_AUTHORIZATION_LIFETIME: Duration = Duration::days(7);
@@ -159,6 +159,25 @@ impl Key {
         Ok(())
     }
 
+    /// When its rotation policy next rotates it: `interval_month` calendar months after its
+    /// last rotation (or its creation); `None` without an enabled policy, or for a standard or
+    /// imported key (imported material is rotated with new material, by its owner).
+    pub fn rotation_due_at(&self) -> Option<OffsetDateTime> {
+        let policy = self.policies.rotation.as_ref()?;
+        if !policy.value.enabled || self.extractable || self.imported {
+            return None;
+        }
+        let anchor = self.last_rotated_at.unwrap_or(self.created_at);
+        Some(add_months(anchor, policy.value.interval_month))
+    }
+
+    /// Whether the scheduler rotates it at `now`: due, and Active (not suspended, expired or
+    /// deleted).
+    pub fn is_rotation_due(&self, now: OffsetDateTime) -> bool {
+        self.effective_state(now) == KeyState::Active
+            && self.rotation_due_at().is_some_and(|due| due <= now)
+    }
+
     /// Sets the policies in `change`, as `by`. A rotation schedule needs a generated root key
     /// (an imported key is rotated with new material); dual authorization, once on, stays on.
     pub fn set_policies(
@@ -201,6 +220,19 @@ impl Key {
         }
         self.touch(now);
         Ok(())
+    }
+}
+
+/// `t` plus `months` calendar months, the day kept or, past the end of the month, the last day.
+pub fn add_months(t: OffsetDateTime, months: u8) -> OffsetDateTime {
+    let index = i32::from(u8::from(t.month()) - 1) + i32::from(months);
+    let year = t.year() + index / 12;
+    let month = time::Month::try_from(u8::try_from(index % 12 + 1).unwrap_or(1))
+        .unwrap_or(time::Month::January);
+    let day = t.day().min(month.length(year));
+    match time::Date::from_calendar_date(year, month, day) {
+        Ok(date) => t.replace_date(date),
+        Err(_) => t,
     }
 }
 
@@ -292,6 +324,59 @@ mod tests {
             Err(KmsError::NotDualAuth)
         ));
         k.delete(t0, "a").expect("delete");
+    }
+
+    #[test]
+    fn months_are_calendar_months_clamped_to_the_month_end() {
+        use time::macros::datetime;
+        assert_eq!(
+            add_months(datetime!(2026-01-31 10:00 UTC), 1),
+            datetime!(2026-02-28 10:00 UTC)
+        );
+        assert_eq!(
+            add_months(datetime!(2028-01-31 10:00 UTC), 1),
+            datetime!(2028-02-29 10:00 UTC)
+        );
+        assert_eq!(
+            add_months(datetime!(2026-11-30 10:00 UTC), 3),
+            datetime!(2027-02-28 10:00 UTC)
+        );
+        assert_eq!(
+            add_months(datetime!(2026-05-15 00:00 UTC), 12),
+            datetime!(2027-05-15 00:00 UTC)
+        );
+    }
+
+    #[test]
+    fn rotation_is_due_an_interval_after_the_last_rotation_and_only_while_active() {
+        let t0 = sample_key().created_at;
+        let mut k = sample_key();
+        assert_eq!(k.rotation_due_at(), None);
+        let every = |enabled, interval_month| PolicyChange {
+            rotation: Some(RotationSchedule {
+                enabled,
+                interval_month,
+            }),
+            ..PolicyChange::default()
+        };
+        k.set_policies(every(true, 2), "a", t0).expect("policy");
+        let due = add_months(t0, 2);
+        assert_eq!(k.rotation_due_at(), Some(due));
+        assert!(!k.is_rotation_due(due - Duration::seconds(1)));
+        assert!(k.is_rotation_due(due));
+        k.rotated(
+            crate::key::VersionInfo {
+                id: crate::ids::KeyVersionId::new_random(),
+                created_at: due,
+            },
+            due,
+        );
+        assert_eq!(k.rotation_due_at(), Some(add_months(due, 2)));
+        let later = add_months(due, 2);
+        k.disable(later).expect("disable");
+        assert!(!k.is_rotation_due(later), "a suspended key waits");
+        k.set_policies(every(false, 2), "a", later).expect("off");
+        assert_eq!(k.rotation_due_at(), None);
     }
 
     #[test]

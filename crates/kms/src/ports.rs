@@ -361,6 +361,23 @@ pub trait KeyStore: Send + Sync + 'static {
         created_at: OffsetDateTime,
     ) -> impl Future<Output = Result<bool, KmsError>> + Send;
 
+    /// Keys whose rotation policy is due at `now` (Active, not expired), soonest first.
+    fn keys_due_for_rotation(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<(InstanceId, KeyId)>, KmsError>> + Send;
+
+    /// Takes or renews the lease `name` for `owner` until `until`, if it is free, expired at
+    /// `now`, or already `owner`'s; `Ok(false)` while another owner holds it.
+    fn try_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, KmsError>> + Send;
+
     /// Adds `count` to the persisted encryption counter of a version and returns the new
     /// total. The counter only grows, so a crash can lose budget but never reuse it.
     fn reserve_encryptions(

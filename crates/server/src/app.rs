@@ -35,6 +35,9 @@ pub struct ServeSettings {
     pub database_url: Option<String>,
     /// Expose `POST /admin/test-clock` (tests only).
     pub unsafe_test_clock: bool,
+    /// Run the rotation scheduler in the background (tests that run it step by step turn it
+    /// off and call [`crate::rotation_scheduler::run_once`]).
+    pub schedule_rotations: bool,
     /// CRN parameters.
     pub crn: CrnScheme,
     /// KMS tunables.
@@ -113,6 +116,7 @@ impl ServeSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: None,
             unsafe_test_clock: false,
+            schedule_rotations: true,
             crn: CrnScheme::default(),
             kms: KmsConfig::default(),
             secrets: SecretsConfig::default(),
@@ -343,8 +347,9 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
         )
     };
     let provider = keyward_secrets::Routing::new(local, http);
+    let node = bootstrap::node_name(&settings.data_dir)?;
     let secrets_config = SecretsConfig {
-        node: bootstrap::node_name(&settings.data_dir)?,
+        node: node.clone(),
         ..settings.secrets.clone()
     };
     let secrets = Arc::new(Secrets::new(store.clone(), provider, secrets_config));
@@ -380,8 +385,12 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
         request_timeout: settings.edge.request_timeout,
         audit,
         provisional: crate::audit::middleware::provisional(settings.crn.clone()),
+        node,
     });
     spawn_signing_key_refresh(&state);
+    if settings.schedule_rotations {
+        crate::rotation_scheduler::spawn(&state);
+    }
     forget_on_key_events(&state, &global_key);
     if store.listen_for_key_events() {
         tracing::info!("listening for other nodes' key events");

@@ -16,6 +16,7 @@ pub mod listener;
 pub mod master_key_migration;
 pub mod openscale_error;
 pub mod rate_limit;
+pub mod rotation_scheduler;
 pub mod routes;
 pub mod services;
 pub mod signing_keys;

@@ -44,6 +44,8 @@ pub struct AppState {
     pub audit: crate::audit::AuditLog,
     /// Builds a running request's provisional audit event, which its first change commits with.
     pub provisional: keyward_store::Provisional,
+    /// This node's name (leases of jobs and of the rotation scheduler).
+    pub node: String,
 }
 
 /// The state as handlers receive it.

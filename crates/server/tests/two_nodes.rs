@@ -289,3 +289,51 @@ async fn a_key_versions_encryption_budget_holds_across_nodes() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_due_key_is_rotated_once_when_both_nodes_run_the_scheduler() {
+    let db = Database::create();
+    let url = db.url.clone();
+    let a = TestServer::start_adjusted(|s| ServeSettings {
+        database_url: Some(url),
+        schedule_rotations: false,
+        ..s
+    })
+    .await;
+    let b = a.another_node().await;
+    let key = a.root_key("scheduled").await;
+    a.call(
+        axum::http::Method::PUT,
+        &format!("/api/v2/keys/{key}/policies"),
+    )
+    .json(&serde_json::json!({"resources": [{"rotation": {"enabled": true, "interval_month": 1}}]}))
+    .send()
+    .await
+    .expect_status(200);
+    let later = time::Duration::days(32);
+    a.clock.advance(later);
+    b.clock.advance(later);
+    let (on_a, on_b) = tokio::join!(
+        keyward_server::rotation_scheduler::run_once(&a.state),
+        keyward_server::rotation_scheduler::run_once(&b.state)
+    );
+    let (on_a, on_b) = (on_a.expect("node A"), on_b.expect("node B"));
+    assert_eq!(
+        on_a.rotated.len() + on_b.rotated.len(),
+        1,
+        "{on_a:?} {on_b:?}"
+    );
+    assert!(
+        on_a.ran != on_b.ran,
+        "one node holds the lease: {on_a:?} {on_b:?}"
+    );
+    let versions = a
+        .get(&format!("/api/v2/keys/{key}/versions"))
+        .send()
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(versions["resources"].as_array().expect("versions").len(), 2);
+    drop((a, b));
+    drop(db);
+}

@@ -170,7 +170,7 @@ impl Store {
 impl KeyStore for Store {
     async fn create_key(&self, key: &Key, version: &StoredVersion) -> Result<(), KmsError> {
         let insert_key = format!(
-            "INSERT INTO keys ({KEY_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)"
+            "INSERT INTO keys ({KEY_COLUMNS}, rotation_due_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25)"
         );
         let guard = format!(
             "SELECT id FROM key_rings WHERE instance_id = $1 AND id = $2{}",
@@ -204,6 +204,7 @@ impl KeyStore for Store {
                 .bind(crate::key_policies::to_column(&key.policies))
                 .bind(key.deletion_authorization.as_ref().map(|a| a.by.clone()))
                 .bind(key.deletion_authorization.as_ref().map(|a| to_millis(a.at)))
+                .bind(opt_to_millis(key.rotation_due_at()))
                 .execute(&mut *tx)
                 .await?;
             insert_version(version).execute(&mut *tx).await?;
@@ -707,6 +708,24 @@ impl KeyStore for Store {
         self.remove_import_token(instance, created_at).await
     }
 
+    async fn keys_due_for_rotation(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<(InstanceId, KeyId)>, KmsError> {
+        self.due_for_rotation(now, limit).await
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, KmsError> {
+        self.take_lease(name, owner, now, until).await
+    }
+
     async fn reserve_encryptions(
         &self,
         version: KeyVersionId,
@@ -761,8 +780,8 @@ where
         "UPDATE keys SET name = $1, description = $2, tags = $3, state = $4, bit_length = $5, expiration = $6, \
          key_ring = $7, updated_at = $8, last_rotated_at = $9, state_changed_at = $10, deleted_at = $11, \
          deleted_by = $12, current_version_id = $13, current_version_created_at = $14, revision = $15, \
-         policies = $16, deletion_authorized_by = $17, deletion_authorized_at = $18 \
-         WHERE id = $19 AND revision = $20",
+         policies = $16, deletion_authorized_by = $17, deletion_authorized_at = $18, rotation_due_at = $19 \
+         WHERE id = $20 AND revision = $21",
     )
     .bind(key.name.as_str())
     .bind(&key.description)
@@ -782,6 +801,7 @@ where
     .bind(crate::key_policies::to_column(&key.policies))
     .bind(key.deletion_authorization.as_ref().map(|a| a.by.clone()))
     .bind(key.deletion_authorization.as_ref().map(|a| to_millis(a.at)))
+    .bind(opt_to_millis(key.rotation_due_at()))
     .bind(key.id.to_string())
     .bind(expected_revision)
 }

@@ -14,6 +14,7 @@ mod key_events;
 mod key_policies;
 mod key_store;
 mod outbound;
+mod rotation_schedule;
 mod rows;
 mod sealed_blobs;
 mod secret_store;

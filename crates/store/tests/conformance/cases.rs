@@ -424,6 +424,70 @@ pub async fn instance_policies_replace_their_kind_and_keep_who_set_them_first(s:
     assert!(s.instance_policies(other).await.unwrap().0.is_empty());
 }
 
+pub async fn due_keys_are_found_by_their_schedule_and_a_lease_has_one_holder(s: &Store) {
+    let i = InstanceId::new_random();
+    let (mut k, v) = key(i, "scheduled", t0());
+    let schedule = PolicyChange {
+        rotation: Some(RotationSchedule {
+            enabled: true,
+            interval_month: 1,
+        }),
+        ..PolicyChange::default()
+    };
+    k.set_policies(schedule, "a", t0()).unwrap();
+    s.create_key(&k, &v).await.unwrap();
+    let (plain, v2) = key(i, "plain", t0());
+    s.create_key(&plain, &v2).await.unwrap();
+    let due = k.rotation_due_at().unwrap();
+    assert!(
+        s.keys_due_for_rotation(due - Duration::milliseconds(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.keys_due_for_rotation(due, 10).await.unwrap(),
+        vec![(i, k.id)]
+    );
+    let mut suspended = k.clone();
+    suspended.disable(t0()).unwrap();
+    assert!(
+        s.save_key(&suspended, k.revision, KeyEventKind::Disabled)
+            .await
+            .unwrap()
+    );
+    assert!(s.keys_due_for_rotation(due, 10).await.unwrap().is_empty());
+
+    let minute = Duration::minutes(1);
+    assert!(
+        s.try_lease("job", "node-a", t0(), t0() + minute)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.try_lease("job", "node-b", t0(), t0() + minute)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.try_lease("job", "node-a", t0(), t0() + minute)
+            .await
+            .unwrap(),
+        "renewed"
+    );
+    assert!(
+        s.try_lease("other", "node-b", t0(), t0() + minute)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.try_lease("job", "node-b", t0() + minute, t0() + minute * 2)
+            .await
+            .unwrap(),
+        "taken over once expired"
+    );
+}
+
 pub async fn key_events_are_written_with_their_change_and_handed_on(s: &Store) {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = std::sync::Arc::clone(&seen);

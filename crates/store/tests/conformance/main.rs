@@ -112,6 +112,7 @@ conformance!(
     deactivated_and_auto_purged_keys_follow_the_clock,
     save_is_compare_and_set,
     policies_and_deletion_authorizations_are_saved_with_the_key,
+    due_keys_are_found_by_their_schedule_and_a_lease_has_one_holder,
     instance_policies_replace_their_kind_and_keep_who_set_them_first,
     key_events_are_written_with_their_change_and_handed_on,
     add_version_is_atomic_with_the_key_update,
