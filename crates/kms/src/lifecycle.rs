@@ -146,6 +146,22 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         .await
     }
 
+    /// Tells the key's current state again to everything that uses it: a `Synced` key event,
+    /// on which every node drops what it caches under the key and asks the KMS afresh.
+    pub async fn sync(
+        &self,
+        access: &dyn Access,
+        instance: InstanceId,
+        key: &KeyRef,
+    ) -> Result<Key, KmsError> {
+        let key = self.key_for(access, instance, key, Op::KmsKeysSync).await?;
+        self.store
+            .record_key_event(&key, KeyEventKind::Synced)
+            .await?;
+        self.cache.invalidate(key.id);
+        Ok(key)
+    }
+
     /// The key, once the caller may perform `action` on it (for actions with nothing more to
     /// do here, such as `sync`).
     pub async fn key_for(

@@ -91,6 +91,8 @@ pub enum KeyEventKind {
     DeletionAuthorized,
     /// The authorization to delete was withdrawn.
     DeletionCancelled,
+    /// A user asked for the key's state to be told again to everything that uses it.
+    Synced,
 }
 
 impl KeyEventKind {
@@ -107,6 +109,7 @@ impl KeyEventKind {
             Self::PolicyChanged => "policy_changed",
             Self::DeletionAuthorized => "deletion_authorized",
             Self::DeletionCancelled => "deletion_cancelled",
+            Self::Synced => "synced",
         }
     }
 
@@ -123,14 +126,19 @@ impl KeyEventKind {
             Self::PolicyChanged,
             Self::DeletionAuthorized,
             Self::DeletionCancelled,
+            Self::Synced,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
     }
 
-    /// Whether keys that were usable may no longer be: their DEKs must not stay cached.
+    /// Whether DEKs cached under the key must be dropped: it may no longer be usable, or a sync
+    /// asks everything that uses it to look at its state again.
     pub const fn revokes(self) -> bool {
-        matches!(self, Self::Disabled | Self::Deleted | Self::Purged)
+        matches!(
+            self,
+            Self::Disabled | Self::Deleted | Self::Purged | Self::Synced
+        )
     }
 }
 
@@ -360,6 +368,13 @@ pub trait KeyStore: Send + Sync + 'static {
         instance: InstanceId,
         created_at: OffsetDateTime,
     ) -> impl Future<Output = Result<bool, KmsError>> + Send;
+
+    /// Records `event` for `key` without changing it (a sync).
+    fn record_key_event(
+        &self,
+        key: &Key,
+        event: KeyEventKind,
+    ) -> impl Future<Output = Result<(), KmsError>> + Send;
 
     /// Keys whose rotation policy is due at `now` (Active, not expired), soonest first.
     fn keys_due_for_rotation(

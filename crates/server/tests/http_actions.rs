@@ -488,10 +488,20 @@ async fn bodyless_state_actions_tolerate_every_content_type_and_body() {
 }
 
 #[tokio::test]
-async fn sync_answers_204_for_existing_keys_only() {
+async fn sync_answers_204_for_existing_keys_only_and_tells_every_node() {
     let server = TestServer::start().await;
     let key = server.root_key("k").await;
     server.action(&key, "sync").await.expect_status(204);
+    // A `synced` key event: every node drops what it caches under the key.
+    let events = keyward_kms::KeyStore::key_events_after(&server.store, 0, 1000)
+        .await
+        .expect("events");
+    let synced: Vec<_> = events
+        .iter()
+        .filter(|e| e.key.to_string() == key && e.kind == keyward_kms::KeyEventKind::Synced)
+        .collect();
+    assert_eq!(synced.len(), 1, "{events:?}");
+    assert!(synced[0].kind.revokes());
     server
         .action(&Uuid::new_v4().to_string(), "sync")
         .await

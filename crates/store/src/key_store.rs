@@ -708,6 +708,19 @@ impl KeyStore for Store {
         self.remove_import_token(instance, created_at).await
     }
 
+    async fn record_key_event(&self, key: &Key, event: KeyEventKind) -> Result<(), KmsError> {
+        let recorded: Result<KeyEvent, sqlx::Error> = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let pending = record_provisional!(tx);
+            let recorded = record_event!(self, tx, key, event);
+            tx.commit().await?;
+            crate::audit_pending::committed(pending);
+            Ok(recorded)
+        }.await);
+        self.events.publish(&recorded.map_err(kms_failure)?);
+        Ok(())
+    }
+
     async fn keys_due_for_rotation(
         &self,
         now: OffsetDateTime,

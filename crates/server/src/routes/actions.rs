@@ -156,9 +156,7 @@ async fn run(
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         "sync" => {
-            // Nothing to re-notify yet; the key must exist and the caller may sync it.
-            kms.key_for(access, instance, &key, Action::KmsKeysSync)
-                .await?;
+            kms.sync(access, instance, &key).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         "setKeyForDeletion" | "unsetKeyForDeletion" => {
