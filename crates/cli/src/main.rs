@@ -11,6 +11,7 @@ mod bench_master_key;
 mod bench_reencrypt;
 mod demo;
 mod iam;
+mod keys;
 mod master_key;
 mod master_key_args;
 mod tls;
@@ -40,6 +41,9 @@ enum Command {
     /// Manage users, service ids, API keys and access policies.
     #[command(subcommand)]
     Iam(iam::IamCommand),
+    /// Key commands over HTTP (`keyward keys import`: secure import of root key material).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Run Case 1 and Case 2 of the source document against a running server.
     Demo(demo::DemoArgs),
     /// Check that every expected instance secret decrypts (after waiting for re-encryptions).
@@ -303,6 +307,7 @@ fn main() -> ExitCode {
         Command::MasterKey(command) => runtime.block_on(master_key::run(command)),
         Command::VerifySecrets(args) => runtime.block_on(verify::run(args)),
         Command::Demo(args) => runtime.block_on(demo::run(args)),
+        Command::Keys(command) => runtime.block_on(keys::run(command)),
         Command::Bench(BenchCommand::Envelope { iterations, rounds }) => {
             runtime.block_on(bench::envelope(iterations.max(1), rounds.max(1)))
         }

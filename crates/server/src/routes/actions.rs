@@ -126,10 +126,15 @@ async fn run(
                 req.iv.as_deref(),
             )?;
             let payload = match secure {
-                Some(import) => Some(
-                    kms.open_secure_import(access, instance, Action::KmsKeysRotate, &import)
-                        .await?,
-                ),
+                Some(import) => {
+                    // A key that is not there, or not the caller's to rotate, spends no token.
+                    kms.key_for(access, instance, &key, Action::KmsKeysRotate)
+                        .await?;
+                    Some(
+                        kms.open_secure_import(access, instance, Action::KmsKeysRotate, &import)
+                            .await?,
+                    )
+                }
                 None => req
                     .payload
                     .as_deref()
