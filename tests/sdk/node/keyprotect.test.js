@@ -998,6 +998,45 @@ kpTest('postImportToken, getImportToken and secure import of a root key', async 
   assert.notEqual((await getKey(kp, k.id)).keyVersion.id, k.keyVersion.id);
 });
 
+/** Registers a resource on a key as a service does (the SDK has no call for it). */
+async function register(keyId, crn, prevent = false) {
+  const res = await fetch(`${srv.baseUrl}/api/v2/keys/${keyId}/registrations/${encodeURIComponent(crn)}`, {
+    method: 'POST',
+    headers: {
+      Authorization: `Bearer ${await srv.token()}`,
+      'Bluemix-Instance': bi,
+      'Content-Type': 'application/json',
+    },
+    body: JSON.stringify({ resources: [{ preventKeyDeletion: prevent, description: 'node suite' }] }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  assert.equal(res.status, 201, await res.text());
+}
+
+kpTest('getRegistrations and getRegistrationsAllKeys', async () => {
+  const kp = srv.client();
+  const [a, b] = [await createRootKey(kp), await createRootKey(kp)];
+  const tag = suffix();
+  const crnA = `crn:v1:keyward:local:configsvc:local:a/node:${tag}-a::`;
+  const crnB = `crn:v1:keyward:local:configsvc:local:a/node:${tag}-b::`;
+  await register(a.id, crnA, true);
+  await register(b.id, crnB);
+  const one = await kp.getRegistrations({ bluemixInstance: bi, id: a.id, totalCount: true });
+  assert.equal(one.status, 200);
+  assert.equal(one.result.metadata.totalCount, 1);
+  assert.equal(one.result.resources[0].resourceCrn, crnA);
+  assert.equal(one.result.resources[0].preventKeyDeletion, true);
+  const all = await kp.getRegistrationsAllKeys({ bluemixInstance: bi, urlEncodedResourceCrnQuery: `*:${tag}-*` });
+  assert.deepEqual(all.result.resources.map((r) => r.resourceCrn).sort(), [crnA, crnB]);
+  const kept = await kp.getRegistrationsAllKeys({
+    bluemixInstance: bi,
+    urlEncodedResourceCrnQuery: `*:${tag}-*`,
+    preventKeyDeletion: false,
+  });
+  assert.deepEqual(kept.result.resources.map((r) => r.keyId), [b.id]);
+  await expectError(kp.deleteKey({ bluemixInstance: bi, id: a.id }), 409);
+});
+
 kpTest('authentication and instance errors', async () => {
   // Bad API key: the IAM token request fails with 400 BXNIM0415E (as IBM IAM answers) and the SDK call rejects.
   const badKey = new KeyProtectV2({
