@@ -233,6 +233,10 @@ struct ServeArgs {
         default_value_t = 50
     )]
     rate_limit_token_per_address: u32,
+    /// Serve `GET /metrics` (Prometheus text, plain HTTP) on this address, apart from the API:
+    /// the figures are node-wide, across tenants, so keep it on an operators' network.
+    #[arg(long, env = "KEYWARD_METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl ServeArgs {
@@ -243,6 +247,7 @@ impl ServeArgs {
             listen: self.listen,
             database_url: self.database_url.filter(|u| !u.is_empty()),
             unsafe_test_clock: self.unsafe_test_clock,
+            metrics_listen: self.metrics_listen,
             crn: CrnScheme {
                 cname: self.crn_cname,
                 ctype: self.crn_ctype,

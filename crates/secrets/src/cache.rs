@@ -25,6 +25,22 @@ pub struct DekCache {
     /// Bumped whenever DEKs are dropped for their root key, so that an unwrap that began before
     /// a revocation does not put its DEK back afterwards.
     revocations: AtomicU64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    evictions: AtomicU64,
+}
+
+/// What the cache has done since the process started (for metrics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DekCacheStats {
+    /// Lookups that found a fresh DEK.
+    pub hits: u64,
+    /// Lookups that did not (absent or too old).
+    pub misses: u64,
+    /// DEKs evicted to make room for another.
+    pub evictions: u64,
+    /// DEKs held now.
+    pub entries: u64,
 }
 
 impl DekCache {
@@ -35,6 +51,9 @@ impl DekCache {
             max_age,
             map: Mutex::default(),
             revocations: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
         }
     }
 
@@ -64,14 +83,21 @@ impl DekCache {
     /// A fresh DEK of the generation.
     pub fn get(&self, generation: GenerationId) -> Option<Arc<AeadKey>> {
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        match map.get(&generation) {
+        let found = match map.get(&generation) {
             Some(e) if e.loaded.elapsed() < self.max_age => Some(Arc::clone(&e.key)),
             Some(_) => {
                 map.remove(&generation);
                 None
             }
             None => None,
-        }
+        };
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
     }
 
     /// Stores a DEK, evicting the oldest entry when full.
@@ -93,6 +119,7 @@ impl DekCache {
             let oldest = map.iter().min_by_key(|(_, e)| e.loaded).map(|(g, _)| *g);
             if let Some(oldest) = oldest {
                 map.remove(&oldest);
+                self.evictions.fetch_add(1, Ordering::Relaxed);
             }
         }
         map.insert(
@@ -128,6 +155,16 @@ impl DekCache {
         map.retain(|_, e| {
             !matches!(&e.root, RootKey::Customer(crn) if crn.instance == instance && crn.key == key)
         });
+    }
+
+    /// Hits, misses and evictions so far, and the entries held now.
+    pub fn stats(&self) -> DekCacheStats {
+        DekCacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            entries: u64::try_from(self.len()).unwrap_or(u64::MAX),
+        }
     }
 
     /// Number of entries (for tests and metrics).
@@ -173,5 +210,24 @@ mod tests {
         c.insert(a, RootKey::Global, k());
         std::thread::sleep(Duration::from_millis(60));
         assert!(c.get(a).is_none(), "entries expire");
+    }
+
+    #[test]
+    fn stats_count_hits_misses_and_evictions() {
+        let c = DekCache::new(1, Duration::from_secs(60));
+        let (a, b) = (GenerationId(Uuid::new_v4()), GenerationId(Uuid::new_v4()));
+        assert!(c.get(a).is_none());
+        c.insert(a, RootKey::Global, k());
+        assert!(c.get(a).is_some());
+        c.insert(b, RootKey::Global, k());
+        assert_eq!(
+            c.stats(),
+            DekCacheStats {
+                hits: 1,
+                misses: 1,
+                evictions: 1,
+                entries: 1
+            }
+        );
     }
 }

@@ -14,7 +14,7 @@ mod reencrypt;
 mod routing;
 mod service;
 
-pub use cache::DekCache;
+pub use cache::{DekCache, DekCacheStats};
 pub use crn::RootKeyCrn;
 pub use envelope::{open_field, seal_field};
 pub use error::{ProviderError, SecretsError};

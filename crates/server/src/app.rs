@@ -35,6 +35,9 @@ pub struct ServeSettings {
     pub database_url: Option<String>,
     /// Expose `POST /admin/test-clock` (tests only).
     pub unsafe_test_clock: bool,
+    /// Serve `GET /metrics` (Prometheus text) on this address, plain HTTP, apart from the API:
+    /// the figures are node-wide, across tenants. `None`: not served.
+    pub metrics_listen: Option<SocketAddr>,
     /// Run the rotation scheduler in the background (tests that run it step by step turn it
     /// off and call [`crate::rotation_scheduler::run_once`]).
     pub schedule_rotations: bool,
@@ -117,6 +120,7 @@ impl ServeSettings {
             database_url: None,
             unsafe_test_clock: false,
             schedule_rotations: true,
+            metrics_listen: None,
             crn: CrnScheme::default(),
             kms: KmsConfig::default(),
             secrets: SecretsConfig::default(),
@@ -386,6 +390,7 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
         audit,
         provisional: crate::audit::middleware::provisional(settings.crn.clone()),
         node,
+        metrics: crate::metrics::Metrics::default(),
     });
     spawn_signing_key_refresh(&state);
     if settings.schedule_rotations {
@@ -428,6 +433,33 @@ pub async fn serve(settings: ServeSettings) -> Result<(), BootstrapError> {
     })?;
     let mut info = app.info.clone();
     info.url = settings.url_of(addr);
+    if let Some(at) = settings.metrics_listen {
+        let metrics = TcpListener::bind(at)
+            .await
+            .map_err(|source| BootstrapError::Io {
+                what: "cannot listen for metrics on",
+                path: PathBuf::from(at.to_string()),
+                source,
+            })?;
+        let bound = metrics.local_addr().map_err(|source| BootstrapError::Io {
+            what: "cannot read the address of",
+            path: PathBuf::from(at.to_string()),
+            source,
+        })?;
+        info.metrics_url = Some(format!("http://{bound}/metrics"));
+        println!("Metrics on http://{bound}/metrics");
+        let router = crate::metrics::router(Arc::clone(&app.state));
+        let limits = ConnectionLimits {
+            header_read_timeout: settings.edge.header_read_timeout,
+            shutdown_grace: settings.edge.request_timeout,
+        };
+        tokio::spawn(async move {
+            let never = std::future::pending::<()>();
+            if let Err(e) = listener::serve(metrics, router, limits, None, never).await {
+                tracing::warn!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     if let Some(key) = &app.new_admin_key {
         let path = settings.data_dir.join("admin.apikey");
         bootstrap::write_private_file(&path, format!("{}\n", key.expose_secret()).as_bytes())?;

@@ -35,6 +35,9 @@ pub struct BootstrapInfo {
     /// The bootstrap account's configuration-service instance (filled in at each start).
     #[serde(default)]
     pub config_instance_id: String,
+    /// Where `/metrics` is served, when `--metrics-listen` is given (filled in at each start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_url: Option<String>,
 }
 
 /// Why start-up failed.
@@ -325,6 +328,7 @@ pub async fn provision(
         admin_iam_id: admin.iam_id,
         url: String::new(),
         config_instance_id: String::new(),
+        metrics_url: None,
     };
     let raw = serde_json::to_vec(&info).map_err(|e| BootstrapError::Setup(e.to_string()))?;
     let in_force = store.setting_insert_if_absent("bootstrap", &raw).await?;

@@ -14,6 +14,7 @@ pub mod iam_service;
 pub mod key_provider;
 pub mod listener;
 pub mod master_key_migration;
+pub mod metrics;
 pub mod openscale_error;
 pub mod rate_limit;
 pub mod rotation_scheduler;

@@ -46,6 +46,8 @@ pub struct AppState {
     pub provisional: keyward_store::Provisional,
     /// This node's name (leases of jobs and of the rotation scheduler).
     pub node: String,
+    /// Request counts and latencies for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// The state as handlers receive it.

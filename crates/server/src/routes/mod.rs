@@ -163,5 +163,9 @@ pub fn router(state: SharedState) -> Router {
             crate::audit::middleware::audit,
         ))
         .layer(axum::middleware::from_fn(to_completion::run_to_completion))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
         .with_state(state)
 }
