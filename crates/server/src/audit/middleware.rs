@@ -22,6 +22,7 @@ use super::log::now_millis;
 use crate::error::ApiError;
 use crate::listener::ClientAddr;
 use crate::state::SharedState;
+use tracing::Instrument as _;
 
 const CORRELATION_ID: &str = "correlation-id";
 
@@ -160,10 +161,18 @@ pub async fn audit(State(state): State<SharedState>, request: Request, next: Nex
             .map(str::to_owned),
         ..Note::default()
     };
+    // Every log line while the request runs carries its correlation id.
+    let span = tracing::info_span!(
+        "request",
+        correlation_id = %correlation,
+        method = %method,
+        route = template.as_deref().unwrap_or("unmatched"),
+    );
     let ((mut response, note), settled) = with_provisional(
         Arc::clone(&state.provisional),
         noting_from(start, next.run(request)),
     )
+    .instrument(span.clone())
     .await;
 
     if let Some(action) = action_of(&note, &method, template.as_deref(), &path) {
@@ -190,6 +199,7 @@ pub async fn audit(State(state): State<SharedState>, request: Request, next: Nex
     if let Ok(value) = HeaderValue::from_str(&correlation) {
         response.headers_mut().insert(CORRELATION_ID, value);
     }
+    span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "answered"));
     response
 }
 
