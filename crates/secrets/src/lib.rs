@@ -7,6 +7,7 @@ mod crn;
 mod envelope;
 mod error;
 mod keyprotect_provider;
+mod measured;
 mod model;
 mod ports;
 mod provider;
@@ -21,6 +22,7 @@ pub use error::{ProviderError, SecretsError};
 pub use keyprotect_provider::{Endpoint, KeyProtectProvider};
 /// When the HTTP provider gives a failing endpoint a rest.
 pub use keyward_client::BreakerPolicy;
+pub use measured::{Measured, OPERATIONS, OperationStats, ProviderStats};
 pub use model::{
     Generation, GenerationId, GenerationStatus, Progress, Protection, RootKey, SealedField,
     SecretId, TenantId, WrappedBy,

@@ -350,7 +350,8 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
             .map_err(|e| BootstrapError::Setup(e.to_string()))?,
         )
     };
-    let provider = keyward_secrets::Routing::new(local, http);
+    let provider = keyward_secrets::Measured::new(keyward_secrets::Routing::new(local, http));
+    let key_provider_stats = provider.stats();
     let node = bootstrap::node_name(&settings.data_dir)?;
     let secrets_config = SecretsConfig {
         node: node.clone(),
@@ -391,6 +392,7 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
         provisional: crate::audit::middleware::provisional(settings.crn.clone()),
         node,
         metrics: crate::metrics::Metrics::default(),
+        key_provider_stats,
     });
     spawn_signing_key_refresh(&state);
     if settings.schedule_rotations {

@@ -30,7 +30,8 @@ use crate::services::KmsService;
 /// The configuration service's key provider: the global key and customer keys of this
 /// server's own KMS in process, customer keys of any configured Key Protect endpoint (this
 /// server's own URL included) over HTTP as the service id.
-pub type ConfigsvcKeyProvider = Routing<LocalKmsProvider, KeyProtectProvider>;
+pub type ConfigsvcKeyProvider =
+    keyward_secrets::Measured<Routing<LocalKmsProvider, KeyProtectProvider>>;
 
 /// Where the global key is.
 #[derive(Clone, Debug)]

@@ -203,6 +203,46 @@ pub async fn render(state: &SharedState) -> String {
         "DEKs in the cache now.",
         dek.entries,
     );
+    let calls = state.key_provider_stats.snapshot();
+    header(
+        &mut out,
+        "keyward_key_provider_calls_total",
+        "counter",
+        "The configuration service's calls to a KMS for its root keys, by operation.",
+    );
+    for c in &calls {
+        let _ = writeln!(
+            out,
+            "keyward_key_provider_calls_total{{operation=\"{}\"}} {}",
+            c.operation, c.calls
+        );
+    }
+    header(
+        &mut out,
+        "keyward_key_provider_errors_total",
+        "counter",
+        "Those calls that failed (refused, unreachable, revoked key), by operation.",
+    );
+    for c in &calls {
+        let _ = writeln!(
+            out,
+            "keyward_key_provider_errors_total{{operation=\"{}\"}} {}",
+            c.operation, c.errors
+        );
+    }
+    header(
+        &mut out,
+        "keyward_key_provider_call_seconds_total",
+        "counter",
+        "Time spent in those calls, by operation.",
+    );
+    for c in &calls {
+        let _ = writeln!(
+            out,
+            "keyward_key_provider_call_seconds_total{{operation=\"{}\"}} {}",
+            c.operation, c.seconds
+        );
+    }
     match state.store.reencryption_summary().await {
         Ok(jobs) => {
             sample(

@@ -48,6 +48,8 @@ pub struct AppState {
     pub node: String,
     /// Request counts and latencies for `/metrics`.
     pub metrics: crate::metrics::Metrics,
+    /// The configuration service's calls to its key providers, for `/metrics`.
+    pub key_provider_stats: Arc<keyward_secrets::ProviderStats>,
 }
 
 /// The state as handlers receive it.

@@ -85,6 +85,28 @@ async fn requests_are_counted_by_route_template_and_status() {
 }
 
 #[tokio::test]
+async fn key_provider_calls_are_counted_by_operation() {
+    let server = TestServer::start().await;
+    let before = keyward_server::metrics::render(&server.state).await;
+    let registered = r#"keyward_key_provider_calls_total{operation="register"}"#;
+    assert_eq!(value(&before, registered), Some(0.0), "{before}");
+    // A tenant put under a customer key: the key is registered and a DEK made under it.
+    let _tenant = server.customer_tenant().await;
+    let after = keyward_server::metrics::render(&server.state).await;
+    for operation in ["register", "generate_dek"] {
+        let calls = format!(r#"keyward_key_provider_calls_total{{operation="{operation}"}}"#);
+        assert!(
+            value(&after, &calls).is_some_and(|n| n >= 1.0),
+            "{operation}:\n{after}"
+        );
+    }
+    for operation in keyward_secrets::OPERATIONS {
+        let errors = format!(r#"keyward_key_provider_errors_total{{operation="{operation}"}}"#);
+        assert!(value(&after, &errors).is_some(), "{errors}");
+    }
+}
+
+#[tokio::test]
 async fn metrics_are_served_by_their_own_router_only() {
     let server = TestServer::start().await;
     // Not on the API's port, not even for the administrator.
