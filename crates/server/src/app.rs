@@ -522,6 +522,10 @@ fn forget_on_key_events(state: &crate::state::SharedState, global: &GlobalKey) {
         .store
         .on_key_event(Arc::new(move |event: &keyward_kms::KeyEvent| {
             let Some(state) = weak.upgrade() else { return };
+            let lag = time::OffsetDateTime::now_utc() - event.at;
+            state
+                .metrics
+                .observe_key_event(lag.try_into().unwrap_or_default());
             state.kms.forget_key(event.key);
             let root = if event.key.as_uuid() == global {
                 WrappedBy::Global

@@ -39,19 +39,54 @@ type ByRoute = HashMap<Box<str>, HashMap<(Method, u16), Arc<Series>>>;
 #[derive(Default)]
 pub struct Metrics {
     requests: RwLock<ByRoute>,
+    key_event_lag: Series,
+}
+
+impl Series {
+    fn observe(&self, took: Duration) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+        let seconds = took.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The histogram's lines for `name` with `labels` (none when empty).
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0;
+        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
+            cumulative += bucket.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {sum}");
+        let _ = writeln!(out, "{name}_count{braces} {count}");
+    }
 }
 
 impl Metrics {
+    /// Counts one key event heard by this node, `lag` after it was committed (on this node or
+    /// another).
+    pub fn observe_key_event(&self, lag: Duration) {
+        self.key_event_lag.observe(lag);
+    }
+
     /// Counts one answered request.
     pub fn observe(&self, method: &Method, route: &str, status: StatusCode, took: Duration) {
-        let series = self.series(method, route, status.as_u16());
-        series.count.fetch_add(1, Ordering::Relaxed);
-        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-        series.sum_micros.fetch_add(micros, Ordering::Relaxed);
-        let seconds = took.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
-            series.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
+        self.series(method, route, status.as_u16()).observe(took);
     }
 
     fn series(&self, method: &Method, route: &str, status: u16) -> Arc<Series> {
@@ -100,30 +135,20 @@ impl Metrics {
             "Time from the request's arrival to its answer, by method, route template and status.",
         );
         for (route, method, status, s) in &rows {
-            let labels = labels(method, route, *status);
-            let mut cumulative = 0;
-            for (bound, bucket) in BUCKETS.iter().zip(&s.buckets) {
-                cumulative += bucket.load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "keyward_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
-                );
-            }
-            let count = s.count.load(Ordering::Relaxed);
-            let _ = writeln!(
+            s.render(
                 out,
-                "keyward_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
-            );
-            let sum = s.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-            let _ = writeln!(
-                out,
-                "keyward_http_request_duration_seconds_sum{{{labels}}} {sum}"
-            );
-            let _ = writeln!(
-                out,
-                "keyward_http_request_duration_seconds_count{{{labels}}} {count}"
+                "keyward_http_request_duration_seconds",
+                &labels(method, route, *status),
             );
         }
+        header(
+            out,
+            "keyward_key_event_lag_seconds",
+            "histogram",
+            "Time from a key event's commit to this node hearing of it (and dropping what it caches).",
+        );
+        self.key_event_lag
+            .render(out, "keyward_key_event_lag_seconds", "");
     }
 }
 

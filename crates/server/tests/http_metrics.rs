@@ -24,6 +24,7 @@ async fn requests_are_counted_by_route_template_and_status() {
     for _ in 0..3 {
         server.wrap_new(&key).await;
     }
+    server.action(&key, "disable").await.expect_status(204);
     server
         .get("/no/such/path/with/a/tenant/id/in/it")
         .send()
@@ -50,7 +51,7 @@ async fn requests_are_counted_by_route_template_and_status() {
     // Buckets only grow, and every path no route matched is one series.
     let buckets: Vec<f64> = text
         .lines()
-        .filter(|l| l.starts_with("keyward_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/v2/keys/{id}/actions/{action}\""))
+        .filter(|l| l.starts_with("keyward_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/v2/keys/{id}/actions/{action}\",status=\"200\""))
         .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
         .collect();
     assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
@@ -70,6 +71,12 @@ async fn requests_are_counted_by_route_template_and_status() {
         assert!(value(&text, gauge).is_some(), "{gauge} missing:\n{text}");
     }
     assert_eq!(value(&text, "keyward_metrics_database_up"), Some(1.0));
+    // The disable's key event was heard, and how late.
+    assert!(
+        value(&text, "keyward_key_event_lag_seconds_count").is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    assert!(text.contains(r#"keyward_key_event_lag_seconds_bucket{le="+Inf"}"#));
     // Every sample line is `name{labels} value` or `name value`.
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let (series, number) = line.rsplit_once(' ').expect("a value");
