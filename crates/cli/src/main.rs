@@ -9,6 +9,8 @@ mod bench;
 mod bench_audit;
 mod bench_master_key;
 mod bench_reencrypt;
+mod config_cmd;
+mod config_file;
 mod demo;
 mod iam;
 mod keys;
@@ -73,6 +75,9 @@ enum Command {
     /// Key commands over HTTP (`keyward keys import`: secure import of root key material).
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Check a configuration file for `serve --config` (`keyward config check FILE`).
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
     /// Run Case 1 and Case 2 of the source document against a running server.
     Demo(demo::DemoArgs),
     /// Check that every expected instance secret decrypts (after waiting for re-encryptions).
@@ -155,6 +160,10 @@ enum BenchCommand {
 
 #[derive(clap::Args)]
 struct ServeArgs {
+    /// A TOML file of these settings (keys: the flag names without `--`); the environment and
+    /// the flags win over it. `keyward config check FILE` checks one.
+    #[arg(long, env = "KEYWARD_CONFIG")]
+    config: Option<PathBuf>,
     /// Data directory: master key, SQLite file, admin.apikey, bootstrap.json.
     #[arg(long, env = "KEYWARD_DATA_DIR", default_value = "./keyward-data")]
     data_dir: PathBuf,
@@ -314,7 +323,13 @@ impl ServeArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match config_cmd::parse_cli() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     init_logs(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -336,6 +351,7 @@ fn main() -> ExitCode {
         Command::VerifySecrets(args) => runtime.block_on(verify::run(args)),
         Command::Demo(args) => runtime.block_on(demo::run(args)),
         Command::Keys(command) => runtime.block_on(keys::run(command)),
+        Command::Config(command) => config_cmd::run(command),
         Command::Bench(BenchCommand::Envelope { iterations, rounds }) => {
             runtime.block_on(bench::envelope(iterations.max(1), rounds.max(1)))
         }

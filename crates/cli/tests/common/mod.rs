@@ -23,6 +23,12 @@ pub fn keyward(args: &[&str]) -> Output {
 /// A `keyward serve` process, killed when dropped (a test that fails leaves no server running).
 pub struct Server(Option<Child>);
 
+impl From<Child> for Server {
+    fn from(child: Child) -> Self {
+        Self(Some(child))
+    }
+}
+
 impl Server {
     /// The process, no longer killed on drop.
     pub fn into_child(mut self) -> Child {
