@@ -1,53 +1,334 @@
-//! `keyward keys`: key commands for people, over HTTP. For now `import`, the client's side of
-//! secure import: it makes an import token, encrypts the material for it on this machine, and
-//! creates (or rotates) a root key with it, so the material never crosses the wire in the clear.
+//! `keyward keys`: the key commands for people and scripts, over HTTP, in the manner of
+//! `ibmcloud kp`. `import` does the client's side of secure import: it makes an import token,
+//! encrypts the material for it on this machine, and creates (or rotates) a root key with it, so
+//! the material never crosses the wire in the clear.
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use clap::{Args, Subcommand};
-use keyward_client::{Client, Method, RetryPolicy};
+use clap::Subcommand;
+use keyward_client::Method;
 use keyward_crypto::SecretBytes;
 use keyward_kms::seal_for_import;
 use serde_json::{Value, json};
 
+use crate::remote::{Output, Remote, cell, table};
+
+const KEY_TYPE: &str = "application/vnd.ibm.kms.key+json";
+
 /// Key commands.
 #[derive(Subcommand)]
 pub enum KeysCommand {
+    /// Create a root key (or `--standard` key) named NAME.
+    Create {
+        /// Its name.
+        name: String,
+        /// A standard key (its material can be read back) instead of a root key.
+        #[arg(long)]
+        standard: bool,
+        /// An alias (repeatable).
+        #[arg(long = "alias")]
+        aliases: Vec<String>,
+    },
     /// Import root key material through an import token (secure import): creates a root key
-    /// named NAME, or with `--rotate KEY` gives an imported key new material. The API key comes
-    /// from `KEYWARD_APIKEY`, never from a flag.
-    Import(ImportArgs),
-}
-
-/// `keyward keys import`.
-#[derive(Args)]
-pub struct ImportArgs {
-    /// The new key's name (not with `--rotate`).
-    #[arg(required_unless_present = "rotate")]
-    name: Option<String>,
-    /// Rotate this imported key (id or alias) to the material instead of creating a key.
-    #[arg(long, conflicts_with = "name")]
-    rotate: Option<String>,
-    /// A file holding the material: 16, 24 or 32 raw bytes; `-` reads standard input.
-    #[arg(long)]
-    material_file: PathBuf,
-    /// Keyward's URL.
-    #[arg(long, env = "KEYWARD_URL")]
-    url: String,
-    /// The KMS instance.
-    #[arg(long, env = "KEYWARD_INSTANCE")]
-    instance: String,
-    /// A PEM bundle of CA certificates to trust besides the system's.
-    #[arg(long, env = "KEYWARD_CACERT")]
-    cacert: Option<PathBuf>,
+    /// named NAME, or with `--rotate KEY` gives an imported key new material.
+    Import {
+        /// The new key's name (not with `--rotate`).
+        #[arg(required_unless_present = "rotate")]
+        name: Option<String>,
+        /// Rotate this imported key (id or alias) to the material instead of creating a key.
+        #[arg(long, conflicts_with = "name")]
+        rotate: Option<String>,
+        /// A file holding the material: 16, 24 or 32 raw bytes; `-` reads standard input.
+        #[arg(long)]
+        material_file: PathBuf,
+    },
+    /// List the instance's keys.
+    List,
+    /// Show a key (id or alias).
+    Show {
+        /// The key.
+        id: String,
+    },
+    /// Wrap a DEK (a new 32-byte one when `--plaintext` is not given).
+    Wrap {
+        /// The root key.
+        id: String,
+        /// The DEK, base64.
+        #[arg(long)]
+        plaintext: Option<String>,
+        /// Additional authenticated data (repeatable).
+        #[arg(long)]
+        aad: Vec<String>,
+    },
+    /// Unwrap a wrapped DEK.
+    Unwrap {
+        /// The root key.
+        id: String,
+        /// The wrapped DEK, base64, as `wrap` printed it.
+        #[arg(long)]
+        ciphertext: String,
+        /// The additional authenticated data it was wrapped with (repeatable).
+        #[arg(long)]
+        aad: Vec<String>,
+    },
+    /// Rotate a root key (a new version; old ciphertexts still unwrap).
+    Rotate {
+        /// The key.
+        id: String,
+    },
+    /// Disable a root key: it no longer wraps or unwraps.
+    Disable {
+        /// The key.
+        id: String,
+    },
+    /// Enable a disabled root key.
+    Enable {
+        /// The key.
+        id: String,
+    },
+    /// Delete a key (restorable for 30 days).
+    Delete {
+        /// The key.
+        id: String,
+        /// Also when resources are registered on it (removes the registrations).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Restore a deleted key.
+    Restore {
+        /// The key.
+        id: String,
+    },
+    /// List a key's versions, newest first.
+    Versions {
+        /// The key.
+        id: String,
+    },
 }
 
 /// Runs a keys command.
-pub async fn run(command: KeysCommand) -> Result<(), String> {
+pub async fn run(remote: &Remote, command: KeysCommand) -> Result<(), String> {
+    use KeysCommand as K;
     match command {
-        KeysCommand::Import(args) => import(args).await,
+        K::Create {
+            name,
+            standard,
+            aliases,
+        } => {
+            let mut resource = json!({"type": KEY_TYPE, "name": name, "extractable": standard});
+            if !aliases.is_empty() {
+                resource["aliases"] = json!(aliases);
+            }
+            let body = collection(resource);
+            let made = remote
+                .call(Method::POST, "/api/v2/keys", &[], Some(&body))
+                .await?;
+            print_keys(remote.output, &made);
+        }
+        K::Import {
+            name,
+            rotate,
+            material_file,
+        } => import(remote, name, rotate, &material_file).await?,
+        K::List => {
+            let listed = remote
+                .call(Method::GET, "/api/v2/keys?limit=5000", &[], None)
+                .await?;
+            print_keys(remote.output, &listed);
+        }
+        K::Show { id } => {
+            let key = remote
+                .call(
+                    Method::GET,
+                    &format!("/api/v2/keys/{id}/metadata"),
+                    &[],
+                    None,
+                )
+                .await?;
+            print_keys(remote.output, &key);
+        }
+        K::Wrap { id, plaintext, aad } => {
+            let mut body = json!({});
+            if let Some(p) = plaintext {
+                body["plaintext"] = json!(p);
+            }
+            if !aad.is_empty() {
+                body["aad"] = json!(aad);
+            }
+            let out = remote
+                .call(Method::POST, &action(&id, "wrap"), &[], Some(&body))
+                .await?;
+            print_fields(
+                remote.output,
+                &out,
+                &["ciphertext", "plaintext", "keyVersion"],
+            );
+        }
+        K::Unwrap {
+            id,
+            ciphertext,
+            aad,
+        } => {
+            let mut body = json!({"ciphertext": ciphertext});
+            if !aad.is_empty() {
+                body["aad"] = json!(aad);
+            }
+            let out = remote
+                .call(Method::POST, &action(&id, "unwrap"), &[], Some(&body))
+                .await?;
+            print_fields(
+                remote.output,
+                &out,
+                &["plaintext", "keyVersion", "rewrappedKeyVersion"],
+            );
+        }
+        K::Rotate { id } => state_change(remote, &id, "rotate").await?,
+        K::Disable { id } => state_change(remote, &id, "disable").await?,
+        K::Enable { id } => state_change(remote, &id, "enable").await?,
+        K::Delete { id, force } => {
+            let path = format!(
+                "/api/v2/keys/{id}{}",
+                if force { "?force=true" } else { "" }
+            );
+            let deleted = remote
+                .call(
+                    Method::DELETE,
+                    &path,
+                    &[("prefer", "return=representation")],
+                    None,
+                )
+                .await?;
+            print_keys(remote.output, &deleted);
+        }
+        K::Restore { id } => {
+            let restored = remote
+                .call(
+                    Method::POST,
+                    &format!("/api/v2/keys/{id}/restore"),
+                    &[],
+                    None,
+                )
+                .await?;
+            print_keys(remote.output, &restored);
+        }
+        K::Versions { id } => {
+            let versions = remote
+                .call(
+                    Method::GET,
+                    &format!("/api/v2/keys/{id}/versions"),
+                    &[],
+                    None,
+                )
+                .await?;
+            match remote.output {
+                Output::Json => println!("{versions}"),
+                Output::Table => {
+                    let rows: Vec<Vec<String>> = list(&versions)
+                        .iter()
+                        .map(|v| vec![cell(&v["id"]), cell(&v["creationDate"])])
+                        .collect();
+                    table(&["VERSION", "CREATED"], &rows);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn collection(resource: Value) -> Value {
+    json!({"metadata": {"collectionType": KEY_TYPE, "collectionTotal": 1}, "resources": [resource]})
+}
+
+fn action(id: &str, action: &str) -> String {
+    format!("/api/v2/keys/{id}/actions/{action}")
+}
+
+fn list(body: &Value) -> Vec<Value> {
+    body["resources"].as_array().cloned().unwrap_or_default()
+}
+
+async fn state_change(remote: &Remote, id: &str, name: &str) -> Result<(), String> {
+    let key = remote
+        .call(
+            Method::POST,
+            &action(id, name),
+            &[("prefer", "return=representation")],
+            None,
+        )
+        .await?;
+    if key.is_null() {
+        // Actions without a representation answer 204; show the key as it now is.
+        let now = remote
+            .call(
+                Method::GET,
+                &format!("/api/v2/keys/{id}/metadata"),
+                &[],
+                None,
+            )
+            .await?;
+        print_keys(remote.output, &now);
+    } else {
+        print_keys(remote.output, &key);
+    }
+    Ok(())
+}
+
+fn print_keys(output: Output, body: &Value) {
+    match output {
+        Output::Json => println!("{body}"),
+        Output::Table => {
+            let rows: Vec<Vec<String>> = list(body)
+                .iter()
+                .map(|k| {
+                    vec![
+                        cell(&k["id"]),
+                        cell(&k["name"]),
+                        state_name(&k["state"]).to_owned(),
+                        if k["extractable"] == true {
+                            "standard"
+                        } else {
+                            "root"
+                        }
+                        .to_owned(),
+                        cell(&k["keyVersion"]["id"]),
+                        cell(&k["aliases"]),
+                    ]
+                })
+                .collect();
+            table(
+                &["ID", "NAME", "STATE", "TYPE", "VERSION", "ALIASES"],
+                &rows,
+            );
+        }
+    }
+}
+
+fn state_name(state: &Value) -> &'static str {
+    match state.as_i64() {
+        Some(0) => "Pre-activation",
+        Some(1) => "Active",
+        Some(2) => "Suspended",
+        Some(3) => "Deactivated",
+        Some(5) => "Destroyed",
+        _ => "?",
+    }
+}
+
+fn print_fields(output: Output, body: &Value, fields: &[&str]) {
+    match output {
+        Output::Json => println!("{body}"),
+        Output::Table => {
+            for field in fields {
+                let value = match &body[*field] {
+                    Value::Object(o) => o.get("id").map(cell).unwrap_or_default(),
+                    other => cell(other),
+                };
+                if !value.is_empty() {
+                    println!("{field}: {value}");
+                }
+            }
+        }
     }
 }
 
@@ -71,52 +352,20 @@ fn read_material(path: &PathBuf) -> Result<SecretBytes, String> {
     Ok(material)
 }
 
-async fn import(args: ImportArgs) -> Result<(), String> {
-    let material = read_material(&args.material_file)?;
-    let apikey = std::env::var("KEYWARD_APIKEY")
-        .map_err(|_| "set KEYWARD_APIKEY to the API key to act with".to_owned())?;
-    let ca = match &args.cacert {
-        Some(path) => {
-            Some(std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?)
-        }
-        None => None,
-    };
-    let client = Client::trusting(
-        &args.url,
-        &args.url,
-        apikey,
-        Duration::from_secs(60),
-        RetryPolicy::default(),
-        ca.as_deref(),
-    )
-    .map_err(|e| e.to_string())?;
-    let call = |method: Method, path: &'static str, body: Option<Value>| {
-        let client = &client;
-        let instance = args.instance.clone();
-        async move {
-            let path = path.to_owned();
-            let reply = client
-                .send(
-                    method,
-                    &path,
-                    &[("bluemix-instance", &instance)],
-                    body.as_ref(),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            if !(200..300).contains(&reply.status) {
-                return Err(refusal(&path, reply.status, &reply.body));
-            }
-            Ok::<Value, String>(reply.body)
-        }
-    };
-    call(
-        Method::POST,
-        "/api/v2/import_token",
-        Some(json!({"expiration": 600, "maxAllowedRetrievals": 1})),
-    )
-    .await?;
-    let token = call(Method::GET, "/api/v2/import_token", None).await?;
+async fn import(
+    remote: &Remote,
+    name: Option<String>,
+    rotate: Option<String>,
+    material_file: &PathBuf,
+) -> Result<(), String> {
+    let material = read_material(material_file)?;
+    let token_body = json!({"expiration": 600, "maxAllowedRetrievals": 1});
+    remote
+        .call(Method::POST, "/api/v2/import_token", &[], Some(&token_body))
+        .await?;
+    let token = remote
+        .call(Method::GET, "/api/v2/import_token", &[], None)
+        .await?;
     let pem = decode(&token["payload"], "payload")?;
     let pem = String::from_utf8(pem).map_err(|_| "the token's public key is not PEM text")?;
     let nonce = decode(&token["nonce"], "nonce")?;
@@ -127,64 +376,35 @@ async fn import(args: ImportArgs) -> Result<(), String> {
         "iv": encode(&sealed.iv),
         "encryptionAlgorithm": "RSAES_OAEP_SHA_256",
     });
-    let key = match (&args.name, &args.rotate) {
+    let key = match (name, rotate) {
         (_, Some(key)) => {
-            let path = format!("/api/v2/keys/{key}/actions/rotate");
-            let reply = client
-                .send(
+            remote
+                .call(
                     Method::POST,
-                    &path,
-                    &[
-                        ("bluemix-instance", args.instance.as_str()),
-                        ("prefer", "return=representation"),
-                    ],
+                    &action(&key, "rotate"),
+                    &[("prefer", "return=representation")],
                     Some(&fields),
                 )
-                .await
-                .map_err(|e| e.to_string())?;
-            if !(200..300).contains(&reply.status) {
-                return Err(refusal(&path, reply.status, &reply.body));
-            }
-            reply.body
+                .await?
         }
         (Some(name), None) => {
             let mut resource = fields;
-            resource["type"] = json!("application/vnd.ibm.kms.key+json");
+            resource["type"] = json!(KEY_TYPE);
             resource["name"] = json!(name);
             resource["extractable"] = json!(false);
-            call(
-                Method::POST,
-                "/api/v2/keys",
-                Some(
-                    json!({"metadata": {"collectionType": "application/vnd.ibm.kms.key+json",
-                    "collectionTotal": 1}, "resources": [resource]}),
-                ),
-            )
-            .await?
+            remote
+                .call(
+                    Method::POST,
+                    "/api/v2/keys",
+                    &[],
+                    Some(&collection(resource)),
+                )
+                .await?
         }
         (None, None) => return Err("give a NAME or --rotate KEY".into()),
     };
-    let resource = &key["resources"][0];
-    println!(
-        "{}",
-        json!({
-            "id": resource["id"],
-            "crn": resource["crn"],
-            "imported": resource["imported"],
-            "keyVersion": resource["keyVersion"]["id"],
-        })
-    );
+    print_keys(remote.output, &key);
     Ok(())
-}
-
-/// One line: the endpoint, the status and Key Protect's reason code.
-fn refusal(path: &str, status: u16, body: &Value) -> String {
-    let reason = &body["resources"][0]["reasons"][0];
-    format!(
-        "{path}: HTTP {status} {} {}",
-        reason["code"].as_str().unwrap_or(""),
-        reason["message"].as_str().unwrap_or("")
-    )
 }
 
 fn decode(value: &Value, what: &str) -> Result<Vec<u8>, String> {

@@ -16,6 +16,8 @@ mod iam;
 mod keys;
 mod master_key;
 mod master_key_args;
+mod prefs;
+mod remote;
 mod tls;
 mod verify;
 
@@ -72,9 +74,36 @@ enum Command {
     /// Manage users, service ids, API keys and access policies.
     #[command(subcommand)]
     Iam(iam::IamCommand),
-    /// Key commands over HTTP (`keyward keys import`: secure import of root key material).
-    #[command(subcommand)]
-    Keys(keys::KeysCommand),
+    /// Log in: check an API key (from KEYWARD_APIKEY, else standard input) and keep it, the URL
+    /// and the KMS instance for the commands below (a 0600 file under the config directory).
+    Login(remote::LoginArgs),
+    /// Forget the saved login.
+    Logout,
+    /// Key commands over HTTP, like `ibmcloud kp` (create, import, list, show, wrap, unwrap,
+    /// rotate, disable, enable, delete, restore, versions).
+    Keys {
+        /// Where and as whom.
+        #[command(flatten)]
+        connection: remote::Connection,
+        /// The command.
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+    /// The root key of a configuration-service instance (`--instance`): show, set, remove,
+    /// following the re-encryption with a progress bar.
+    Prefs {
+        /// Where and as whom; `--instance` is the configuration-service instance here.
+        #[command(flatten)]
+        connection: remote::Connection,
+        /// The command.
+        #[command(subcommand)]
+        command: prefs::PrefsCommand,
+    },
+    /// Print a shell completion script (`keyward completions bash > /etc/bash_completion.d/keyward`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Check a configuration file for `serve --config` (`keyward config check FILE`).
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
@@ -350,7 +379,26 @@ fn main() -> ExitCode {
         Command::MasterKey(command) => runtime.block_on(master_key::run(command)),
         Command::VerifySecrets(args) => runtime.block_on(verify::run(args)),
         Command::Demo(args) => runtime.block_on(demo::run(args)),
-        Command::Keys(command) => runtime.block_on(keys::run(command)),
+        Command::Login(args) => runtime.block_on(remote::login(args)),
+        Command::Logout => remote::logout(),
+        Command::Keys {
+            connection,
+            command,
+        } => runtime.block_on(async { keys::run(&connection.connect()?, command).await }),
+        Command::Prefs {
+            connection,
+            command,
+        } => runtime.block_on(async { prefs::run(&connection.connect()?, command).await }),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "keyward",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
         Command::Config(command) => config_cmd::run(command),
         Command::Bench(BenchCommand::Envelope { iterations, rounds }) => {
             runtime.block_on(bench::envelope(iterations.max(1), rounds.max(1)))

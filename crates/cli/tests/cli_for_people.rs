@@ -1,0 +1,184 @@
+//! The commands for people against a running server, as the README shows them: log in with an
+//! API key on standard input, make and use a key, watch a BYOK switch finish, log out.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use keyward_client::Method;
+use serde_json::{Value, json};
+
+struct Person<'a> {
+    config: &'a Path,
+}
+
+impl Person<'_> {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_keyward"))
+            .args(args)
+            .env("KEYWARD_CONFIG_DIR", self.config)
+            .env_remove("KEYWARD_APIKEY")
+            .env_remove("KEYWARD_URL")
+            .env_remove("KEYWARD_INSTANCE")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_person_logs_in_uses_a_key_and_watches_a_switch_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("config");
+    let mut server = common::serve(&data, "127.0.0.1:0", &[]);
+    let url = common::started(&data, &mut server);
+    let instance = common::bootstrap(&data, "kms_instance_id");
+    let apikey = std::fs::read_to_string(data.join("admin.apikey")).unwrap();
+    let me = Person { config: &config };
+
+    // Not logged in: one line, non-zero.
+    let out = me.run(&["keys", "list", "--url", &url, "--instance", &instance]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keyward login"));
+
+    // Log in with the API key on standard input.
+    let mut login = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(["login", "--url", &url, "--instance", &instance])
+        .env("KEYWARD_CONFIG_DIR", &config)
+        .env_remove("KEYWARD_APIKEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    login
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(apikey.as_bytes())
+        .unwrap();
+    let out = login.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let saved = config.join("login.json");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(apikey.trim()));
+
+    // A key, used.
+    let made = me.json(&[
+        "keys",
+        "create",
+        "cli-key",
+        "--alias",
+        "cli-alias",
+        "--output",
+        "json",
+    ]);
+    let key = made["resources"][0]["id"].as_str().unwrap().to_owned();
+    let listed = me.ok(&["keys", "list"]);
+    assert!(
+        listed.starts_with("ID") && listed.contains("cli-key") && listed.contains("Active"),
+        "{listed}"
+    );
+    let wrapped = me.json(&[
+        "keys",
+        "wrap",
+        "cli-alias",
+        "--aad",
+        "tenant-1",
+        "--output",
+        "json",
+    ]);
+    let ciphertext = wrapped["ciphertext"].as_str().unwrap();
+    let unwrapped = me.json(&[
+        "keys",
+        "unwrap",
+        &key,
+        "--ciphertext",
+        ciphertext,
+        "--aad",
+        "tenant-1",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(unwrapped["plaintext"], wrapped["plaintext"]);
+    let wrong = me.run(&["keys", "unwrap", &key, "--ciphertext", ciphertext]);
+    assert!(!wrong.status.success(), "unwrapped without its aad");
+    let line = String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(line.trim().lines().count(), 1, "{line}");
+    me.ok(&["keys", "rotate", &key]);
+    let versions = me.json(&["keys", "versions", &key, "--output", "json"]);
+    assert_eq!(versions["resources"].as_array().unwrap().len(), 2);
+    let shown = me.ok(&["keys", "show", &key]);
+    assert!(shown.contains("cli-alias"), "{shown}");
+
+    // The configuration service may use the instance's keys; then a BYOK switch, followed.
+    let admin = common::admin_client(&url, &data, None);
+    let granted = admin
+        .send(
+            Method::POST,
+            "/v1/policies",
+            &[],
+            Some(&json!({"type": "authorization",
+                "subjects": [{"attributes": [{"name": "serviceName", "value": "configsvc"}]}],
+                "roles": [{"role_id": "crn:v1:bluemix:public:iam::::serviceRole:Reader"}],
+                "resources": [{"attributes": [{"name": "serviceName", "value": "kms"},
+                    {"name": "serviceInstance", "value": instance}]}]})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(granted.status, 201, "{}", granted.body);
+    let config_instance = common::bootstrap(&data, "config_instance_id");
+    let crn = made["resources"][0]["crn"].as_str().unwrap().to_owned();
+    let switched = me.ok(&[
+        "prefs",
+        "set-root-key",
+        &crn,
+        "--instance",
+        &config_instance,
+    ]);
+    assert!(switched.contains(&format!("root key: {crn}")), "{switched}");
+    let shown = me.json(&[
+        "prefs",
+        "show",
+        "--instance",
+        &config_instance,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(shown["root_key"], json!(crn));
+    assert!(shown["switching_to"].is_null());
+    let back = me.ok(&["prefs", "remove-root-key", "--instance", &config_instance]);
+    assert!(back.contains("root key: global"), "{back}");
+
+    let completions = me.ok(&["completions", "bash"]);
+    assert!(completions.contains("keyward") && completions.len() > 1000);
+    me.ok(&["logout"]);
+    assert!(!saved.exists());
+    common::stop(server);
+}
