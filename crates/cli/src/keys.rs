@@ -105,6 +105,13 @@ pub enum KeysCommand {
         /// The key.
         id: String,
     },
+    /// Let the configuration service use this instance's keys for its tenants' secrets (a
+    /// service-to-service authorization, made through the IAM API).
+    AuthorizeConfigsvc {
+        /// Reader is enough to wrap, unwrap and register.
+        #[arg(long, default_value = "Reader")]
+        role: String,
+    },
 }
 
 /// Runs a keys command.
@@ -211,6 +218,24 @@ pub async fn run(remote: &Remote, command: KeysCommand) -> Result<(), String> {
                 )
                 .await?;
             print_keys(remote.output, &restored);
+        }
+        K::AuthorizeConfigsvc { role } => {
+            let body = json!({"type": "authorization",
+                "subjects": [{"attributes": [{"name": "serviceName", "value": "configsvc"}]}],
+                "roles": [{"role_id": format!("crn:v1:bluemix:public:iam::::serviceRole:{role}")}],
+                "resources": [{"attributes": [{"name": "serviceName", "value": "kms"},
+                    {"name": "serviceInstance", "value": remote.instance()?}]}]});
+            let made = remote
+                .call(Method::POST, "/v1/policies", &[], Some(&body))
+                .await?;
+            match remote.output {
+                Output::Json => println!("{made}"),
+                Output::Table => println!(
+                    "policy {}: configsvc has {role} on KMS instance {}",
+                    cell(&made["id"]),
+                    remote.instance()?
+                ),
+            }
         }
         K::Versions { id } => {
             let versions = remote

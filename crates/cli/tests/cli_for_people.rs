@@ -9,7 +9,6 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use keyward_client::Method;
 use serde_json::{Value, json};
 
 struct Person<'a> {
@@ -138,21 +137,8 @@ async fn a_person_logs_in_uses_a_key_and_watches_a_switch_finish() {
     assert!(shown.contains("cli-alias"), "{shown}");
 
     // The configuration service may use the instance's keys; then a BYOK switch, followed.
-    let admin = common::admin_client(&url, &data, None);
-    let granted = admin
-        .send(
-            Method::POST,
-            "/v1/policies",
-            &[],
-            Some(&json!({"type": "authorization",
-                "subjects": [{"attributes": [{"name": "serviceName", "value": "configsvc"}]}],
-                "roles": [{"role_id": "crn:v1:bluemix:public:iam::::serviceRole:Reader"}],
-                "resources": [{"attributes": [{"name": "serviceName", "value": "kms"},
-                    {"name": "serviceInstance", "value": instance}]}]})),
-        )
-        .await
-        .unwrap();
-    assert_eq!(granted.status, 201, "{}", granted.body);
+    let granted = me.ok(&["keys", "authorize-configsvc"]);
+    assert!(granted.contains("configsvc has Reader"), "{granted}");
     let config_instance = common::bootstrap(&data, "config_instance_id");
     let crn = made["resources"][0]["crn"].as_str().unwrap().to_owned();
     let switched = me.ok(&[
