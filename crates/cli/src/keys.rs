@@ -138,22 +138,15 @@ pub async fn run(remote: &Remote, command: KeysCommand) -> Result<(), String> {
             rotate,
             material_file,
         } => import(remote, name, rotate, &material_file).await?,
-        K::List => {
-            let listed = remote
-                .call(Method::GET, "/api/v2/keys?limit=5000", &[], None)
-                .await?;
-            print_keys(remote.output, &listed);
-        }
+        K::List => keys_call(remote, Method::GET, "/api/v2/keys?limit=5000", &[]).await?,
         K::Show { id } => {
-            let key = remote
-                .call(
-                    Method::GET,
-                    &format!("/api/v2/keys/{id}/metadata"),
-                    &[],
-                    None,
-                )
-                .await?;
-            print_keys(remote.output, &key);
+            keys_call(
+                remote,
+                Method::GET,
+                &format!("/api/v2/keys/{id}/metadata"),
+                &[],
+            )
+            .await?;
         }
         K::Wrap { id, plaintext, aad } => {
             let mut body = json!({});
@@ -198,26 +191,22 @@ pub async fn run(remote: &Remote, command: KeysCommand) -> Result<(), String> {
                 "/api/v2/keys/{id}{}",
                 if force { "?force=true" } else { "" }
             );
-            let deleted = remote
-                .call(
-                    Method::DELETE,
-                    &path,
-                    &[("prefer", "return=representation")],
-                    None,
-                )
-                .await?;
-            print_keys(remote.output, &deleted);
+            keys_call(
+                remote,
+                Method::DELETE,
+                &path,
+                &[("prefer", "return=representation")],
+            )
+            .await?;
         }
         K::Restore { id } => {
-            let restored = remote
-                .call(
-                    Method::POST,
-                    &format!("/api/v2/keys/{id}/restore"),
-                    &[],
-                    None,
-                )
-                .await?;
-            print_keys(remote.output, &restored);
+            keys_call(
+                remote,
+                Method::POST,
+                &format!("/api/v2/keys/{id}/restore"),
+                &[],
+            )
+            .await?;
         }
         K::AuthorizeConfigsvc { role } => {
             let body = json!({"type": "authorization",
@@ -261,6 +250,18 @@ pub async fn run(remote: &Remote, command: KeysCommand) -> Result<(), String> {
     Ok(())
 }
 
+/// A call whose answer is a key collection, printed.
+async fn keys_call(
+    remote: &Remote,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<(), String> {
+    let body = remote.call(method, path, headers, None).await?;
+    print_keys(remote.output, &body);
+    Ok(())
+}
+
 fn collection(resource: Value) -> Value {
     json!({"metadata": {"collectionType": KEY_TYPE, "collectionTotal": 1}, "resources": [resource]})
 }
@@ -284,15 +285,13 @@ async fn state_change(remote: &Remote, id: &str, name: &str) -> Result<(), Strin
         .await?;
     if key.is_null() {
         // Actions without a representation answer 204; show the key as it now is.
-        let now = remote
-            .call(
-                Method::GET,
-                &format!("/api/v2/keys/{id}/metadata"),
-                &[],
-                None,
-            )
-            .await?;
-        print_keys(remote.output, &now);
+        keys_call(
+            remote,
+            Method::GET,
+            &format!("/api/v2/keys/{id}/metadata"),
+            &[],
+        )
+        .await?;
     } else {
         print_keys(remote.output, &key);
     }

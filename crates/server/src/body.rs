@@ -22,6 +22,25 @@ pub fn required_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     optional_json(body)?.ok_or(ApiError::NoBody)
 }
 
+/// The resources of a Key Protect collection body, refusing a missing body, a `collectionTotal`
+/// that is not their number, and an empty collection.
+pub fn collection_resources<T: DeserializeOwned + Default>(
+    body: &Bytes,
+) -> Result<Vec<T>, ApiError> {
+    let collection: keyward_api::keyprotect::IncomingCollection<T> = required_json(body)?;
+    let declared = collection
+        .metadata
+        .as_ref()
+        .and_then(|m| m.collection_total);
+    if declared.is_some_and(|total| total != collection.resources.len() as u64) {
+        return Err(ApiError::CollectionTotalMismatch);
+    }
+    if collection.resources.is_empty() {
+        return Err(ApiError::BadBody("at least one resource is required"));
+    }
+    Ok(collection.resources)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use keyward_secrets::OperationStats;
+
 use crate::state::SharedState;
 
 /// Upper bounds of the latency buckets, in seconds.
@@ -229,45 +231,31 @@ pub async fn render(state: &SharedState) -> String {
         dek.entries,
     );
     let calls = state.key_provider_stats.snapshot();
-    header(
+    let per_operation =
+        |out: &mut String, name: &str, help: &str, value: &dyn Fn(&OperationStats) -> String| {
+            header(out, name, "counter", help);
+            for c in &calls {
+                let _ = writeln!(out, "{name}{{operation=\"{}\"}} {}", c.operation, value(c));
+            }
+        };
+    per_operation(
         &mut out,
         "keyward_key_provider_calls_total",
-        "counter",
         "The configuration service's calls to a KMS for its root keys, by operation.",
+        &|c| c.calls.to_string(),
     );
-    for c in &calls {
-        let _ = writeln!(
-            out,
-            "keyward_key_provider_calls_total{{operation=\"{}\"}} {}",
-            c.operation, c.calls
-        );
-    }
-    header(
+    per_operation(
         &mut out,
         "keyward_key_provider_errors_total",
-        "counter",
         "Those calls that failed (refused, unreachable, revoked key), by operation.",
+        &|c| c.errors.to_string(),
     );
-    for c in &calls {
-        let _ = writeln!(
-            out,
-            "keyward_key_provider_errors_total{{operation=\"{}\"}} {}",
-            c.operation, c.errors
-        );
-    }
-    header(
+    per_operation(
         &mut out,
         "keyward_key_provider_call_seconds_total",
-        "counter",
         "Time spent in those calls, by operation.",
+        &|c| c.seconds.to_string(),
     );
-    for c in &calls {
-        let _ = writeln!(
-            out,
-            "keyward_key_provider_call_seconds_total{{operation=\"{}\"}} {}",
-            c.operation, c.seconds
-        );
-    }
     match state.store.reencryption_summary().await {
         Ok(jobs) => {
             sample(

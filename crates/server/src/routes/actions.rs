@@ -125,22 +125,19 @@ async fn run(
                 req.encrypted_nonce.as_deref(),
                 req.iv.as_deref(),
             )?;
-            let payload = match secure {
-                Some(import) => {
-                    // A key that is not there, or not the caller's to rotate, spends no token.
-                    kms.key_for(access, instance, &key, Action::KmsKeysRotate)
-                        .await?;
-                    Some(
-                        kms.open_secure_import(access, instance, Action::KmsKeysRotate, &import)
-                            .await?,
-                    )
-                }
-                None => req
-                    .payload
-                    .as_deref()
-                    .map(|p| decode_secret(p, "payload"))
-                    .transpose()?,
-            };
+            if secure.is_some() {
+                // A key that is not there, or not the caller's to rotate, spends no token.
+                kms.key_for(access, instance, &key, Action::KmsKeysRotate)
+                    .await?;
+            }
+            let payload = crate::routes::import_token::material(
+                caller,
+                state,
+                Action::KmsKeysRotate,
+                secure.as_ref(),
+                req.payload.as_deref(),
+            )
+            .await?;
             let rotated = kms.rotate(access, instance, &key, payload).await?;
             if prefer_representation(headers) == Some(true) {
                 return Ok(key_response(

@@ -6,6 +6,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use keyward_api::keyprotect::{ImportTokenRequest, ImportTokenResponse};
+use keyward_crypto::SecretBytes;
 use keyward_kms::import_token::SECURE_IMPORT_ALGORITHM;
 use keyward_kms::{ImportToken, SecureImport};
 
@@ -13,7 +14,7 @@ use crate::auth::KmsCaller;
 use crate::body::optional_json;
 use crate::error::ApiError;
 use crate::state::SharedState;
-use crate::wire::{b64, date, decode_field};
+use crate::wire::{b64, date, decode_field, decode_secret};
 
 /// `POST /api/v2/import_token`: a new token for the instance (replacing any other).
 pub async fn create(
@@ -82,6 +83,26 @@ pub fn secure_import(
         )?,
         iv: decode_field(required(iv, "iv")?, "iv")?,
     }))
+}
+
+/// The material a create or rotate body brings: opened through the instance's import token
+/// (which the import spends) for a caller who may perform `action`, or the plain `payload`.
+pub async fn material(
+    caller: &KmsCaller,
+    state: &SharedState,
+    action: keyward_iam::Action,
+    secure: Option<&SecureImport>,
+    payload: Option<&str>,
+) -> Result<Option<SecretBytes>, ApiError> {
+    match secure {
+        Some(import) => Ok(Some(
+            state
+                .kms
+                .open_secure_import(&caller.access, caller.instance, action, import)
+                .await?,
+        )),
+        None => payload.map(|p| decode_secret(p, "payload")).transpose(),
+    }
 }
 
 fn required<'a>(value: Option<&'a str>, field: &'static str) -> Result<&'a str, ApiError> {

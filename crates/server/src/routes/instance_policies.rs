@@ -7,8 +7,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use keyward_api::keyprotect::{
-    ALLOWED_IP_METADATA_TYPE, Collection, IncomingCollection, InstancePolicyAttributes,
-    InstancePolicyData, InstancePolicyRequest, InstancePolicyResource, POLICY_TYPE,
+    ALLOWED_IP_METADATA_TYPE, Collection, InstancePolicyAttributes, InstancePolicyData,
+    InstancePolicyRequest, InstancePolicyResource, POLICY_TYPE,
 };
 use keyward_kms::{
     AllowedNetwork, InstanceAttributes, InstancePolicy, InstancePolicyKind, InstanceSetting,
@@ -17,7 +17,7 @@ use keyward_kms::{
 use serde::Deserialize;
 
 use crate::auth::{KmsCaller, KmsCallerFromAnywhere};
-use crate::body::required_json;
+use crate::body::collection_resources;
 use crate::error::ApiError;
 use crate::listener::LocalAddr;
 use crate::state::SharedState;
@@ -126,22 +126,12 @@ fn parse_settings(
     body: &Bytes,
     only: Option<InstancePolicyKind>,
 ) -> Result<Vec<InstanceSetting>, ApiError> {
-    let collection: IncomingCollection<InstancePolicyRequest> = required_json(body)?;
-    let declared = collection
-        .metadata
-        .as_ref()
-        .and_then(|m| m.collection_total);
-    if declared.is_some_and(|total| total != collection.resources.len() as u64) {
-        return Err(ApiError::CollectionTotalMismatch);
-    }
-    if collection.resources.is_empty() {
-        return Err(ApiError::BadBody("at least one policy is required"));
-    }
-    if only.is_some() && collection.resources.len() != 1 {
+    let resources: Vec<InstancePolicyRequest> = collection_resources(body)?;
+    if only.is_some() && resources.len() != 1 {
         return Err(ApiError::NumCollectionResource);
     }
     let mut settings: Vec<InstanceSetting> = Vec::new();
-    for request in collection.resources {
+    for request in resources {
         let name = request
             .policy_type
             .ok_or(ApiError::BadBody("every policy has a policy_type"))?;

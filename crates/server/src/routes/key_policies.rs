@@ -6,15 +6,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use keyward_api::keyprotect::{
-    Collection, DualAuthSetting, IncomingCollection, KeyPolicyRequest, KeyPolicyResource,
-    POLICY_TYPE,
+    Collection, DualAuthSetting, KeyPolicyRequest, KeyPolicyResource, POLICY_TYPE,
 };
 use keyward_iam::Action;
 use keyward_kms::{Key, PolicyChange, PolicyStamp, RotationSchedule};
 use serde::Deserialize;
 
 use crate::auth::KmsCaller;
-use crate::body::required_json;
+use crate::body::collection_resources;
 use crate::error::ApiError;
 use crate::routes::query::key_ref;
 use crate::state::SharedState;
@@ -88,20 +87,10 @@ pub async fn put(
 /// The change a body asks for and the kinds it names. Each resource sets one kind, each kind
 /// at most once; with `?policy=` every resource is of that kind.
 fn parse_change(body: &Bytes, only: Option<Kind>) -> Result<(PolicyChange, Vec<Kind>), ApiError> {
-    let collection: IncomingCollection<KeyPolicyRequest> = required_json(body)?;
-    let declared = collection
-        .metadata
-        .as_ref()
-        .and_then(|m| m.collection_total);
-    if declared.is_some_and(|total| total != collection.resources.len() as u64) {
-        return Err(ApiError::CollectionTotalMismatch);
-    }
-    if collection.resources.is_empty() {
-        return Err(ApiError::BadBody("at least one policy is required"));
-    }
+    let resources: Vec<KeyPolicyRequest> = collection_resources(body)?;
     let mut change = PolicyChange::default();
     let mut kinds = Vec::new();
-    for resource in collection.resources {
+    for resource in resources {
         if resource.kind.as_deref().is_some_and(|t| t != POLICY_TYPE) {
             return Err(ApiError::BadBody(
                 "a policy's type is application/vnd.ibm.kms.policy+json",

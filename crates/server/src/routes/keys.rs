@@ -8,20 +8,20 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use keyward_api::keyprotect::{
-    ALIAS_TYPE, AliasResource, Collection, CreateKey, IncomingCollection, KEY_TYPE,
-    KEY_VERSION_TYPE, KeyVersion, PatchKey,
+    ALIAS_TYPE, AliasResource, Collection, CreateKey, KEY_TYPE, KEY_VERSION_TYPE, KeyVersion,
+    PatchKey,
 };
 use keyward_crypto::SecretBytes;
 use keyward_kms::{Alias, Key, KeyRingId, NewKey, PolicyChange, RotationSchedule};
 
 use crate::auth::KmsCaller;
-use crate::body::{optional_json, required_json};
+use crate::body::{collection_resources, optional_json, required_json};
 use crate::error::ApiError;
 use crate::routes::query::{
     flag, key_query, key_ref, key_ring_header, paging, prefer_representation,
 };
 use crate::state::SharedState;
-use crate::wire::{date, decode_secret, key_resource, parse_date};
+use crate::wire::{date, key_resource, parse_date};
 
 /// A key collection response.
 pub(crate) fn key_response(
@@ -48,15 +48,7 @@ pub(crate) fn key_response(
 }
 
 fn parse_create(body: &Bytes) -> Result<CreateKey, ApiError> {
-    let collection: IncomingCollection<CreateKey> = required_json(body)?;
-    let declared = collection
-        .metadata
-        .as_ref()
-        .and_then(|m| m.collection_total);
-    if declared.is_some_and(|total| total != collection.resources.len() as u64) {
-        return Err(ApiError::CollectionTotalMismatch);
-    }
-    let mut resources = collection.resources;
+    let mut resources: Vec<CreateKey> = collection_resources(body)?;
     if resources.len() != 1 {
         return Err(ApiError::BadBody("exactly one key resource is required"));
     }
@@ -136,24 +128,14 @@ async fn create_key(
         description: req.description,
         tags: req.tags.unwrap_or_default(),
         extractable,
-        payload: match &secure {
-            Some(import) => Some(
-                state
-                    .kms
-                    .open_secure_import(
-                        &caller.access,
-                        caller.instance,
-                        keyward_iam::Action::KmsKeysCreate,
-                        import,
-                    )
-                    .await?,
-            ),
-            None => req
-                .payload
-                .as_deref()
-                .map(|p| decode_secret(p, "payload"))
-                .transpose()?,
-        },
+        payload: crate::routes::import_token::material(
+            caller,
+            state,
+            keyward_iam::Action::KmsKeysCreate,
+            secure.as_ref(),
+            req.payload.as_deref(),
+        )
+        .await?,
         through_import_token: secure.is_some(),
         expiration: req
             .expiration_date
