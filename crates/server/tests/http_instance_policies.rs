@@ -131,10 +131,10 @@ async fn mistaken_and_hostile_bodies_are_refused_and_change_nothing() {
     )
     .await
     .assert_error(400, "NUM_COLLECTION_RESOURCE_ERR");
-    put(&server, "?policy=metrics", &[dual.clone()])
+    put(&server, "?policy=metrics", std::slice::from_ref(&dual))
         .await
         .assert_error(400, "BODY_QUERY_PARAM_MISMATCH_ERR");
-    let mut wrong_total = body(&[dual.clone()]);
+    let mut wrong_total = body(std::slice::from_ref(&dual));
     wrong_total["metadata"]["collectionTotal"] = json!(3);
     server
         .call(Method::PUT, PATH)
@@ -161,7 +161,7 @@ async fn mistaken_and_hostile_bodies_are_refused_and_change_nothing() {
         policy("metrics", true, Some(json!({"interval_month": 3}))),
     ];
     for p in invalid {
-        put(&server, "", &[p.clone()])
+        put(&server, "", &[p])
             .await
             .assert_error(400, "INVALID_FIELD_ERR");
     }
@@ -179,7 +179,7 @@ async fn mistaken_and_hostile_bodies_are_refused_and_change_nothing() {
         json!({"policy_type": "metrics", "policy_data": {"enabled": true}, "extra": 1}),
         json!({"policy_type": "metrics"}),
     ] {
-        put(&server, "", &[p.clone()])
+        put(&server, "", &[p])
             .await
             .assert_error(400, "BAD_BODY_ERR");
     }
