@@ -268,6 +268,11 @@ impl InstancePolicies {
         }
     }
 
+    /// Whether the instance asked for its own operation counters in `/metrics`.
+    pub fn metrics(&self) -> bool {
+        self.enabled(InstancePolicyKind::Metrics).is_some()
+    }
+
     /// The client addresses allowed to call the instance, when restricted.
     pub fn allowed_ip(&self) -> Option<&[IpNet]> {
         match self

@@ -63,6 +63,17 @@ impl FromRequestParts<SharedState> for KmsCaller {
                 return Err(ApiError::ClientAddressNotAllowed);
             }
         }
+        if policies.metrics() {
+            let route = parts
+                .extensions
+                .get::<axum::extract::MatchedPath>()
+                .map_or("unmatched", |p| p.as_str());
+            state.metrics.count_instance_request(
+                &caller.instance.to_string(),
+                &parts.method,
+                route,
+            );
+        }
         Ok(caller)
     }
 }

@@ -37,11 +37,15 @@ struct Series {
 
 type ByRoute = HashMap<Box<str>, HashMap<(Method, u16), Arc<Series>>>;
 
+/// An instance's requests by method and route template (instances with a `metrics` policy).
+type ByInstance = HashMap<String, HashMap<(Method, Box<str>), Arc<AtomicU64>>>;
+
 /// The request metrics of this node.
 #[derive(Default)]
 pub struct Metrics {
     requests: RwLock<ByRoute>,
     key_event_lag: Series,
+    instances: RwLock<ByInstance>,
 }
 
 impl Series {
@@ -80,6 +84,67 @@ impl Series {
 }
 
 impl Metrics {
+    /// Counts one request of `instance`, whose `metrics` instance policy is on.
+    pub fn count_instance_request(&self, instance: &str, method: &Method, route: &str) {
+        {
+            let map = self
+                .instances
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(counter) = map
+                .get(instance)
+                .and_then(|m| m.get(&(method.clone(), route.into())))
+            {
+                counter.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        let mut map = self
+            .instances
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.entry(instance.to_owned())
+            .or_default()
+            .entry((method.clone(), route.into()))
+            .or_default()
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render_instances(&self, out: &mut String) {
+        let map = self
+            .instances
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        header(
+            out,
+            "keyward_instance_requests_total",
+            "counter",
+            "KMS requests of the instances whose metrics policy is on, by method and route template.",
+        );
+        let mut rows: Vec<(&str, &str, &str, u64)> = map
+            .iter()
+            .flat_map(|(instance, m)| {
+                m.iter().map(move |((method, route), n)| {
+                    (
+                        instance.as_str(),
+                        method.as_str(),
+                        &**route,
+                        n.load(Ordering::Relaxed),
+                    )
+                })
+            })
+            .collect();
+        rows.sort_unstable();
+        for (instance, method, route, n) in rows {
+            let _ = writeln!(
+                out,
+                "keyward_instance_requests_total{{instance=\"{}\",method=\"{method}\",route=\"{}\"}} {n}",
+                escape(instance),
+                escape(route)
+            );
+        }
+    }
+
     /// Counts one key event heard by this node, `lag` after it was committed (on this node or
     /// another).
     pub fn observe_key_event(&self, lag: Duration) {
@@ -201,6 +266,7 @@ pub async fn track(State(state): State<SharedState>, request: Request, next: Nex
 pub async fn render(state: &SharedState) -> String {
     let mut out = String::new();
     state.metrics.render_requests(&mut out);
+    state.metrics.render_instances(&mut out);
     let dek = state.secrets.cache().stats();
     sample(
         &mut out,

@@ -114,6 +114,45 @@ async fn key_provider_calls_are_counted_by_operation() {
 }
 
 #[tokio::test]
+async fn an_instance_with_the_metrics_policy_gets_its_own_counters() {
+    let server = TestServer::start().await;
+    let (foreign, manager) = server.foreign_instance().await;
+    let key = server.root_key("counted").await;
+    let before = keyward_server::metrics::render(&server.state).await;
+    assert!(
+        !before.contains(&server.instance),
+        "no counters before the policy"
+    );
+    server
+        .call(axum::http::Method::PUT, "/api/v2/instance/policies")
+        .json(&serde_json::json!({"resources": [{"policy_type": "metrics",
+            "policy_data": {"enabled": true}}]}))
+        .send()
+        .await
+        .expect_status(204);
+    for _ in 0..2 {
+        server.wrap_new(&key).await;
+    }
+    server
+        .get("/api/v2/keys")
+        .token(&manager.token)
+        .instance(&foreign)
+        .send()
+        .await
+        .expect_status(200);
+    let text = keyward_server::metrics::render(&server.state).await;
+    let wraps = format!(
+        r#"keyward_instance_requests_total{{instance="{}",method="POST",route="/api/v2/keys/{{id}}/actions/{{action}}"}}"#,
+        server.instance
+    );
+    assert_eq!(value(&text, &wraps), Some(2.0), "{text}");
+    assert!(
+        !text.contains(&foreign),
+        "an instance without the policy is not counted"
+    );
+}
+
+#[tokio::test]
 async fn metrics_are_served_by_their_own_router_only() {
     let server = TestServer::start().await;
     // Not on the API's port, not even for the administrator.
