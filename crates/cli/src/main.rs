@@ -304,6 +304,10 @@ struct ServeArgs {
     /// the figures are node-wide, across tenants, so keep it on an operators' network.
     #[arg(long, env = "KEYWARD_METRICS_LISTEN")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Serve the API on this address too, as the private endpoint: instances with an
+    /// `allowedNetwork: private-only` policy are served there only (same TLS settings).
+    #[arg(long, env = "KEYWARD_PRIVATE_LISTEN")]
+    private_listen: Option<std::net::SocketAddr>,
 }
 
 impl ServeArgs {
@@ -315,6 +319,7 @@ impl ServeArgs {
             database_url: self.database_url.filter(|u| !u.is_empty()),
             unsafe_test_clock: self.unsafe_test_clock,
             metrics_listen: self.metrics_listen,
+            private_listen: self.private_listen,
             crn: CrnScheme {
                 cname: self.crn_cname,
                 ctype: self.crn_ctype,

@@ -268,6 +268,17 @@ impl InstancePolicies {
         }
     }
 
+    /// Which endpoints accept the instance's requests (both when no policy says otherwise).
+    pub fn allowed_network(&self) -> AllowedNetwork {
+        match self.enabled(InstancePolicyKind::AllowedNetwork) {
+            Some(InstanceSetting {
+                attributes: Some(InstanceAttributes::AllowedNetwork(network)),
+                ..
+            }) => *network,
+            _ => AllowedNetwork::PublicAndPrivate,
+        }
+    }
+
     /// Whether the instance asked for its own operation counters in `/metrics`.
     pub fn metrics(&self) -> bool {
         self.enabled(InstancePolicyKind::Metrics).is_some()

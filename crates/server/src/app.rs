@@ -35,6 +35,9 @@ pub struct ServeSettings {
     pub database_url: Option<String>,
     /// Expose `POST /admin/test-clock` (tests only).
     pub unsafe_test_clock: bool,
+    /// Serve the API on this address too, as the private endpoint: an instance with an
+    /// `allowedNetwork: private-only` policy is served there only. `None`: no private endpoint.
+    pub private_listen: Option<SocketAddr>,
     /// Serve `GET /metrics` (Prometheus text) on this address, plain HTTP, apart from the API:
     /// the figures are node-wide, across tenants. `None`: not served.
     pub metrics_listen: Option<SocketAddr>,
@@ -121,6 +124,7 @@ impl ServeSettings {
             unsafe_test_clock: false,
             schedule_rotations: true,
             metrics_listen: None,
+            private_listen: None,
             crn: CrnScheme::default(),
             kms: KmsConfig::default(),
             secrets: SecretsConfig::default(),
@@ -391,6 +395,7 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
         audit,
         provisional: crate::audit::middleware::provisional(settings.crn.clone()),
         node,
+        private_port: std::sync::OnceLock::new(),
         metrics: crate::metrics::Metrics::default(),
         key_provider_stats,
     });
@@ -415,8 +420,10 @@ pub async fn build(settings: &ServeSettings) -> Result<App, BootstrapError> {
 /// Binds, writes `bootstrap.json` (and `admin.apikey` on first start), and serves until
 /// Ctrl-C or SIGTERM.
 pub async fn serve(settings: ServeSettings) -> Result<(), BootstrapError> {
-    if settings.tls.is_none() && !settings.insecure_http && !settings.listen.ip().is_loopback() {
-        return Err(BootstrapError::PlainHttpExposed(settings.listen));
+    for address in std::iter::once(settings.listen).chain(settings.private_listen) {
+        if settings.tls.is_none() && !settings.insecure_http && !address.ip().is_loopback() {
+            return Err(BootstrapError::PlainHttpExposed(address));
+        }
     }
     let certs = settings.tls.clone().map(CertStore::load).transpose()?;
     let app = build(&settings).await?;
@@ -435,6 +442,26 @@ pub async fn serve(settings: ServeSettings) -> Result<(), BootstrapError> {
     })?;
     let mut info = app.info.clone();
     info.url = settings.url_of(addr);
+    let private = match settings.private_listen {
+        Some(at) => {
+            let private = TcpListener::bind(at)
+                .await
+                .map_err(|source| BootstrapError::Io {
+                    what: "cannot listen (private endpoint) on",
+                    path: PathBuf::from(at.to_string()),
+                    source,
+                })?;
+            let bound = private.local_addr().map_err(|source| BootstrapError::Io {
+                what: "cannot read the address of",
+                path: PathBuf::from(at.to_string()),
+                source,
+            })?;
+            let _ = app.state.private_port.set(bound.port());
+            info.private_url = Some(settings.url_of(bound));
+            Some((private, bound))
+        }
+        None => None,
+    };
     if let Some(at) = settings.metrics_listen {
         let metrics = TcpListener::bind(at)
             .await
@@ -500,6 +527,19 @@ pub async fn serve(settings: ServeSettings) -> Result<(), BootstrapError> {
         }
         None => None,
     };
+    if let Some((private, bound)) = private {
+        println!("Private endpoint on {}", settings.url_of(bound));
+        let router = app
+            .router
+            .clone()
+            .layer(axum::Extension(listener::PrivateEndpoint));
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            if let Err(e) = listener::serve(private, router, limits, tls, shutdown_signal()).await {
+                tracing::warn!(error = %e, "the private endpoint stopped");
+            }
+        });
+    }
     listener::serve(listener, app.router, limits, tls, shutdown_signal())
         .await
         .map_err(|source| BootstrapError::Io {

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::authz::{InstanceAccess, instance_access, kms_instance};
 use crate::error::ApiError;
-use crate::listener::ClientAddr;
+use crate::listener::{ClientAddr, PrivateEndpoint};
 use crate::state::SharedState;
 
 /// A caller with a valid bearer token, whose principal and API key are still in force.
@@ -51,8 +51,9 @@ pub struct KmsCaller {
 impl FromRequestParts<SharedState> for KmsCaller {
     type Rejection = ApiError;
 
-    /// The caller, once the instance's allowedIP policy (if on) lists its address; a request
-    /// that did not come over a socket has no address and is refused under such a policy.
+    /// The caller, once the instance's allowedIP policy (if on) lists its address (a request
+    /// that did not come over a socket has no address and is refused under such a policy) and
+    /// its allowedNetwork policy accepts the endpoint the request came in on.
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
         let KmsCallerFromAnywhere(caller) =
             KmsCallerFromAnywhere::from_request_parts(parts, state).await?;
@@ -62,6 +63,11 @@ impl FromRequestParts<SharedState> for KmsCaller {
             if !client.is_some_and(|ip| policies.allows_client(ip)) {
                 return Err(ApiError::ClientAddressNotAllowed);
             }
+        }
+        if policies.allowed_network() == keyward_kms::AllowedNetwork::PrivateOnly
+            && parts.extensions.get::<PrivateEndpoint>().is_none()
+        {
+            return Err(ApiError::PrivateEndpointRequired);
         }
         if policies.metrics() {
             let route = parts

@@ -35,6 +35,9 @@ pub struct BootstrapInfo {
     /// The bootstrap account's configuration-service instance (filled in at each start).
     #[serde(default)]
     pub config_instance_id: String,
+    /// The private endpoint, when `--private-listen` is given (filled in at each start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_url: Option<String>,
     /// Where `/metrics` is served, when `--metrics-listen` is given (filled in at each start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_url: Option<String>,
@@ -329,6 +332,7 @@ pub async fn provision(
         url: String::new(),
         config_instance_id: String::new(),
         metrics_url: None,
+        private_url: None,
     };
     let raw = serde_json::to_vec(&info).map_err(|e| BootstrapError::Setup(e.to_string()))?;
     let in_force = store.setting_insert_if_absent("bootstrap", &raw).await?;

@@ -33,6 +33,9 @@ pub enum ApiError {
     /// `?policy=` with more than one resource.
     #[error("only one policy per query parameter")]
     NumCollectionResource,
+    /// The instance's allowedNetwork policy accepts requests on the private endpoint only.
+    #[error("private endpoint required")]
+    PrivateEndpointRequired,
     /// The instance's allowedIP policy does not list the client's address.
     #[error("client address not allowed")]
     ClientAddressNotAllowed,
@@ -125,6 +128,11 @@ impl ApiError {
                 S::BAD_REQUEST,
                 "NUM_COLLECTION_RESOURCE_ERR",
                 "Only a single instance policy may be created per query parameter",
+            ),
+            Self::PrivateEndpointRequired => wire(
+                S::FORBIDDEN,
+                "PRIVATE_ENDPOINT_REQUIRED_ERR",
+                "The instance's allowedNetwork policy accepts its requests on the private endpoint only",
             ),
             Self::ClientAddressNotAllowed => wire(
                 S::FORBIDDEN,

@@ -21,6 +21,11 @@ use tower::ServiceExt;
 #[derive(Clone, Copy, Debug)]
 pub struct ClientAddr(pub SocketAddr);
 
+/// Marks the requests that came in on the private endpoint (`serve --private-listen`), where an
+/// instance with an `allowedNetwork: private-only` policy is served (a request extension).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PrivateEndpoint;
+
 /// The local address a request came in on (a request extension).
 #[derive(Clone, Copy, Debug)]
 pub struct LocalAddr(pub SocketAddr);

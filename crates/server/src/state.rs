@@ -46,6 +46,8 @@ pub struct AppState {
     pub provisional: keyward_store::Provisional,
     /// This node's name (leases of jobs and of the rotation scheduler).
     pub node: String,
+    /// The private endpoint's port, once it listens (`serve --private-listen`).
+    pub private_port: std::sync::OnceLock<u16>,
     /// Request counts and latencies for `/metrics`.
     pub metrics: crate::metrics::Metrics,
     /// The configuration service's calls to its key providers, for `/metrics`.

@@ -477,3 +477,54 @@ async fn keys_with_policy_overrides_carry_their_own_policies() {
         .await
         .assert_error(400, "BAD_BODY_ERR");
 }
+
+#[tokio::test]
+async fn a_private_only_instance_answers_on_the_private_endpoint_only() {
+    let server = TestServer::start().await;
+    let key = server.root_key("k").await;
+    let private_only = policy(
+        "allowedNetwork",
+        true,
+        Some(json!({"allowed_network": "private-only"})),
+    );
+    // Without a private endpoint the instance would be shut out: refused.
+    put(&server, "", std::slice::from_ref(&private_only))
+        .await
+        .assert_error(400, "INVALID_FIELD_ERR");
+    server.state.private_port.set(4443).expect("first set");
+    put(&server, "", &[private_only]).await.expect_status(204);
+    let metadata = format!("/api/v2/keys/{key}/metadata");
+    server
+        .get(&metadata)
+        .send()
+        .await
+        .assert_error(403, "PRIVATE_ENDPOINT_REQUIRED_ERR");
+    server
+        .get(&metadata)
+        .private()
+        .send()
+        .await
+        .expect_status(200);
+    // Other instances are not touched.
+    let (foreign, manager) = server.foreign_instance().await;
+    server
+        .get("/api/v2/keys")
+        .token(&manager.token)
+        .instance(&foreign)
+        .send()
+        .await
+        .expect_status(200);
+    // Back to both, from the private endpoint.
+    server
+        .call(Method::PUT, PATH)
+        .private()
+        .json(&body(&[policy(
+            "allowedNetwork",
+            true,
+            Some(json!({"allowed_network": "public-and-private"})),
+        )]))
+        .send()
+        .await
+        .expect_status(204);
+    server.get(&metadata).send().await.expect_status(200);
+}

@@ -81,7 +81,7 @@ pub async fn put(
     Query(query): Query<PolicyQuery>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let settings = parse_settings(&body, only(&query)?)?;
+    let settings = parse_settings(&body, only(&query)?, state.private_port.get().is_some())?;
     state
         .kms
         .set_instance_policies(&caller.access, caller.instance, settings)
@@ -108,9 +108,12 @@ pub async fn allowed_ip_port(
         });
         return Ok(Json(empty).into_response());
     }
-    // Keyward has one endpoint; its port is where this request came in.
-    let port = local
-        .map(|l| l.0.0.port())
+    // The private endpoint's port, or (without one) the port this request came in on.
+    let port = state
+        .private_port
+        .get()
+        .copied()
+        .or_else(|| local.map(|l| l.0.0.port()))
         .or_else(|| host_port(&headers))
         .unwrap_or(443);
     let resources = vec![serde_json::json!({ "private_endpoint_port": port })];
@@ -125,6 +128,7 @@ fn host_port(headers: &HeaderMap) -> Option<u16> {
 fn parse_settings(
     body: &Bytes,
     only: Option<InstancePolicyKind>,
+    private_endpoint: bool,
 ) -> Result<Vec<InstanceSetting>, ApiError> {
     let resources: Vec<InstancePolicyRequest> = collection_resources(body)?;
     if only.is_some() && resources.len() != 1 {
@@ -147,7 +151,7 @@ fn parse_settings(
             .ok_or(ApiError::BadBody("every policy has policy_data"))?;
         let attributes = data
             .attributes
-            .map(|a| attributes_of(kind, a))
+            .map(|a| attributes_of(kind, a, private_endpoint))
             .transpose()?;
         let setting = InstanceSetting {
             kind,
@@ -164,6 +168,7 @@ fn parse_settings(
 fn attributes_of(
     kind: InstancePolicyKind,
     mut given: InstancePolicyAttributes,
+    private_endpoint: bool,
 ) -> Result<InstanceAttributes, ApiError> {
     use InstancePolicyKind as K;
     let invalid = |field, requirement| ApiError::InvalidField { field, requirement };
@@ -183,14 +188,18 @@ fn attributes_of(
                 .take()
                 .and_then(|n| AllowedNetwork::parse(&n));
             match network {
-                Some(AllowedNetwork::PublicAndPrivate) => {
-                    InstanceAttributes::AllowedNetwork(AllowedNetwork::PublicAndPrivate)
-                }
-                // Keyward has no private endpoint yet: private-only would shut the instance.
-                _ => {
+                Some(AllowedNetwork::PrivateOnly) if !private_endpoint => {
+                    // Without a private endpoint, private-only would shut the instance out.
                     return Err(invalid(
                         "allowed_network",
-                        "public-and-private (this server has no private endpoint)",
+                        "public-and-private (this server has no private endpoint: serve --private-listen)",
+                    ));
+                }
+                Some(network) => InstanceAttributes::AllowedNetwork(network),
+                None => {
+                    return Err(invalid(
+                        "allowed_network",
+                        "public-and-private or private-only",
                     ));
                 }
             }

@@ -20,6 +20,7 @@ pub struct Call {
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     client: Option<std::net::SocketAddr>,
+    private: bool,
 }
 
 impl Call {
@@ -40,6 +41,7 @@ impl Call {
             headers: Vec::new(),
             body: Vec::new(),
             client: None,
+            private: false,
         }
     }
 
@@ -71,6 +73,11 @@ impl Call {
     /// Comes from `client`, as a request over a socket does (none by default).
     pub fn from(mut self, client: &str) -> Self {
         self.client = Some(client.parse().expect("socket address"));
+        self
+    }
+    /// Comes in on the private endpoint (`serve --private-listen`).
+    pub fn private(mut self) -> Self {
+        self.private = true;
         self
     }
     /// Adds a header.
@@ -157,6 +164,9 @@ impl Call {
         }
         if let Some(client) = self.client {
             builder = builder.extension(keyward_server::listener::ClientAddr(client));
+        }
+        if self.private {
+            builder = builder.extension(keyward_server::listener::PrivateEndpoint);
         }
         builder
             .body(Body::from(self.body.clone()))
