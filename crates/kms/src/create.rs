@@ -5,9 +5,10 @@ use time::OffsetDateTime;
 
 use crate::error::KmsError;
 use crate::ids::{Alias, InstanceId, KeyId, KeyRef, KeyRingId};
+use crate::import_token::SecureImport;
 use crate::instance_policy::InstancePolicies;
 use crate::key::{Key, MAX_ALIASES_PER_KEY, VersionInfo};
-use crate::policy::{KeyPolicies, PolicyChange};
+use crate::policy::{KeyPolicies, PolicyChange, check_change};
 use crate::ports::{Access, KeyQuery, KeyStore, MasterKey};
 use crate::service::Kms;
 use crate::state::{Action, KeyState};
@@ -38,8 +39,9 @@ pub struct NewKey {
     pub key_ring: KeyRingId,
     /// Policies of its own, in place of the instance's (`keys_with_policy_overrides`).
     pub policies: PolicyChange,
-    /// `payload` came through the instance's import token (secure import).
-    pub through_import_token: bool,
+    /// Material brought through the instance's import token (secure import), in place of
+    /// `payload`: opened, and the token spent, once every other check has passed.
+    pub secure: Option<SecureImport>,
 }
 
 impl NewKey {
@@ -55,7 +57,7 @@ impl NewKey {
             aliases: vec![],
             key_ring: KeyRingId::default_ring(),
             policies: PolicyChange::default(),
-            through_import_token: false,
+            secure: None,
         }
     }
 }
@@ -98,6 +100,12 @@ fn validate(new: &NewKey, now: OffsetDateTime) -> Result<(), KmsError> {
     }
     if new.expiration.is_some_and(|e| e <= now) {
         return Err(invalid("expirationDate", "a date in the future"));
+    }
+    if new.secure.is_some() && (new.extractable || new.payload.is_some()) {
+        return Err(invalid(
+            "extractable",
+            "false, without a plain payload: secure import brings root keys",
+        ));
     }
     if let Some(payload) = &new.payload {
         if new.extractable {
@@ -149,14 +157,15 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         {
             return Err(KmsError::KeyRingNotFound);
         }
-        let imported = new.payload.is_some();
+        let imported = new.payload.is_some() || new.secure.is_some();
         let instance_policies = self.store.instance_policies(instance).await?;
         instance_policies.key_create_import_access().check(
             new.extractable,
             imported,
-            new.through_import_token,
+            new.secure.is_some(),
         )?;
         let policies = initial_policies(&instance_policies, &new, imported);
+        check_change(policies, new.extractable, imported, false)?;
         // Overriding the instance's dual authorization away takes the right to set policies.
         if policies.dual_auth_delete == Some(false)
             && instance_policies.dual_auth_delete()
@@ -164,8 +173,13 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         {
             return Err(KmsError::Forbidden(Op::KmsPoliciesWrite));
         }
+        // Last, as it spends the token: every refusal above leaves it for another try.
+        let payload = match &new.secure {
+            Some(import) => Some(self.open_and_spend(instance, import).await?),
+            None => new.payload,
+        };
         let id = KeyId::new_random();
-        let made = self.new_version(id, new.extractable, new.payload, now)?;
+        let made = self.new_version(id, new.extractable, payload, now)?;
         let version = made.stored;
         let key = Key {
             id,

@@ -299,6 +299,16 @@ impl<S: KeyStore, M: MasterKey> Kms<S, M> {
         import: &SecureImport,
     ) -> Result<SecretBytes, KmsError> {
         Self::require_somewhere(access, action)?;
+        self.open_and_spend(instance, import).await
+    }
+
+    /// Opens material brought through the instance's import token and spends the token (for a
+    /// caller already authorized).
+    pub(crate) async fn open_and_spend(
+        &self,
+        instance: InstanceId,
+        import: &SecureImport,
+    ) -> Result<SecretBytes, KmsError> {
         let token = self.usable_token(instance).await?;
         let private = self.master.unwrap(
             &ImportToken::aad(instance, token.created_at),

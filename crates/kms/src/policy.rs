@@ -187,26 +187,12 @@ impl Key {
         now: OffsetDateTime,
     ) -> Result<(), KmsError> {
         self.check(Action::Manage, now)?;
-        if let Some(rotation) = change.rotation {
-            if self.extractable {
-                return Err(KmsError::RotationPolicyNeedsRootKey);
-            }
-            if !ROTATION_INTERVAL_MONTHS.contains(&rotation.interval_month) {
-                return Err(invalid("interval_month", "an integer from 1 to 12"));
-            }
-            if self.imported && rotation.enabled {
-                return Err(invalid(
-                    "rotation",
-                    "disabled on an imported key, which is rotated with new key material",
-                ));
-            }
-        }
-        if change.dual_auth_delete == Some(false) && self.dual_auth_delete() {
-            return Err(invalid(
-                "dualAuthDelete.enabled",
-                "true: dual authorization cannot be turned off on a key once on",
-            ));
-        }
+        check_change(
+            change,
+            self.extractable,
+            self.imported,
+            self.dual_auth_delete(),
+        )?;
         if let Some(value) = change.rotation {
             self.policies.rotation = Some(restamp(self.policies.rotation.as_ref(), value, by, now));
         }
@@ -234,6 +220,37 @@ pub fn add_months(t: OffsetDateTime, months: u8) -> OffsetDateTime {
         Ok(date) => t.replace_date(date),
         Err(_) => t,
     }
+}
+
+/// Refuses a change of policies that a key of this kind (`extractable`, `imported`, with dual
+/// authorization on or not) cannot take.
+pub fn check_change(
+    change: PolicyChange,
+    extractable: bool,
+    imported: bool,
+    dual_auth_on: bool,
+) -> Result<(), KmsError> {
+    if let Some(rotation) = change.rotation {
+        if extractable {
+            return Err(KmsError::RotationPolicyNeedsRootKey);
+        }
+        if !ROTATION_INTERVAL_MONTHS.contains(&rotation.interval_month) {
+            return Err(invalid("interval_month", "an integer from 1 to 12"));
+        }
+        if imported && rotation.enabled {
+            return Err(invalid(
+                "rotation",
+                "disabled on an imported key, which is rotated with new key material",
+            ));
+        }
+    }
+    if change.dual_auth_delete == Some(false) && dual_auth_on {
+        return Err(invalid(
+            "dualAuthDelete.enabled",
+            "true: dual authorization cannot be turned off on a key once on",
+        ));
+    }
+    Ok(())
 }
 
 fn restamp<T>(old: Option<&Stamped<T>>, value: T, by: &str, now: OffsetDateTime) -> Stamped<T> {

@@ -259,6 +259,20 @@ async fn a_tampered_or_mistaken_secure_import_is_refused_and_stores_nothing() {
         .send()
         .await
         .assert_error(400, "INVALID_FIELD_ERR");
+    // A good import refused for another reason (a bad name, a missing ring) spends no token.
+    server
+        .post("/api/v2/keys")
+        .json(&import_body("", &good))
+        .send()
+        .await
+        .assert_error(400, "INVALID_FIELD_ERR");
+    server
+        .post("/api/v2/keys")
+        .header("x-kms-key-ring", "no-such-ring")
+        .json(&import_body("ringless", &good))
+        .send()
+        .await
+        .assert_error(404, "KEY_RING_NOT_FOUND_ERR");
     assert_eq!(key_count(&server).await, before, "nothing stored");
 
     // The token survived the refusals: the good import still goes through.

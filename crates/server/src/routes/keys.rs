@@ -21,7 +21,7 @@ use crate::routes::query::{
     flag, key_query, key_ref, key_ring_header, paging, prefer_representation,
 };
 use crate::state::SharedState;
-use crate::wire::{date, key_resource, parse_date};
+use crate::wire::{date, decode_secret, key_resource, parse_date};
 
 /// A key collection response.
 pub(crate) fn key_response(
@@ -91,12 +91,6 @@ async fn create_key(
         req.iv.as_deref(),
     )?;
     let extractable = req.extractable.unwrap_or(false);
-    if secure.is_some() && extractable {
-        return Err(ApiError::InvalidField {
-            field: "extractable",
-            requirement: "false: secure import brings root keys",
-        });
-    }
     if !overrides && (req.rotation.is_some() || req.dual_auth_delete.is_some()) {
         return Err(ApiError::BadBody(
             "a key's own policies are set through /api/v2/keys_with_policy_overrides",
@@ -128,15 +122,16 @@ async fn create_key(
         description: req.description,
         tags: req.tags.unwrap_or_default(),
         extractable,
-        payload: crate::routes::import_token::material(
-            caller,
-            state,
-            keyward_iam::Action::KmsKeysCreate,
-            secure.as_ref(),
-            req.payload.as_deref(),
-        )
-        .await?,
-        through_import_token: secure.is_some(),
+        // A secure import's material is opened by the KMS after every other check.
+        payload: match &secure {
+            Some(_) => None,
+            None => req
+                .payload
+                .as_deref()
+                .map(|p| decode_secret(p, "payload"))
+                .transpose()?,
+        },
+        secure,
         expiration: req
             .expiration_date
             .as_deref()
