@@ -149,13 +149,7 @@ pub async fn run(remote: &Remote, command: KeysCommand) -> Result<(), String> {
             .await?;
         }
         K::Wrap { id, plaintext, aad } => {
-            let mut body = json!({});
-            if let Some(p) = plaintext {
-                body["plaintext"] = json!(p);
-            }
-            if !aad.is_empty() {
-                body["aad"] = json!(aad);
-            }
+            let body = envelope_body(plaintext.map(|p| ("plaintext", p)), aad);
             let out = remote
                 .call(Method::POST, &action(&id, "wrap"), &[], Some(&body))
                 .await?;
@@ -170,10 +164,7 @@ pub async fn run(remote: &Remote, command: KeysCommand) -> Result<(), String> {
             ciphertext,
             aad,
         } => {
-            let mut body = json!({"ciphertext": ciphertext});
-            if !aad.is_empty() {
-                body["aad"] = json!(aad);
-            }
+            let body = envelope_body(Some(("ciphertext", ciphertext)), aad);
             let out = remote
                 .call(Method::POST, &action(&id, "unwrap"), &[], Some(&body))
                 .await?;
@@ -260,6 +251,18 @@ async fn keys_call(
     let body = remote.call(method, path, headers, None).await?;
     print_keys(remote.output, &body);
     Ok(())
+}
+
+/// A wrap or unwrap body: one base64 field, if any, and the AAD, if any.
+fn envelope_body(field: Option<(&str, String)>, aad: Vec<String>) -> Value {
+    let mut body = json!({});
+    if let Some((name, value)) = field {
+        body[name] = json!(value);
+    }
+    if !aad.is_empty() {
+        body["aad"] = json!(aad);
+    }
+    body
 }
 
 fn collection(resource: Value) -> Value {

@@ -248,14 +248,11 @@ fn sample(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
 pub async fn track(State(state): State<SharedState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| Arc::<str>::from(p.as_str()));
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     state.metrics.observe(
         &method,
-        route.as_deref().unwrap_or(UNMATCHED),
+        route.as_ref().map_or(UNMATCHED, MatchedPath::as_str),
         response.status(),
         started.elapsed(),
     );
