@@ -77,6 +77,27 @@ struct Built {
     new_admin_key: Option<ApiKeySecret>,
 }
 
+/// The dates a server may write `seconds` after something it did, from before it to now.
+pub struct DateWindow {
+    seconds: i64,
+    earliest: String,
+}
+
+impl DateWindow {
+    /// Checks that `value` is an RFC 3339 date inside the window, which ends now.
+    pub fn assert_holds(&self, server: &TestServer, value: &Value) {
+        let latest = server.date_in(self.seconds);
+        let date = value
+            .as_str()
+            .unwrap_or_else(|| panic!("{value} is not a date"));
+        assert!(
+            (self.earliest.as_str()..=latest.as_str()).contains(&date),
+            "{date} is not between {} and {latest}",
+            self.earliest
+        );
+    }
+}
+
 /// A credential created for a test principal.
 pub struct TestUser {
     /// IAM id.
@@ -249,6 +270,16 @@ impl TestServer {
             .expect("whole seconds")
             .format(&Rfc3339)
             .expect("RFC 3339")
+    }
+
+    /// Opens a window on the date `seconds` from the KMS time; close it with
+    /// [`DateWindow::assert_holds`] once the server has written its date. The test clock follows
+    /// real time from its offset, so a date the server took lies between the window's ends.
+    pub fn date_window(&self, seconds: i64) -> DateWindow {
+        DateWindow {
+            seconds,
+            earliest: self.date_in(seconds),
+        }
     }
 
     /// Creates a key from one resource; returns the created resource.
