@@ -1,9 +1,10 @@
 //! IAM wire shapes (IBM's token endpoint and a small management API).
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Form of `POST /identity/token`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenForm {
     /// `urn:ibm:params:oauth:grant-type:apikey`.
     #[serde(default)]
@@ -17,7 +18,7 @@ pub struct TokenForm {
 }
 
 /// Response of `POST /identity/token`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TokenResponse {
     /// The JWT.
     pub access_token: String,
@@ -34,7 +35,7 @@ pub struct TokenResponse {
 }
 
 /// IAM error body, as IBM IAM writes it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IamErrorBody {
     /// e.g. `BXNIM0415E`.
@@ -44,14 +45,14 @@ pub struct IamErrorBody {
 }
 
 /// `POST /v1/users` and `POST /v1/serviceids`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreateIdentity {
     /// Display name.
     pub name: String,
 }
 
 /// A user or service id as returned.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Identity {
     /// IAM id (also `id`).
     pub id: String,
@@ -68,7 +69,7 @@ pub struct Identity {
 }
 
 /// `POST /v1/apikeys`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreateApiKey {
     /// Display name.
     pub name: String,
@@ -78,7 +79,7 @@ pub struct CreateApiKey {
 }
 
 /// An API key as listed: never the key itself.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ApiKeyInfo {
     /// Key id.
     pub id: String,
@@ -95,14 +96,14 @@ pub struct ApiKeyInfo {
 }
 
 /// `GET /v1/apikeys`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ApiKeyList {
     /// The keys.
     pub apikeys: Vec<ApiKeyInfo>,
 }
 
 /// A new API key: the only time the key is shown.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreatedApiKey {
     /// Key id.
     pub id: String,
@@ -115,7 +116,7 @@ pub struct CreatedApiKey {
 }
 
 /// `{"name": ..., "value": ...}` of IBM's policy attributes.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Attribute {
     /// e.g. `iam_id`, `serviceName`, `serviceInstance`, `keyRing`, `accountId`.
     pub name: String,
@@ -124,14 +125,14 @@ pub struct Attribute {
 }
 
 /// A subject or resource: a list of attributes.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Attributes {
     /// The attributes.
     pub attributes: Vec<Attribute>,
 }
 
 /// A role reference.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RoleRef {
     /// `crn:v1:bluemix:public:iam::::serviceRole:<Name>` (service roles),
     /// `crn:v1:bluemix:public:iam::::role:<Name>` (platform roles) or the bare name.
@@ -139,7 +140,7 @@ pub struct RoleRef {
 }
 
 /// A policy in IBM's IAM Policy Management shape.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PolicyBody {
     /// Set by the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -159,7 +160,7 @@ pub struct PolicyBody {
 }
 
 /// `GET /v1/policies`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PolicyList {
     /// Policies of the account.
     pub policies: Vec<PolicyBody>,

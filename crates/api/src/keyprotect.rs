@@ -1,6 +1,7 @@
 //! Key Protect v2 wire shapes.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// `collectionType` of keys.
 pub const KEY_TYPE: &str = "application/vnd.ibm.kms.key+json";
@@ -19,7 +20,7 @@ pub const POLICY_TYPE: &str = "application/vnd.ibm.kms.policy+json";
 /// `collectionType` of `GET /instance/allowed_ip_port`.
 pub const ALLOWED_IP_METADATA_TYPE: &str = "application/vnd.ibm.kms.allowed_ip_metadata+json";
 /// `POST /import_token` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImportTokenRequest {
     /// Seconds the token lives (300 to 86400; 600 when absent).
@@ -31,7 +32,7 @@ pub struct ImportTokenRequest {
 }
 
 /// An import token as returned; `payload` and `nonce` only by `GET /import_token`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportTokenResponse {
     /// RFC 3339.
@@ -54,7 +55,7 @@ pub struct ImportTokenResponse {
 pub const MORE_INFO: &str = "https://cloud.ibm.com/apidocs/key-protect";
 
 /// Collection metadata.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CollectionMetadata {
     /// Media type of the resources.
@@ -67,7 +68,7 @@ pub struct CollectionMetadata {
 }
 
 /// `{"metadata": ..., "resources": [...]}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Collection<T> {
     /// Metadata.
     pub metadata: CollectionMetadata,
@@ -90,7 +91,7 @@ impl<T> Collection<T> {
 }
 
 /// Incoming collection (metadata optional; we check `collectionTotal` when present).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct IncomingCollection<T> {
     /// Metadata, if sent.
     #[serde(default)]
@@ -101,7 +102,7 @@ pub struct IncomingCollection<T> {
 }
 
 /// Metadata of a request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IncomingMetadata {
     /// Declared type.
@@ -113,7 +114,7 @@ pub struct IncomingMetadata {
 }
 
 /// A key to create or import.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateKey {
     /// Name (required).
@@ -155,7 +156,7 @@ pub struct CreateKey {
 }
 
 /// `algorithmMetadata` (deprecated but still sent).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AlgorithmMetadata {
     /// e.g. `"256"`.
@@ -165,7 +166,7 @@ pub struct AlgorithmMetadata {
 }
 
 /// `{"id", "creationDate"}` of a version.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyVersion {
     /// Version id.
@@ -176,7 +177,7 @@ pub struct KeyVersion {
 }
 
 /// `dualAuthDelete` of a key.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DualAuthDelete {
     /// Whether the policy is on.
@@ -191,7 +192,7 @@ pub struct DualAuthDelete {
 
 /// A rotation schedule, in a key, a key policy or a request (`interval_month` is Key
 /// Protect's spelling).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotationSetting {
     /// Whether the key is rotated on schedule.
@@ -208,7 +209,7 @@ impl RotationSetting {
 }
 
 /// `{"enabled": bool}` of a dual authorization policy.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DualAuthSetting {
     /// Whether deletion takes two users.
@@ -217,7 +218,7 @@ pub struct DualAuthSetting {
 
 /// One key policy in a `PUT /keys/{id}/policies` body: a rotation schedule or dual
 /// authorization.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyPolicyRequest {
     /// [`POLICY_TYPE`] (optional).
@@ -233,7 +234,7 @@ pub struct KeyPolicyRequest {
 
 /// The attributes of an instance policy, in a request or a response; which fields belong to
 /// which policy type is checked by the server.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstancePolicyAttributes {
     /// `rotation`: months between rotations.
@@ -263,7 +264,7 @@ pub struct InstancePolicyAttributes {
 }
 
 /// `policy_data` of an instance policy.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstancePolicyData {
     /// On or off.
@@ -274,7 +275,7 @@ pub struct InstancePolicyData {
 }
 
 /// One instance policy in a `PUT /instance/policies` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstancePolicyRequest {
     /// `dualAuthDelete`, `rotation`, `allowedNetwork`, `allowedIP`, `keyCreateImportAccess` or
@@ -287,7 +288,7 @@ pub struct InstancePolicyRequest {
 }
 
 /// An instance policy as returned.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct InstancePolicyResource {
     /// Its type.
     pub policy_type: &'static str,
@@ -308,7 +309,7 @@ pub struct InstancePolicyResource {
 }
 
 /// A key policy as returned.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyPolicyResource {
     /// The key's id (Key Protect names a key's policies after the key).
@@ -335,7 +336,7 @@ pub struct KeyPolicyResource {
 }
 
 /// A key as returned.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyResource {
     /// Always [`KEY_TYPE`].
@@ -419,7 +420,7 @@ pub struct KeyResource {
 }
 
 /// Body of wrap.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 pub struct WrapRequest {
     /// DEK to wrap, base64; generated when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -430,7 +431,7 @@ pub struct WrapRequest {
 }
 
 /// Body of unwrap and rewrap.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 pub struct CiphertextRequest {
     /// Wrapped DEK, base64.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -441,7 +442,7 @@ pub struct CiphertextRequest {
 }
 
 /// One resource of a registration's body (`POST /keys/{id}/registrations/{crn}`).
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistrationRequest {
     /// Free text.
@@ -452,7 +453,7 @@ pub struct RegistrationRequest {
 }
 
 /// What a client reads of a key's metadata to know whether it may use it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct KeyStateView {
     /// Key Protect's state number: 0 pre-activation, 1 active, 2 suspended, 3 deactivated,
     /// 5 destroyed.
@@ -462,7 +463,7 @@ pub struct KeyStateView {
 }
 
 /// Body of rotate (imported keys).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RotateRequest {
     /// New material, base64.
@@ -480,7 +481,7 @@ pub struct RotateRequest {
 }
 
 /// Body of PATCH /keys/{id}.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct PatchKey {
     /// Target ring (Go sends `KeyRingID`).
     #[serde(
@@ -493,7 +494,7 @@ pub struct PatchKey {
 }
 
 /// Wrap response.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WrapResponse {
     /// Generated DEK, when none was sent.
@@ -506,7 +507,7 @@ pub struct WrapResponse {
 }
 
 /// Unwrap response.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UnwrapResponse {
     /// DEK.
@@ -522,7 +523,7 @@ pub struct UnwrapResponse {
 }
 
 /// Rewrap response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RewrapResponse {
     /// New ciphertext.
@@ -534,7 +535,7 @@ pub struct RewrapResponse {
 }
 
 /// A key ring.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyRingResource {
     /// Ring id.
@@ -546,7 +547,7 @@ pub struct KeyRingResource {
 }
 
 /// An alias.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AliasResource {
     /// Key id.
@@ -560,7 +561,7 @@ pub struct AliasResource {
 }
 
 /// Target of a field error.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorTarget {
     /// `field`.
     #[serde(rename = "type")]
@@ -570,7 +571,7 @@ pub struct ErrorTarget {
 }
 
 /// One reason of an error.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorReason {
     /// Reason code, e.g. `KEY_ROTATION_NOT_PERMITTED`.
@@ -587,7 +588,7 @@ pub struct ErrorReason {
 }
 
 /// One error resource.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorResource {
     /// `"<Reason phrase>: <what>: Please see `reasons` for more details (<CODE>)"`.

@@ -15,6 +15,7 @@ pub mod key_provider;
 pub mod listener;
 pub mod master_key_migration;
 pub mod metrics;
+pub mod openapi;
 pub mod openscale_error;
 pub mod rate_limit;
 pub mod rotation_scheduler;

@@ -9,7 +9,7 @@ use keyward_kms::CrnScheme;
 use serde::{Deserialize, Serialize};
 
 /// An audit event as stored (its JSON text is what the chain hashes) and exported.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEvent {
     /// RFC 3339, UTC, milliseconds.
@@ -94,7 +94,7 @@ fn event_time(at_millis: i64) -> String {
 }
 
 /// The outcome's reason.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Reason {
     /// HTTP status.
@@ -104,7 +104,7 @@ pub struct Reason {
 }
 
 /// The caller.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Initiator {
     /// IAM id; empty when the request was not authenticated.
     pub id: String,
@@ -113,14 +113,14 @@ pub struct Initiator {
 }
 
 /// A network address.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Host {
     /// IP address (empty when the request did not come over a socket).
     pub address: String,
 }
 
 /// The target.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TargetRef {
     /// CRN; empty when no target was known.
     pub id: String,

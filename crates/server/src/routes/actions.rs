@@ -16,12 +16,29 @@ use keyward_kms::KmsError;
 use crate::auth::KmsCaller;
 use crate::body::{optional_json, required_json};
 use crate::error::ApiError;
+use crate::openapi;
 use crate::routes::keys::key_response;
 use crate::routes::query::{key_ref, prefer_representation};
 use crate::state::SharedState;
 use crate::wire::{b64, decode_ciphertext, decode_secret, version};
+use keyward_api::keyprotect as kp;
 
 /// `POST /api/v2/keys/{id}/actions/{action}`.
+#[utoipa::path(
+    post,
+    path = "/api/v2/keys/{id}/actions/{action}",
+    operation_id = "actions_action",
+    params(
+        ("id" = String, Path, description = "A key id or alias"),
+        ("action" = String, Path, description = "wrap, unwrap, rewrap, rotate, disable, enable, sync, setKeyForDeletion or unsetKeyForDeletion"),
+        ("prefer" = Option<String>, Header, description = "`return=representation`: rotate answers with the key"),
+    ),
+    request_body(content = Option<openapi::ActionBody>, description = "The action's fields"),
+    responses(
+        (status = 200, description = "wrap, unwrap or rewrap's answer, or (rotate with `return=representation`) the key", body = Object),
+        (status = 204, description = "Done"),
+    ),
+)]
 pub async fn action(
     State(state): State<SharedState>,
     caller: KmsCaller,
@@ -33,6 +50,21 @@ pub async fn action(
 }
 
 /// `POST /api/v2/keys/{id}?action=<name>`.
+#[utoipa::path(
+    post,
+    path = "/api/v2/keys/{id}",
+    operation_id = "actions_legacy_action",
+    params(
+        ("id" = String, Path, description = "A key id or alias"),
+        ("action" = String, Query, description = "The action, as in /actions/{action}, or restore"),
+    ),
+    request_body(content = Option<openapi::ActionBody>, description = "The action's fields"),
+    responses(
+        (status = 200, description = "wrap, unwrap or rewrap's answer, or the key", body = Object),
+        (status = 201, description = "The restored key", body = kp::Collection<kp::KeyResource>),
+        (status = 204, description = "Done"),
+    ),
+)]
 pub async fn legacy_action(
     State(state): State<SharedState>,
     caller: KmsCaller,

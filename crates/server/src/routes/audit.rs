@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::audit::{AuditEvent, hex};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::openapi;
 use crate::state::SharedState;
 
 /// Paging.
@@ -36,6 +37,17 @@ fn number<T: std::str::FromStr>(
 }
 
 /// Lists the caller's account's events.
+#[utoipa::path(
+    get,
+    path = "/api/v2/audit/events",
+    operation_id = "audit_list",
+    params(
+        openapi::AuditPaging,
+    ),
+    responses(
+        (status = 200, description = "The account's audit events, oldest first", body = openapi::AuditPage),
+    ),
+)]
 pub async fn list(
     State(state): State<SharedState>,
     Authenticated(caller): Authenticated,

@@ -17,7 +17,9 @@ use crate::auth::Authenticated;
 use crate::body::required_json;
 use crate::error::ApiError;
 use crate::iam_admin::{Admin, api_key_info, identity, policy_body};
+use crate::openapi;
 use crate::state::SharedState;
+use keyward_api::iam as iam_wire;
 
 fn admin<'a>(state: &'a SharedState, caller: &'a keyward_iam::Caller) -> Admin<'a> {
     Admin {
@@ -61,6 +63,15 @@ async fn delete(
 }
 
 /// `POST /v1/users`.
+#[utoipa::path(
+    post,
+    path = "/v1/users",
+    operation_id = "iam_create_user",
+    request_body = iam_wire::CreateIdentity,
+    responses(
+        (status = 201, description = "The user", body = iam_wire::Identity),
+    ),
+)]
 pub async fn create_user(
     State(s): State<SharedState>,
     caller: Authenticated,
@@ -70,6 +81,14 @@ pub async fn create_user(
 }
 
 /// `GET /v1/users`.
+#[utoipa::path(
+    get,
+    path = "/v1/users",
+    operation_id = "iam_list_users",
+    responses(
+        (status = 200, description = "The account's users", body = openapi::IdentityList),
+    ),
+)]
 pub async fn list_users(
     State(s): State<SharedState>,
     caller: Authenticated,
@@ -78,6 +97,17 @@ pub async fn list_users(
 }
 
 /// `DELETE /v1/users/{id}`: the user, its API keys and its policies.
+#[utoipa::path(
+    delete,
+    path = "/v1/users/{id}",
+    operation_id = "iam_delete_user",
+    params(
+        ("id" = String, Path, description = "The user's id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted, with its API keys and policies"),
+    ),
+)]
 pub async fn delete_user(
     State(s): State<SharedState>,
     caller: Authenticated,
@@ -87,6 +117,15 @@ pub async fn delete_user(
 }
 
 /// `POST /v1/serviceids`.
+#[utoipa::path(
+    post,
+    path = "/v1/serviceids",
+    operation_id = "iam_create_service_id",
+    request_body = iam_wire::CreateIdentity,
+    responses(
+        (status = 201, description = "The service id", body = iam_wire::Identity),
+    ),
+)]
 pub async fn create_service_id(
     State(s): State<SharedState>,
     caller: Authenticated,
@@ -96,6 +135,14 @@ pub async fn create_service_id(
 }
 
 /// `GET /v1/serviceids` (never the service ids Keyward itself runs under).
+#[utoipa::path(
+    get,
+    path = "/v1/serviceids",
+    operation_id = "iam_list_service_ids",
+    responses(
+        (status = 200, description = "The account's service ids", body = openapi::IdentityList),
+    ),
+)]
 pub async fn list_service_ids(
     State(s): State<SharedState>,
     caller: Authenticated,
@@ -104,6 +151,17 @@ pub async fn list_service_ids(
 }
 
 /// `DELETE /v1/serviceids/{id}`: the service id, its API keys and its policies.
+#[utoipa::path(
+    delete,
+    path = "/v1/serviceids/{id}",
+    operation_id = "iam_delete_service_id",
+    params(
+        ("id" = String, Path, description = "The service id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted, with its API keys and policies"),
+    ),
+)]
 pub async fn delete_service_id(
     State(s): State<SharedState>,
     caller: Authenticated,
@@ -114,6 +172,15 @@ pub async fn delete_service_id(
 
 /// `POST /v1/apikeys`: the key is in the response once and never again. Without `iam_id`, a
 /// key for the caller.
+#[utoipa::path(
+    post,
+    path = "/v1/apikeys",
+    operation_id = "iam_create_apikey",
+    request_body = iam_wire::CreateApiKey,
+    responses(
+        (status = 201, description = "The API key; its secret is shown this once", body = iam_wire::CreatedApiKey),
+    ),
+)]
 pub async fn create_apikey(
     State(state): State<SharedState>,
     Authenticated(caller): Authenticated,
@@ -134,6 +201,17 @@ pub async fn create_apikey(
 
 /// `GET /v1/apikeys[?iam_id=]`: the keys of `iam_id` (the caller's without it), never the keys
 /// themselves.
+#[utoipa::path(
+    get,
+    path = "/v1/apikeys",
+    operation_id = "iam_list_apikeys",
+    params(
+        ("iam_id" = Option<String>, Query, description = "Only this identity's keys"),
+    ),
+    responses(
+        (status = 200, description = "API keys, without secrets", body = iam_wire::ApiKeyList),
+    ),
+)]
 pub async fn list_apikeys(
     State(state): State<SharedState>,
     Authenticated(caller): Authenticated,
@@ -151,6 +229,17 @@ pub async fn list_apikeys(
 }
 
 /// `GET /v1/apikeys/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/apikeys/{id}",
+    operation_id = "iam_get_apikey",
+    params(
+        ("id" = String, Path, description = "The API key's id"),
+    ),
+    responses(
+        (status = 200, description = "The API key, without its secret", body = iam_wire::ApiKeyInfo),
+    ),
+)]
 pub async fn get_apikey(
     State(state): State<SharedState>,
     Authenticated(caller): Authenticated,
@@ -162,6 +251,17 @@ pub async fn get_apikey(
 
 /// `DELETE /v1/apikeys/{id}`: the key gets no more tokens, and its tokens are refused on every
 /// node within the IAM cache age (2 s).
+#[utoipa::path(
+    delete,
+    path = "/v1/apikeys/{id}",
+    operation_id = "iam_delete_apikey",
+    params(
+        ("id" = String, Path, description = "The API key's id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted; its tokens stop working"),
+    ),
+)]
 pub async fn delete_apikey(
     State(state): State<SharedState>,
     Authenticated(caller): Authenticated,
@@ -172,6 +272,17 @@ pub async fn delete_apikey(
 }
 
 /// `POST /v1/apikeys/{id}/lock`.
+#[utoipa::path(
+    post,
+    path = "/v1/apikeys/{id}/lock",
+    operation_id = "iam_lock_apikey",
+    params(
+        ("id" = String, Path, description = "The API key's id"),
+    ),
+    responses(
+        (status = 200, description = "Locked: it cannot be deleted", body = iam_wire::ApiKeyInfo),
+    ),
+)]
 pub async fn lock_apikey(
     State(state): State<SharedState>,
     Authenticated(caller): Authenticated,
@@ -182,6 +293,17 @@ pub async fn lock_apikey(
 }
 
 /// `POST /v1/apikeys/{id}/unlock`.
+#[utoipa::path(
+    post,
+    path = "/v1/apikeys/{id}/unlock",
+    operation_id = "iam_unlock_apikey",
+    params(
+        ("id" = String, Path, description = "The API key's id"),
+    ),
+    responses(
+        (status = 200, description = "Unlocked", body = iam_wire::ApiKeyInfo),
+    ),
+)]
 pub async fn unlock_apikey(
     State(state): State<SharedState>,
     Authenticated(caller): Authenticated,
@@ -194,6 +316,15 @@ pub async fn unlock_apikey(
 }
 
 /// `POST /v1/policies`.
+#[utoipa::path(
+    post,
+    path = "/v1/policies",
+    operation_id = "iam_create_policy",
+    request_body = iam_wire::PolicyBody,
+    responses(
+        (status = 201, description = "The access policy", body = iam_wire::PolicyBody),
+    ),
+)]
 pub async fn create_policy(
     State(state): State<SharedState>,
     Authenticated(caller): Authenticated,
@@ -205,6 +336,14 @@ pub async fn create_policy(
 }
 
 /// `GET /v1/policies`.
+#[utoipa::path(
+    get,
+    path = "/v1/policies",
+    operation_id = "iam_list_policies",
+    responses(
+        (status = 200, description = "The account's access policies", body = iam_wire::PolicyList),
+    ),
+)]
 pub async fn list_policies(
     State(state): State<SharedState>,
     Authenticated(caller): Authenticated,
@@ -216,6 +355,17 @@ pub async fn list_policies(
 }
 
 /// `DELETE /v1/policies/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/v1/policies/{id}",
+    operation_id = "iam_delete_policy",
+    params(
+        ("id" = String, Path, description = "The policy's id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+    ),
+)]
 pub async fn delete_policy(
     State(state): State<SharedState>,
     Authenticated(caller): Authenticated,

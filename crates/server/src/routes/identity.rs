@@ -11,6 +11,7 @@ use keyward_api::iam::{IamErrorBody, TokenForm, TokenResponse};
 use crate::iam_service::TokenRefusal;
 use crate::listener::ClientAddr;
 use crate::state::SharedState;
+use keyward_api::iam as iam_wire;
 
 const APIKEY_GRANT: &str = "urn:ibm:params:oauth:grant-type:apikey";
 
@@ -26,6 +27,15 @@ fn iam_error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 /// Exchanges an API key for a bearer token (rate-limited per client address).
+#[utoipa::path(
+    post,
+    path = "/identity/token",
+    operation_id = "identity_token",
+    request_body(content = iam_wire::TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "A bearer token", body = iam_wire::TokenResponse),
+    ),
+)]
 pub async fn token(
     State(state): State<SharedState>,
     client: Option<Extension<ClientAddr>>,

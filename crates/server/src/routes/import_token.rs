@@ -15,8 +15,18 @@ use crate::body::optional_json;
 use crate::error::ApiError;
 use crate::state::SharedState;
 use crate::wire::{b64, date, decode_field, decode_secret};
+use keyward_api::keyprotect as kp;
 
 /// `POST /api/v2/import_token`: a new token for the instance (replacing any other).
+#[utoipa::path(
+    post,
+    path = "/api/v2/import_token",
+    operation_id = "import_token_create",
+    request_body(content = Option<kp::ImportTokenRequest>),
+    responses(
+        (status = 200, description = "The token, without its key", body = kp::ImportTokenResponse),
+    ),
+)]
 pub async fn create(
     State(state): State<SharedState>,
     caller: KmsCaller,
@@ -36,6 +46,14 @@ pub async fn create(
 }
 
 /// `GET /api/v2/import_token`: the token with its public key and nonce; counts a retrieval.
+#[utoipa::path(
+    get,
+    path = "/api/v2/import_token",
+    operation_id = "import_token_retrieve",
+    responses(
+        (status = 200, description = "The token with its public key and nonce", body = kp::ImportTokenResponse),
+    ),
+)]
 pub async fn retrieve(
     State(state): State<SharedState>,
     caller: KmsCaller,

@@ -20,8 +20,10 @@ use crate::auth::{KmsCaller, KmsCallerFromAnywhere};
 use crate::body::collection_resources;
 use crate::error::ApiError;
 use crate::listener::LocalAddr;
+use crate::openapi;
 use crate::state::SharedState;
 use crate::wire::date;
+use keyward_api::keyprotect as kp;
 
 /// `?policy=`.
 #[derive(Debug, Deserialize)]
@@ -48,6 +50,17 @@ fn only(query: &PolicyQuery) -> Result<Option<InstancePolicyKind>, ApiError> {
 }
 
 /// `GET /api/v2/instance/policies`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/instance/policies",
+    operation_id = "instance_policies_get",
+    params(
+        openapi::PolicyFilter,
+    ),
+    responses(
+        (status = 200, description = "The instance's policies", body = openapi::SparseCollection<kp::InstancePolicyResource>),
+    ),
+)]
 pub async fn get(
     State(state): State<SharedState>,
     caller: KmsCaller,
@@ -75,6 +88,18 @@ pub async fn get(
 
 /// `PUT /api/v2/instance/policies`: sets each policy in the body (with `?policy=`, exactly
 /// one, of that type); 204.
+#[utoipa::path(
+    put,
+    path = "/api/v2/instance/policies",
+    operation_id = "instance_policies_put",
+    params(
+        openapi::PolicyFilter,
+    ),
+    request_body = kp::IncomingCollection<kp::InstancePolicyRequest>,
+    responses(
+        (status = 204, description = "Set"),
+    ),
+)]
 pub async fn put(
     State(state): State<SharedState>,
     caller: KmsCaller,
@@ -92,6 +117,17 @@ pub async fn put(
 /// `GET /api/v2/instance/allowed_ip_port`: the port of this endpoint while an allowedIP policy
 /// is on (nothing otherwise). It answers from any address, so that a client outside the
 /// allowed blocks can learn where to go.
+#[utoipa::path(
+    get,
+    path = "/api/v2/instance/allowed_ip_port",
+    operation_id = "instance_policies_allowed_ip_port",
+    params(
+        ("bluemix-instance" = String, Header, description = "The KMS instance's id"),
+    ),
+    responses(
+        (status = 200, description = "The private endpoint's port, when an allowedIP policy is on", body = openapi::SparseCollection<openapi::AllowedIpPort>),
+    ),
+)]
 pub async fn allowed_ip_port(
     State(state): State<SharedState>,
     KmsCallerFromAnywhere(caller): KmsCallerFromAnywhere,

@@ -13,6 +13,7 @@ use crate::auth::Authenticated;
 use crate::body::required_json;
 use crate::error::ApiError;
 use crate::iam_admin::Admin;
+use crate::openapi;
 use crate::state::SharedState;
 use crate::wire::date;
 
@@ -59,6 +60,15 @@ fn admin<'a>(state: &'a SharedState, caller: &'a keyward_iam::Caller) -> Admin<'
 }
 
 /// `POST /v2/resource_instances`.
+#[utoipa::path(
+    post,
+    path = "/v2/resource_instances",
+    operation_id = "instances_create",
+    request_body = openapi::NewResourceInstance,
+    responses(
+        (status = 201, description = "The instance", body = openapi::ResourceInstance),
+    ),
+)]
 pub async fn create(
     State(state): State<SharedState>,
     Authenticated(caller): Authenticated,
@@ -81,6 +91,14 @@ pub async fn create(
 }
 
 /// `GET /v2/resource_instances`.
+#[utoipa::path(
+    get,
+    path = "/v2/resource_instances",
+    operation_id = "instances_list",
+    responses(
+        (status = 200, description = "The account's instances", body = openapi::ResourceInstanceList),
+    ),
+)]
 pub async fn list(
     State(state): State<SharedState>,
     Authenticated(caller): Authenticated,
@@ -93,6 +111,17 @@ pub async fn list(
 }
 
 /// `GET /v2/resource_instances/{guid}`.
+#[utoipa::path(
+    get,
+    path = "/v2/resource_instances/{guid}",
+    operation_id = "instances_get",
+    params(
+        ("guid" = String, Path, description = "The instance's id"),
+    ),
+    responses(
+        (status = 200, description = "The instance", body = openapi::ResourceInstance),
+    ),
+)]
 pub async fn get(
     State(state): State<SharedState>,
     Authenticated(caller): Authenticated,
@@ -103,6 +132,17 @@ pub async fn get(
 }
 
 /// `DELETE /v2/resource_instances/{guid}`.
+#[utoipa::path(
+    delete,
+    path = "/v2/resource_instances/{guid}",
+    operation_id = "instances_delete",
+    params(
+        ("guid" = String, Path, description = "The instance's id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+    ),
+)]
 pub async fn delete(
     State(state): State<SharedState>,
     Authenticated(caller): Authenticated,

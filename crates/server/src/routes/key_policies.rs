@@ -15,9 +15,11 @@ use serde::Deserialize;
 use crate::auth::KmsCaller;
 use crate::body::collection_resources;
 use crate::error::ApiError;
+use crate::openapi;
 use crate::routes::query::key_ref;
 use crate::state::SharedState;
 use crate::wire::{date, rotation};
+use keyward_api::keyprotect as kp;
 
 /// `?policy=`.
 #[derive(Debug, Deserialize)]
@@ -47,6 +49,18 @@ fn kind_of(query: &PolicyQuery) -> Result<Option<Kind>, ApiError> {
 }
 
 /// `GET /api/v2/keys/{id}/policies`: the key's policies (of one kind with `?policy=`).
+#[utoipa::path(
+    get,
+    path = "/api/v2/keys/{id}/policies",
+    operation_id = "key_policies_get",
+    params(
+        ("id" = String, Path, description = "A key id or alias"),
+        openapi::PolicyFilter,
+    ),
+    responses(
+        (status = 200, description = "The key's policies", body = openapi::SparseCollection<kp::KeyPolicyResource>),
+    ),
+)]
 pub async fn get(
     State(state): State<SharedState>,
     caller: KmsCaller,
@@ -68,6 +82,19 @@ pub async fn get(
 }
 
 /// `PUT /api/v2/keys/{id}/policies`: sets the policies in the body; answers with them.
+#[utoipa::path(
+    put,
+    path = "/api/v2/keys/{id}/policies",
+    operation_id = "key_policies_put",
+    params(
+        ("id" = String, Path, description = "A key id or alias"),
+        openapi::PolicyFilter,
+    ),
+    request_body = kp::IncomingCollection<kp::KeyPolicyRequest>,
+    responses(
+        (status = 200, description = "The key's policies as set", body = openapi::SparseCollection<kp::KeyPolicyResource>),
+    ),
+)]
 pub async fn put(
     State(state): State<SharedState>,
     caller: KmsCaller,

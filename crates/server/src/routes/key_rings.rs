@@ -11,9 +11,11 @@ use keyward_kms::KeyRingId;
 
 use crate::auth::KmsCaller;
 use crate::error::ApiError;
+use crate::openapi;
 use crate::routes::query::{flag, paging};
 use crate::state::SharedState;
 use crate::wire::date;
+use keyward_api::keyprotect as kp;
 
 fn ring(id: &str) -> Result<KeyRingId, ApiError> {
     id.parse().map_err(|_| ApiError::InvalidField {
@@ -23,6 +25,17 @@ fn ring(id: &str) -> Result<KeyRingId, ApiError> {
 }
 
 /// `GET /api/v2/key_rings`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/key_rings",
+    operation_id = "key_rings_list",
+    params(
+        openapi::Paging,
+    ),
+    responses(
+        (status = 200, description = "The instance's key rings", body = kp::Collection<kp::KeyRingResource>),
+    ),
+)]
 pub async fn list(
     State(state): State<SharedState>,
     caller: KmsCaller,
@@ -56,6 +69,17 @@ pub async fn list(
 }
 
 /// `POST /api/v2/key_rings/{ring}`.
+#[utoipa::path(
+    post,
+    path = "/api/v2/key_rings/{ring}",
+    operation_id = "key_rings_create",
+    params(
+        ("ring" = String, Path, description = "The ring's id: 2 to 100 of a-z, A-Z, 0-9 and -"),
+    ),
+    responses(
+        (status = 201, description = "Created"),
+    ),
+)]
 pub async fn create(
     State(state): State<SharedState>,
     caller: KmsCaller,
@@ -69,6 +93,18 @@ pub async fn create(
 }
 
 /// `DELETE /api/v2/key_rings/{ring}[?force=true]`.
+#[utoipa::path(
+    delete,
+    path = "/api/v2/key_rings/{ring}",
+    operation_id = "key_rings_delete",
+    params(
+        ("ring" = String, Path, description = "The ring's id"),
+        openapi::Force,
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+    ),
+)]
 pub async fn delete(
     State(state): State<SharedState>,
     caller: KmsCaller,

@@ -17,11 +17,13 @@ use keyward_kms::{Alias, Key, KeyRingId, NewKey, PolicyChange, RotationSchedule}
 use crate::auth::KmsCaller;
 use crate::body::{collection_resources, optional_json, required_json};
 use crate::error::ApiError;
+use crate::openapi;
 use crate::routes::query::{
     flag, key_query, key_ref, key_ring_header, paging, prefer_representation,
 };
 use crate::state::SharedState;
 use crate::wire::{date, decode_secret, key_resource, parse_date};
+use keyward_api::keyprotect as kp;
 
 /// A key collection response.
 pub(crate) fn key_response(
@@ -56,6 +58,19 @@ fn parse_create(body: &Bytes) -> Result<CreateKey, ApiError> {
 }
 
 /// `POST /api/v2/keys`.
+#[utoipa::path(
+    post,
+    path = "/api/v2/keys",
+    operation_id = "keys_create",
+    request_body = kp::IncomingCollection<kp::CreateKey>,
+    params(
+        ("x-kms-key-ring" = Option<String>, Header, description = "The key ring (default)"),
+        ("prefer" = Option<String>, Header, description = "`return=minimal` for no key material in the answer"),
+    ),
+    responses(
+        (status = 201, description = "The key", body = kp::Collection<kp::KeyResource>),
+    ),
+)]
 pub async fn create(
     State(state): State<SharedState>,
     caller: KmsCaller,
@@ -67,6 +82,18 @@ pub async fn create(
 
 /// `POST /api/v2/keys_with_policy_overrides`: a key with its own rotation and dual
 /// authorization settings in place of the instance's.
+#[utoipa::path(
+    post,
+    path = "/api/v2/keys_with_policy_overrides",
+    operation_id = "keys_create_with_overrides",
+    request_body = kp::IncomingCollection<kp::CreateKey>,
+    params(
+        ("x-kms-key-ring" = Option<String>, Header, description = "The key ring (default)"),
+    ),
+    responses(
+        (status = 201, description = "The key, with its own policies", body = kp::Collection<kp::KeyResource>),
+    ),
+)]
 pub async fn create_with_overrides(
     State(state): State<SharedState>,
     caller: KmsCaller,
@@ -158,6 +185,19 @@ async fn create_key(
 }
 
 /// `GET` (and `HEAD`) `/api/v2/keys`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/keys",
+    operation_id = "keys_list",
+    params(
+        openapi::Paging,
+        openapi::KeyFilters,
+        ("x-kms-key-ring" = Option<String>, Header, description = "Only this ring's keys"),
+    ),
+    responses(
+        (status = 200, description = "Keys, without material", body = kp::Collection<kp::KeyResource>),
+    ),
+)]
 pub async fn list(
     State(state): State<SharedState>,
     caller: KmsCaller,
@@ -190,6 +230,17 @@ pub async fn list(
 }
 
 /// `GET /api/v2/keys/{id}`: includes a standard key's payload.
+#[utoipa::path(
+    get,
+    path = "/api/v2/keys/{id}",
+    operation_id = "keys_get",
+    params(
+        ("id" = String, Path, description = "A key id or alias"),
+    ),
+    responses(
+        (status = 200, description = "The key; a standard key with its material", body = kp::Collection<kp::KeyResource>),
+    ),
+)]
 pub async fn get(
     State(state): State<SharedState>,
     caller: KmsCaller,
@@ -208,6 +259,17 @@ pub async fn get(
 }
 
 /// `GET /api/v2/keys/{id}/metadata`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/keys/{id}/metadata",
+    operation_id = "keys_metadata",
+    params(
+        ("id" = String, Path, description = "A key id or alias"),
+    ),
+    responses(
+        (status = 200, description = "The key, never its material", body = kp::Collection<kp::KeyResource>),
+    ),
+)]
 pub async fn metadata(
     State(state): State<SharedState>,
     caller: KmsCaller,
@@ -226,6 +288,19 @@ pub async fn metadata(
 }
 
 /// `PATCH /api/v2/keys/{id}`: move to another ring.
+#[utoipa::path(
+    patch,
+    path = "/api/v2/keys/{id}",
+    operation_id = "keys_patch",
+    params(
+        ("id" = String, Path, description = "A key id or alias"),
+    ),
+    request_body = kp::PatchKey,
+    responses(
+        (status = 200, description = "The key, in its new ring", body = kp::Collection<kp::KeyResource>),
+        (status = 204, description = "Moved"),
+    ),
+)]
 pub async fn patch(
     State(state): State<SharedState>,
     caller: KmsCaller,
@@ -268,6 +343,20 @@ fn key_or_no_content(
 }
 
 /// `DELETE /api/v2/keys/{id}[?force=true]`.
+#[utoipa::path(
+    delete,
+    path = "/api/v2/keys/{id}",
+    operation_id = "keys_delete",
+    params(
+        ("id" = String, Path, description = "A key id or alias"),
+        openapi::Force,
+        ("prefer" = Option<String>, Header, description = "`return=representation` for the key in the answer"),
+    ),
+    responses(
+        (status = 200, description = "The deleted key", body = kp::Collection<kp::KeyResource>),
+        (status = 204, description = "Deleted"),
+    ),
+)]
 pub async fn delete(
     State(state): State<SharedState>,
     caller: KmsCaller,
@@ -284,6 +373,19 @@ pub async fn delete(
 }
 
 /// `DELETE /api/v2/keys/{id}/purge`.
+#[utoipa::path(
+    delete,
+    path = "/api/v2/keys/{id}/purge",
+    operation_id = "keys_purge",
+    params(
+        ("id" = String, Path, description = "A key id or alias"),
+        ("prefer" = Option<String>, Header, description = "`return=representation` for the key in the answer"),
+    ),
+    responses(
+        (status = 200, description = "The purged key", body = kp::Collection<kp::KeyResource>),
+        (status = 204, description = "Purged"),
+    ),
+)]
 pub async fn purge(
     State(state): State<SharedState>,
     caller: KmsCaller,
@@ -298,6 +400,17 @@ pub async fn purge(
 }
 
 /// `POST /api/v2/keys/{id}/restore` (a body, if any, is ignored).
+#[utoipa::path(
+    post,
+    path = "/api/v2/keys/{id}/restore",
+    operation_id = "keys_restore",
+    params(
+        ("id" = String, Path, description = "A key id or alias"),
+    ),
+    responses(
+        (status = 201, description = "The restored key", body = kp::Collection<kp::KeyResource>),
+    ),
+)]
 pub async fn restore(
     State(state): State<SharedState>,
     caller: KmsCaller,
@@ -318,6 +431,19 @@ pub async fn restore(
 }
 
 /// `GET /api/v2/keys/{id}/versions`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/keys/{id}/versions",
+    operation_id = "keys_versions",
+    params(
+        ("id" = String, Path, description = "A key id or alias"),
+        openapi::Paging,
+        ("allKeyStates" = Option<bool>, Query, description = "Also versions of keys not active"),
+    ),
+    responses(
+        (status = 200, description = "The key's versions, newest first", body = kp::Collection<kp::KeyVersion>),
+    ),
+)]
 pub async fn versions(
     State(state): State<SharedState>,
     caller: KmsCaller,
@@ -355,6 +481,18 @@ fn parse_alias(alias: &str) -> Result<Alias, ApiError> {
 }
 
 /// `POST /api/v2/keys/{id}/aliases/{alias}`.
+#[utoipa::path(
+    post,
+    path = "/api/v2/keys/{id}/aliases/{alias}",
+    operation_id = "keys_add_alias",
+    params(
+        ("id" = String, Path, description = "A key id or alias"),
+        ("alias" = String, Path, description = "The alias"),
+    ),
+    responses(
+        (status = 201, description = "The alias", body = kp::Collection<kp::AliasResource>),
+    ),
+)]
 pub async fn add_alias(
     State(state): State<SharedState>,
     caller: KmsCaller,
@@ -379,6 +517,18 @@ pub async fn add_alias(
 }
 
 /// `DELETE /api/v2/keys/{id}/aliases/{alias}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v2/keys/{id}/aliases/{alias}",
+    operation_id = "keys_remove_alias",
+    params(
+        ("id" = String, Path, description = "A key id or alias"),
+        ("alias" = String, Path, description = "The alias"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+    ),
+)]
 pub async fn remove_alias(
     State(state): State<SharedState>,
     caller: KmsCaller,

@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::auth::bearer;
+use crate::openapi;
 use crate::openscale_error::OsError;
 use crate::state::SharedState;
 use crate::wire::date;
@@ -97,11 +98,27 @@ pub(crate) async fn authorize(
 }
 
 /// `GET /v2/fairness/heartbeat` (no authentication).
+#[utoipa::path(
+    get,
+    path = "/v2/fairness/heartbeat",
+    operation_id = "openscale_heartbeat",
+    responses(
+        (status = 200, description = "The service answers", body = openapi::Heartbeat),
+    ),
+)]
 pub async fn heartbeat() -> Json<Value> {
     Json(json!({"is_cloud": true, "status": "ok"}))
 }
 
 /// `GET /v1/entitlements`: the configuration-service instances the caller may use.
+#[utoipa::path(
+    get,
+    path = "/v1/entitlements",
+    operation_id = "openscale_entitlements",
+    responses(
+        (status = 200, description = "The configuration instances the caller may use", body = openapi::Entitlements),
+    ),
+)]
 pub async fn entitlements(
     State(state): State<SharedState>,
     OsCaller(caller): OsCaller,
@@ -134,6 +151,17 @@ pub async fn entitlements(
 }
 
 /// `GET /openscale/{instance}/v2/monitor_definitions`.
+#[utoipa::path(
+    get,
+    path = "/openscale/{instance}/v2/monitor_definitions",
+    operation_id = "openscale_monitor_definitions",
+    params(
+        ("instance" = String, Path, description = "The configuration instance's id"),
+    ),
+    responses(
+        (status = 200, description = "Monitor definitions (none)", body = openapi::MonitorDefinitions),
+    ),
+)]
 pub async fn monitor_definitions(
     State(state): State<SharedState>,
     OsCaller(caller): OsCaller,
@@ -207,6 +235,20 @@ fn body_object(body: &Bytes) -> Result<Map<String, Value>, OsError> {
 }
 
 /// `POST /openscale/{instance}/v2/{kind}`.
+#[utoipa::path(
+    post,
+    path = "/openscale/{instance}/v2/{kind}",
+    operation_id = "openscale_create",
+    params(
+        ("instance" = String, Path, description = "The configuration instance's id"),
+        ("kind" = String, Path, description = "data_marts, service_providers or integrated_systems"),
+        ("force" = Option<bool>, Query, description = "Replace the instance's data mart"),
+    ),
+    request_body(content = Object, description = "The resource's fields, as the SDK sends them"),
+    responses(
+        (status = 201, description = "The resource, secrets masked", body = openapi::ConfigResource),
+    ),
+)]
 pub async fn create(
     State(state): State<SharedState>,
     OsCaller(caller): OsCaller,
@@ -234,6 +276,21 @@ pub async fn create(
 }
 
 /// `GET /openscale/{instance}/v2/{kind}`, with the SDK's simple filters.
+#[utoipa::path(
+    get,
+    path = "/openscale/{instance}/v2/{kind}",
+    operation_id = "openscale_list",
+    params(
+        ("instance" = String, Path, description = "The configuration instance's id"),
+        ("kind" = String, Path, description = "data_marts, service_providers or integrated_systems"),
+        ("service_type" = Option<String>, Query, description = "Filter"),
+        ("type" = Option<String>, Query, description = "Filter"),
+        ("service_provider_id" = Option<String>, Query, description = "Filter"),
+    ),
+    responses(
+        (status = 200, description = "The resources of the kind, under its name", body = openapi::ConfigResourceList),
+    ),
+)]
 pub async fn list(
     State(state): State<SharedState>,
     OsCaller(caller): OsCaller,
@@ -272,6 +329,19 @@ fn resource_id(id: &str) -> Result<Uuid, OsError> {
 }
 
 /// `GET /openscale/{instance}/v2/{kind}/{id}`.
+#[utoipa::path(
+    get,
+    path = "/openscale/{instance}/v2/{kind}/{id}",
+    operation_id = "openscale_get",
+    params(
+        ("instance" = String, Path, description = "The configuration instance's id"),
+        ("kind" = String, Path, description = "data_marts, service_providers or integrated_systems"),
+        ("id" = String, Path, description = "The resource's id"),
+    ),
+    responses(
+        (status = 200, description = "The resource, secrets masked", body = openapi::ConfigResource),
+    ),
+)]
 pub async fn get(
     State(state): State<SharedState>,
     OsCaller(caller): OsCaller,
@@ -290,6 +360,20 @@ pub async fn get(
 }
 
 /// `PATCH /openscale/{instance}/v2/{kind}/{id}` with a JSON patch.
+#[utoipa::path(
+    patch,
+    path = "/openscale/{instance}/v2/{kind}/{id}",
+    operation_id = "openscale_patch",
+    params(
+        ("instance" = String, Path, description = "The configuration instance's id"),
+        ("kind" = String, Path, description = "data_marts, service_providers or integrated_systems"),
+        ("id" = String, Path, description = "The resource's id"),
+    ),
+    request_body(content = Vec<Object>, description = "A JSON patch"),
+    responses(
+        (status = 200, description = "The resource, secrets masked", body = openapi::ConfigResource),
+    ),
+)]
 pub async fn patch(
     State(state): State<SharedState>,
     OsCaller(caller): OsCaller,
@@ -326,6 +410,19 @@ pub async fn patch(
 }
 
 /// `DELETE /openscale/{instance}/v2/{kind}/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/openscale/{instance}/v2/{kind}/{id}",
+    operation_id = "openscale_delete",
+    params(
+        ("instance" = String, Path, description = "The configuration instance's id"),
+        ("kind" = String, Path, description = "data_marts, service_providers or integrated_systems"),
+        ("id" = String, Path, description = "The resource's id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+    ),
+)]
 pub async fn delete(
     State(state): State<SharedState>,
     OsCaller(caller): OsCaller,

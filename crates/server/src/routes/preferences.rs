@@ -9,6 +9,7 @@ use keyward_iam::Action;
 use keyward_secrets::{Protection, RootKey};
 use serde_json::{Value, json};
 
+use crate::openapi;
 use crate::openscale_error::OsError;
 use crate::routes::openscale::{OsCaller, authorize};
 use crate::state::SharedState;
@@ -82,6 +83,17 @@ fn crn_from_body(body: &Bytes) -> Result<String, OsError> {
 }
 
 /// `GET .../v2/user_preferences`.
+#[utoipa::path(
+    get,
+    path = "/openscale/{instance}/v2/user_preferences",
+    operation_id = "preferences_list",
+    params(
+        ("instance" = String, Path, description = "The configuration instance's id"),
+    ),
+    responses(
+        (status = 200, description = "The preferences and the key protection", body = openapi::UserPreferences),
+    ),
+)]
 pub async fn list(
     State(state): State<SharedState>,
     OsCaller(caller): OsCaller,
@@ -92,6 +104,18 @@ pub async fn list(
 }
 
 /// `GET .../v2/user_preferences/{key}`: the bare value.
+#[utoipa::path(
+    get,
+    path = "/openscale/{instance}/v2/user_preferences/{key}",
+    operation_id = "preferences_get",
+    params(
+        ("instance" = String, Path, description = "The configuration instance's id"),
+        ("key" = String, Path, description = "user_root_key_crn, the only preference"),
+    ),
+    responses(
+        (status = 200, description = "The root key CRN", body = String),
+    ),
+)]
 pub async fn get(
     State(state): State<SharedState>,
     OsCaller(caller): OsCaller,
@@ -108,6 +132,19 @@ pub async fn get(
 }
 
 /// `PUT .../v2/user_preferences/{key}`.
+#[utoipa::path(
+    put,
+    path = "/openscale/{instance}/v2/user_preferences/{key}",
+    operation_id = "preferences_put",
+    params(
+        ("instance" = String, Path, description = "The configuration instance's id"),
+        ("key" = String, Path, description = "user_root_key_crn, the only preference"),
+    ),
+    request_body = openapi::RootKeyPreference,
+    responses(
+        (status = 200, description = "The preferences; the switch runs on", body = openapi::UserPreferences),
+    ),
+)]
 pub async fn put(
     State(state): State<SharedState>,
     OsCaller(caller): OsCaller,
@@ -129,6 +166,18 @@ pub async fn put(
 }
 
 /// `DELETE .../v2/user_preferences/{key}`: back to the global key.
+#[utoipa::path(
+    delete,
+    path = "/openscale/{instance}/v2/user_preferences/{key}",
+    operation_id = "preferences_delete",
+    params(
+        ("instance" = String, Path, description = "The configuration instance's id"),
+        ("key" = String, Path, description = "user_root_key_crn, the only preference"),
+    ),
+    responses(
+        (status = 200, description = "The preferences; the switch back runs on", body = openapi::UserPreferences),
+    ),
+)]
 pub async fn delete(
     State(state): State<SharedState>,
     OsCaller(caller): OsCaller,
@@ -148,6 +197,18 @@ pub async fn delete(
 }
 
 /// `PATCH .../v2/user_preferences` with add/replace/remove on `/user_root_key_crn`.
+#[utoipa::path(
+    patch,
+    path = "/openscale/{instance}/v2/user_preferences",
+    operation_id = "preferences_patch",
+    params(
+        ("instance" = String, Path, description = "The configuration instance's id"),
+    ),
+    request_body(content = Vec<Object>, description = "add, replace or remove of /user_root_key_crn"),
+    responses(
+        (status = 200, description = "The preferences and the key protection", body = openapi::UserPreferences),
+    ),
+)]
 pub async fn patch(
     State(state): State<SharedState>,
     OsCaller(caller): OsCaller,
@@ -203,6 +264,17 @@ pub async fn patch(
 
 /// `GET .../v2/secrets_check` (Writer or Manager): decrypts every instance secret server-side
 /// and reports counts and DEK generations, never values.
+#[utoipa::path(
+    get,
+    path = "/openscale/{instance}/v2/secrets_check",
+    operation_id = "preferences_secrets_check",
+    params(
+        ("instance" = String, Path, description = "The configuration instance's id"),
+    ),
+    responses(
+        (status = 200, description = "Counts of secrets decrypted, never values", body = openapi::SecretsCheck),
+    ),
+)]
 pub async fn secrets_check(
     State(state): State<SharedState>,
     OsCaller(caller): OsCaller,

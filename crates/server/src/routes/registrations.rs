@@ -15,9 +15,11 @@ use serde_json::{Value, json};
 use crate::auth::KmsCaller;
 use crate::body::optional_json;
 use crate::error::ApiError;
+use crate::openapi;
 use crate::routes::query::{flag, key_ref, paging};
 use crate::state::SharedState;
 use crate::wire::date;
+use keyward_api::keyprotect as kp;
 
 fn resource(r: &Registration) -> Value {
     json!({
@@ -81,6 +83,20 @@ fn collection(regs: Vec<Registration>, q: &HashMap<String, String>) -> Result<Re
 }
 
 /// `GET /api/v2/keys/{id}/registrations`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/keys/{id}/registrations",
+    operation_id = "registrations_of_key",
+    params(
+        ("id" = String, Path, description = "A key id or alias"),
+        openapi::Paging,
+        ("urlEncodedResourceCRNQuery" = Option<String>, Query, description = "A CRN pattern; * matches any run of characters"),
+        ("preventKeyDeletion" = Option<bool>, Query, description = "Only registrations that do (not) prevent deletion"),
+    ),
+    responses(
+        (status = 200, description = "The key's registrations", body = kp::Collection<openapi::RegistrationResource>),
+    ),
+)]
 pub async fn of_key(
     State(state): State<SharedState>,
     caller: KmsCaller,
@@ -95,6 +111,19 @@ pub async fn of_key(
 }
 
 /// `GET /api/v2/keys/registrations`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/keys/registrations",
+    operation_id = "registrations_all",
+    params(
+        openapi::Paging,
+        ("urlEncodedResourceCRNQuery" = Option<String>, Query, description = "A CRN pattern; * matches any run of characters"),
+        ("preventKeyDeletion" = Option<bool>, Query, description = "Only registrations that do (not) prevent deletion"),
+    ),
+    responses(
+        (status = 200, description = "The instance's registrations", body = kp::Collection<openapi::RegistrationResource>),
+    ),
+)]
 pub async fn all(
     State(state): State<SharedState>,
     caller: KmsCaller,
@@ -109,6 +138,19 @@ pub async fn all(
 
 /// `POST` or `PUT /api/v2/keys/{id}/registrations/{crn}`: body optional,
 /// `{"resources":[{"preventKeyDeletion": bool, "description": "..."}]}`.
+#[utoipa::path(
+    method(post, put),
+    path = "/api/v2/keys/{id}/registrations/{crn}",
+    operation_id = "registrations_put",
+    params(
+        ("id" = String, Path, description = "A key id or alias"),
+        ("crn" = String, Path, description = "The resource's CRN, URL-encoded"),
+    ),
+    request_body(content = Option<openapi::RegistrationBody>, description = "Its description and whether it prevents deletion"),
+    responses(
+        (status = 201, description = "The registration", body = kp::Collection<openapi::RegistrationResource>),
+    ),
+)]
 pub async fn put(
     State(state): State<SharedState>,
     caller: KmsCaller,
@@ -144,6 +186,18 @@ pub async fn put(
 }
 
 /// `DELETE /api/v2/keys/{id}/registrations/{crn}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v2/keys/{id}/registrations/{crn}",
+    operation_id = "registrations_delete",
+    params(
+        ("id" = String, Path, description = "A key id or alias"),
+        ("crn" = String, Path, description = "The resource's CRN, URL-encoded"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+    ),
+)]
 pub async fn delete(
     State(state): State<SharedState>,
     caller: KmsCaller,
