@@ -25,6 +25,8 @@ pub enum AuditCommand {
         #[arg(long)]
         since: Option<String>,
     },
+    /// Read the account's events over HTTP (an account Administrator's API key), oldest first.
+    Events(crate::audit_events::EventsArgs),
 }
 
 /// Which deployment.
@@ -46,6 +48,7 @@ pub async fn run(command: AuditCommand) -> Result<(), String> {
     match command {
         AuditCommand::Verify(source) => check(&source).await,
         AuditCommand::Export { source, since } => export(&source, since.as_deref()).await,
+        AuditCommand::Events(args) => crate::audit_events::run(args).await,
     }
 }
 

@@ -12,6 +12,7 @@ use keyward_crypto::SecretBytes;
 use keyward_kms::seal_for_import;
 use serde_json::{Value, json};
 
+use crate::key_settings::{AliasCommand, PolicyCommand, run_alias, run_policy};
 use crate::remote::{Output, Remote, cell, table};
 
 const KEY_TYPE: &str = "application/vnd.ibm.kms.key+json";
@@ -72,6 +73,17 @@ pub enum KeysCommand {
         #[arg(long)]
         aad: Vec<String>,
     },
+    /// Rewrap a wrapped DEK under the key's newest version (after a rotation).
+    Rewrap {
+        /// The root key.
+        id: String,
+        /// The wrapped DEK, base64.
+        #[arg(long)]
+        ciphertext: String,
+        /// The additional authenticated data it was wrapped with (repeatable).
+        #[arg(long)]
+        aad: Vec<String>,
+    },
     /// Rotate a root key (a new version; old ciphertexts still unwrap).
     Rotate {
         /// The key.
@@ -100,6 +112,17 @@ pub enum KeysCommand {
         /// The key.
         id: String,
     },
+    /// Purge a deleted key for good (KeyPurge role, 4 hours after its deletion).
+    Purge {
+        /// The key.
+        id: String,
+    },
+    /// Add or remove an alias.
+    #[command(subcommand)]
+    Alias(AliasCommand),
+    /// Show or set a key's rotation and dual-authorization policies.
+    #[command(subcommand)]
+    Policies(PolicyCommand),
     /// List a key's versions, newest first.
     Versions {
         /// The key.
@@ -174,6 +197,32 @@ pub async fn run(remote: &Remote, command: KeysCommand) -> Result<(), String> {
                 &["plaintext", "keyVersion", "rewrappedKeyVersion"],
             );
         }
+        K::Rewrap {
+            id,
+            ciphertext,
+            aad,
+        } => {
+            let body = envelope_body(Some(("ciphertext", ciphertext)), aad);
+            let out = remote
+                .call(Method::POST, &action(&id, "rewrap"), &[], Some(&body))
+                .await?;
+            print_fields(
+                remote.output,
+                &out,
+                &["ciphertext", "keyVersion", "rewrappedKeyVersion"],
+            );
+        }
+        K::Purge { id } => {
+            keys_call(
+                remote,
+                Method::DELETE,
+                &format!("/api/v2/keys/{id}/purge"),
+                &[("prefer", "return=representation")],
+            )
+            .await?;
+        }
+        K::Alias(command) => run_alias(remote, command).await?,
+        K::Policies(command) => run_policy(remote, command).await?,
         K::Rotate { id } => state_change(remote, &id, "rotate").await?,
         K::Disable { id } => state_change(remote, &id, "disable").await?,
         K::Enable { id } => state_change(remote, &id, "enable").await?,

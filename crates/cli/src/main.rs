@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod audit;
+mod audit_events;
 mod bench;
 mod bench_audit;
 mod bench_master_key;
@@ -13,11 +14,14 @@ mod config_cmd;
 mod config_file;
 mod demo;
 mod iam;
+mod key_settings;
 mod keys;
 mod master_key;
 mod master_key_args;
 mod prefs;
+mod registrations;
 mod remote;
+mod rings;
 mod tls;
 mod verify;
 
@@ -80,7 +84,7 @@ enum Command {
     /// Forget the saved login.
     Logout,
     /// Key commands over HTTP, like `ibmcloud kp` (create, import, list, show, wrap, unwrap,
-    /// rotate, disable, enable, delete, restore, versions).
+    /// rewrap, rotate, disable, enable, delete, restore, purge, versions, alias, policies).
     Keys {
         /// Where and as whom.
         #[command(flatten)]
@@ -88,6 +92,24 @@ enum Command {
         /// The command.
         #[command(subcommand)]
         command: keys::KeysCommand,
+    },
+    /// The KMS instance's key rings (list, create, delete).
+    Rings {
+        /// Where and as whom.
+        #[command(flatten)]
+        connection: remote::Connection,
+        /// The command.
+        #[command(subcommand)]
+        command: rings::RingsCommand,
+    },
+    /// Which resources use the instance's root keys.
+    Registrations {
+        /// Where and as whom.
+        #[command(flatten)]
+        connection: remote::Connection,
+        /// The command.
+        #[command(subcommand)]
+        command: registrations::RegistrationsCommand,
     },
     /// The root key of a configuration-service instance (`--instance`): show, set, remove,
     /// following the re-encryption with a progress bar.
@@ -114,7 +136,7 @@ enum Command {
     /// Measure in-process paths (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Check or export the audit trail.
+    /// Check or export the audit trail (offline), or read an account's events over HTTP.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
     /// Certificates for development (`keyward tls self-signed --out DIR`).
@@ -390,6 +412,14 @@ fn main() -> ExitCode {
             connection,
             command,
         } => runtime.block_on(async { keys::run(&connection.connect()?, command).await }),
+        Command::Rings {
+            connection,
+            command,
+        } => runtime.block_on(async { rings::run(&connection.connect()?, command).await }),
+        Command::Registrations {
+            connection,
+            command,
+        } => runtime.block_on(async { registrations::run(&connection.connect()?, command).await }),
         Command::Prefs {
             connection,
             command,

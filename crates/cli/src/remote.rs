@@ -129,7 +129,8 @@ impl Remote {
         body: Option<&Value>,
     ) -> Result<Value, String> {
         let mut all: Vec<(&str, &str)> = headers.to_vec();
-        if path.starts_with("/api/v2") {
+        // The audit trail is the account's, not an instance's.
+        if path.starts_with("/api/v2") && !path.starts_with("/api/v2/audit/") {
             all.push(("bluemix-instance", self.instance()?));
         }
         let reply = self

@@ -42,6 +42,26 @@ impl Person<'_> {
     }
 }
 
+/// `keyward login` with the API key on standard input.
+fn log_in(config: &Path, url: &str, instance: &str, apikey: &str) -> Output {
+    let mut login = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(["login", "--url", url, "--instance", instance])
+        .env("KEYWARD_CONFIG_DIR", config)
+        .env_remove("KEYWARD_APIKEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    login
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(apikey.as_bytes())
+        .unwrap();
+    login.wait_with_output().unwrap()
+}
+
 #[tokio::test]
 async fn a_person_logs_in_uses_a_key_and_watches_a_switch_finish() {
     let dir = tempfile::tempdir().unwrap();
@@ -59,22 +79,7 @@ async fn a_person_logs_in_uses_a_key_and_watches_a_switch_finish() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("keyward login"));
 
     // Log in with the API key on standard input.
-    let mut login = Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .args(["login", "--url", &url, "--instance", &instance])
-        .env("KEYWARD_CONFIG_DIR", &config)
-        .env_remove("KEYWARD_APIKEY")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    login
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(apikey.as_bytes())
-        .unwrap();
-    let out = login.wait_with_output().unwrap();
+    let out = log_in(&config, &url, &instance, &apikey);
     assert!(
         out.status.success(),
         "{}",
@@ -166,5 +171,152 @@ async fn a_person_logs_in_uses_a_key_and_watches_a_switch_finish() {
     assert!(completions.contains("keyward") && completions.len() > 1000);
     me.ok(&["logout"]);
     assert!(!saved.exists());
+    common::stop(server);
+}
+
+#[tokio::test]
+async fn rings_aliases_policies_rewrap_purge_registrations_and_audit_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("config");
+    let mut server = common::serve(&data, "127.0.0.1:0", &[]);
+    let url = common::started(&data, &mut server);
+    let instance = common::bootstrap(&data, "kms_instance_id");
+    let apikey = std::fs::read_to_string(data.join("admin.apikey")).unwrap();
+    assert!(log_in(&config, &url, &instance, &apikey).status.success());
+    let me = Person { config: &config };
+
+    // Rings.
+    me.ok(&["rings", "create", "team-ring"]);
+    let rings = me.ok(&["rings", "list"]);
+    assert!(
+        rings.starts_with("RING") && rings.contains("team-ring"),
+        "{rings}"
+    );
+    let refused = me.run(&["rings", "create", "x"]);
+    assert!(!refused.status.success(), "a one-letter ring was made");
+    me.ok(&["rings", "delete", "team-ring"]);
+    assert!(!me.ok(&["rings", "list"]).contains("team-ring"));
+
+    // Aliases.
+    let made = me.json(&["keys", "create", "k", "--output", "json"]);
+    let key = made["resources"][0]["id"].as_str().unwrap().to_owned();
+    me.ok(&["keys", "alias", "add", &key, "payments"]);
+    assert!(me.ok(&["keys", "show", "payments"]).contains(&key));
+    me.ok(&["keys", "alias", "remove", &key, "payments"]);
+    assert!(!me.run(&["keys", "show", "payments"]).status.success());
+
+    // Policies.
+    let set = me.ok(&[
+        "keys",
+        "policies",
+        "set-rotation",
+        &key,
+        "--interval-month",
+        "3",
+    ]);
+    assert!(set.contains("every 3 months"), "{set}");
+    let out_of_range = me.run(&[
+        "keys",
+        "policies",
+        "set-rotation",
+        &key,
+        "--interval-month",
+        "13",
+    ]);
+    assert!(
+        !out_of_range.status.success(),
+        "a 13-month interval was taken"
+    );
+    me.ok(&["keys", "policies", "enable-dual-auth", &key]);
+    let shown = me.json(&["keys", "policies", "show", &key, "--output", "json"]);
+    let kinds: Vec<&Value> = shown["resources"].as_array().unwrap().iter().collect();
+    assert!(
+        kinds.iter().any(|p| p["rotation"]["interval_month"] == 3),
+        "{shown}"
+    );
+    assert!(
+        kinds.iter().any(|p| p["dualAuthDelete"]["enabled"] == true),
+        "{shown}"
+    );
+
+    // Rewrap after a rotation: the ciphertext moves to the new version.
+    let wrapped = me.json(&["keys", "wrap", &key, "--output", "json"]);
+    me.ok(&["keys", "rotate", &key]);
+    let rewrapped = me.json(&[
+        "keys",
+        "rewrap",
+        &key,
+        "--ciphertext",
+        wrapped["ciphertext"].as_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_ne!(rewrapped["ciphertext"], wrapped["ciphertext"]);
+    assert_ne!(
+        rewrapped["rewrappedKeyVersion"]["id"],
+        wrapped["keyVersion"]["id"]
+    );
+
+    // Registrations: the configuration service registers the instance it protects.
+    me.ok(&["keys", "authorize-configsvc"]);
+    let root = me.json(&["keys", "create", "root", "--output", "json"]);
+    let crn = root["resources"][0]["crn"].as_str().unwrap().to_owned();
+    let config_instance = common::bootstrap(&data, "config_instance_id");
+    me.ok(&[
+        "prefs",
+        "set-root-key",
+        &crn,
+        "--instance",
+        &config_instance,
+    ]);
+    let regs = me.ok(&["registrations", "list"]);
+    assert!(
+        regs.starts_with("KEY") && regs.contains(&config_instance),
+        "{regs}"
+    );
+    let none = me.json(&[
+        "registrations",
+        "list",
+        "--crn",
+        "crn:v1:nothing:*",
+        "--output",
+        "json",
+    ]);
+    assert!(
+        none["resources"].as_array().is_none_or(Vec::is_empty),
+        "{none}"
+    );
+
+    // Purge needs a deleted key and the KeyPurge role's waiting time: refused here, one line.
+    let standard = me.json(&["keys", "create", "s", "--standard", "--output", "json"]);
+    let standard = standard["resources"][0]["id"].as_str().unwrap().to_owned();
+    me.ok(&["keys", "delete", &standard]);
+    let early = me.run(&["keys", "purge", &standard]);
+    assert!(!early.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&early.stderr)
+            .trim()
+            .lines()
+            .count(),
+        1
+    );
+
+    // The account's audit events, as JSON lines, with what was just done.
+    let events = me.ok(&["audit", "events", "--limit", "1000", "--output", "json"]);
+    let actions: Vec<String> = events
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["event"]["action"].to_string())
+        .collect();
+    assert!(
+        actions.iter().any(|a| a.contains("kms.secrets.rewrap")),
+        "{actions:?}"
+    );
+    assert!(
+        actions.iter().any(|a| a.contains("kms.policies.write")),
+        "{actions:?}"
+    );
+    let table = me.ok(&["audit", "events", "--start", "0", "--limit", "5"]);
+    assert_eq!(table.lines().count(), 6, "{table}");
     common::stop(server);
 }
