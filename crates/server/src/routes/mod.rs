@@ -3,6 +3,7 @@
 mod actions;
 mod admin;
 mod audit;
+mod console;
 mod health;
 mod iam;
 mod identity;
@@ -38,15 +39,19 @@ pub fn router(state: SharedState) -> Router {
             "/openapi.json",
             get(move || async move { ([(CONTENT_TYPE, "application/json")], description) }),
         )
-        // Aliases and test hooks, not described: `/oidc/token` is `/identity/token`'s other
-        // name, OpenScale's heartbeat has a second path, the clock route exists only with
-        // `--unsafe-test-clock`.
+        // Not described: `/oidc/token` is `/identity/token`'s other name, OpenScale's heartbeat
+        // has a second path, the clock route exists only with `--unsafe-test-clock`, and the
+        // console's files are a page, not API.
         .route("/oidc/token", post(identity::token))
         .route(
             "/openscale/v2/fairness/heartbeat",
             get(openscale::heartbeat),
         )
         .route("/admin/test-clock", post(admin::advance_clock))
+        // The web console's static files (README, "The web console"), not part of the API.
+        .route("/ui", get(console::redirect))
+        .route("/ui/", get(console::index))
+        .route("/ui/{file}", get(console::asset))
         .fallback(health::not_found)
         .layer(axum::middleware::from_fn(
             plain_errors::envelope_plain_errors,
