@@ -21,7 +21,7 @@ pub struct EventsArgs {
 
 /// Prints the events.
 pub async fn run(args: EventsArgs) -> Result<(), String> {
-    let remote = args.connection.connect()?;
+    let remote = args.connection.connect().await?;
     let (events, next) = read(&remote, args.start, args.limit).await?;
     match remote.output {
         Output::Json => {

@@ -411,19 +411,20 @@ fn main() -> ExitCode {
         Command::Keys {
             connection,
             command,
-        } => runtime.block_on(async { keys::run(&connection.connect()?, command).await }),
+        } => runtime.block_on(async { keys::run(&connection.connect().await?, command).await }),
         Command::Rings {
             connection,
             command,
-        } => runtime.block_on(async { rings::run(&connection.connect()?, command).await }),
+        } => runtime.block_on(async { rings::run(&connection.connect().await?, command).await }),
         Command::Registrations {
             connection,
             command,
-        } => runtime.block_on(async { registrations::run(&connection.connect()?, command).await }),
+        } => runtime
+            .block_on(async { registrations::run(&connection.connect().await?, command).await }),
         Command::Prefs {
             connection,
             command,
-        } => runtime.block_on(async { prefs::run(&connection.connect()?, command).await }),
+        } => runtime.block_on(async { prefs::run(&connection.connect().await?, command).await }),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             clap_complete::generate(

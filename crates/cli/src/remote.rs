@@ -37,12 +37,55 @@ pub enum Output {
 }
 
 /// What `keyward login` keeps (0600): the URL, the instance and the API key, from which each
-/// command gets a fresh token (Keyward refreshes tokens by the API key, as IBM Cloud IAM does).
+/// command uses the kept token until 5 minutes before it expires, then gets a new one with the
+/// API key (Keyward refreshes tokens by the API key, as IBM Cloud IAM does).
 #[derive(Serialize, Deserialize)]
 struct Saved {
     url: String,
     instance: Option<String>,
     apikey: String,
+    /// The last token, so that commands in a row do not each ask for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token: Option<SavedToken>,
+}
+
+/// A token kept with the login, and when (Unix seconds) to fetch the next one: 5 minutes
+/// before it expires.
+#[derive(Serialize, Deserialize, Clone)]
+struct SavedToken {
+    access_token: String,
+    refresh_at: u64,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl SavedToken {
+    /// The client's current token, with its refresh time on the wall clock.
+    async fn of(client: &Client) -> Option<Self> {
+        let (token, refresh_at) = client.current_token().await?;
+        let left = refresh_at.saturating_duration_since(std::time::Instant::now());
+        Some(Self {
+            access_token: token.to_string(),
+            refresh_at: unix_now() + left.as_secs(),
+        })
+    }
+
+    /// Seeds `client` with this token while it is still good.
+    async fn seed(&self, client: &Client) {
+        let left = self.refresh_at.saturating_sub(unix_now());
+        if left > 0 {
+            client
+                .seed_token(
+                    zeroize::Zeroizing::new(self.access_token.clone()),
+                    std::time::Instant::now() + Duration::from_secs(left),
+                )
+                .await;
+        }
+    }
 }
 
 /// Where the login is kept: `$KEYWARD_CONFIG_DIR`, else `$XDG_CONFIG_HOME/keyward`, else
@@ -64,6 +107,8 @@ fn saved() -> Option<Saved> {
 pub struct Remote {
     client: Client,
     instance: Option<String>,
+    /// The token kept with the login, when this client uses the saved login's API key.
+    kept: Option<std::sync::Mutex<Option<SavedToken>>>,
     /// How to print.
     pub output: Output,
 }
@@ -71,24 +116,34 @@ pub struct Remote {
 impl Connection {
     /// A client: the URL and instance given or saved, the API key from `KEYWARD_APIKEY` or the
     /// saved login.
-    pub fn connect(&self) -> Result<Remote, String> {
+    pub async fn connect(&self) -> Result<Remote, String> {
         let saved = saved();
         let url = self
             .url
             .clone()
             .or_else(|| saved.as_ref().map(|s| s.url.clone()))
             .ok_or("no URL: give --url, set KEYWARD_URL, or run keyward login")?;
-        let apikey = std::env::var("KEYWARD_APIKEY")
-            .ok()
+        let from_env = std::env::var("KEYWARD_APIKEY").ok();
+        // The kept token is the saved login's, for its URL: not for another key or server.
+        let kept = match (&from_env, &saved) {
+            (None, Some(s)) if s.url == url => Some(s.token.clone()),
+            _ => None,
+        };
+        let apikey = from_env
             .or_else(|| saved.as_ref().map(|s| s.apikey.clone()))
             .ok_or("not logged in: run keyward login, or set KEYWARD_APIKEY")?;
         let instance = self
             .instance
             .clone()
             .or_else(|| saved.and_then(|s| s.instance));
+        let client = client(&url, apikey, self.cacert.as_ref())?;
+        if let Some(Some(token)) = &kept {
+            token.seed(&client).await;
+        }
         Ok(Remote {
-            client: client(&url, apikey, self.cacert.as_ref())?,
+            client,
             instance,
+            kept: kept.map(std::sync::Mutex::new),
             output: self.output,
         })
     }
@@ -138,10 +193,37 @@ impl Remote {
             .send(method.clone(), path, &all, body)
             .await
             .map_err(|e| e.to_string())?;
+        self.keep_token().await;
         if !(200..300).contains(&reply.status) {
             return Err(refusal(&method, path, reply.status, &reply.body));
         }
         Ok(reply.body)
+    }
+
+    /// Saves the client's token with the login when it changed (fetched or refreshed).
+    async fn keep_token(&self) {
+        let Some(kept) = &self.kept else {
+            return;
+        };
+        let current = SavedToken::of(&self.client).await;
+        {
+            let Ok(mut last) = kept.lock() else {
+                return;
+            };
+            // The same token: its refresh time, read back through the clock, may differ by a
+            // second; nothing to write.
+            let token = |t: &Option<SavedToken>| t.as_ref().map(|t| t.access_token.clone());
+            if token(&last) == token(&current) {
+                return;
+            }
+            last.clone_from(&current);
+        }
+        if let Some(mut login) = saved() {
+            login.token = current;
+            if let Err(e) = save(&login) {
+                eprintln!("warning: the token could not be kept: {e}");
+            }
+        }
     }
 }
 
@@ -199,6 +281,23 @@ pub async fn login(args: LoginArgs) -> Result<(), String> {
         .token()
         .await
         .map_err(|e| format!("the API key was not accepted: {e}"))?;
+    let saved = Saved {
+        url: args.url,
+        instance: args.instance,
+        apikey,
+        token: SavedToken::of(&client).await,
+    };
+    let file = save(&saved)?;
+    println!(
+        "Logged in to {}; kept in {} (0600).",
+        saved.url,
+        file.display()
+    );
+    Ok(())
+}
+
+/// Writes the login (0600), replacing the file; returns its path.
+fn save(login: &Saved) -> Result<PathBuf, String> {
     let file = login_file().ok_or("no configuration directory: set KEYWARD_CONFIG_DIR or HOME")?;
     let dir = file.parent().ok_or("no configuration directory")?;
     keyward_server::bootstrap::ensure_data_dir(dir).map_err(|e| e.to_string())?;
@@ -206,19 +305,9 @@ pub async fn login(args: LoginArgs) -> Result<(), String> {
         std::fs::remove_file(&file)
             .map_err(|e| format!("cannot replace {}: {e}", file.display()))?;
     }
-    let saved = Saved {
-        url: args.url,
-        instance: args.instance,
-        apikey,
-    };
-    let text = serde_json::to_vec_pretty(&saved).map_err(|e| e.to_string())?;
+    let text = serde_json::to_vec_pretty(login).map_err(|e| e.to_string())?;
     keyward_server::bootstrap::write_private_file(&file, &text).map_err(|e| e.to_string())?;
-    println!(
-        "Logged in to {}; kept in {} (0600).",
-        saved.url,
-        file.display()
-    );
-    Ok(())
+    Ok(file)
 }
 
 /// `keyward logout`: forgets the saved login.

@@ -186,6 +186,36 @@ async fn rings_aliases_policies_rewrap_purge_registrations_and_audit_events() {
     assert!(log_in(&config, &url, &instance, &apikey).status.success());
     let me = Person { config: &config };
 
+    // The login keeps a token; commands in a row use it instead of asking for a new one, and
+    // one the server no longer takes is replaced (the command still succeeds).
+    let kept = |login: &Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(login).unwrap()).unwrap()
+    };
+    let login_file = config.join("login.json");
+    let first = kept(&login_file)["token"].clone();
+    assert!(
+        first["access_token"]
+            .as_str()
+            .is_some_and(|t| t.len() > 100),
+        "{first}"
+    );
+    me.ok(&["keys", "list"]);
+    me.ok(&["rings", "list"]);
+    assert_eq!(
+        kept(&login_file)["token"],
+        first,
+        "a fresh token was fetched"
+    );
+    let mut stale = kept(&login_file);
+    stale["token"]["access_token"] = json!("not-a-token");
+    std::fs::write(&login_file, serde_json::to_vec(&stale).unwrap()).unwrap();
+    me.ok(&["keys", "list"]);
+    let renewed = kept(&login_file)["token"]["access_token"].clone();
+    assert!(
+        renewed != json!("not-a-token") && renewed != first["access_token"],
+        "{renewed}"
+    );
+
     // Rings.
     me.ok(&["rings", "create", "team-ring"]);
     let rings = me.ok(&["rings", "list"]);

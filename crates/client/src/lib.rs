@@ -158,6 +158,18 @@ impl Client {
         self
     }
 
+    /// Takes a token obtained earlier (a command-line login keeps one between commands) as the
+    /// current one until `refresh_at`; a 401 still fetches a new one.
+    pub async fn seed_token(&self, token: Zeroizing<String>, refresh_at: Instant) {
+        self.tokens.lock().await.insert(None, (token, refresh_at));
+    }
+
+    /// The current token (of the API key itself, not acting for an instance) and when it will
+    /// be fetched again.
+    pub async fn current_token(&self) -> Option<(Zeroizing<String>, Instant)> {
+        self.tokens.lock().await.get(&None).cloned()
+    }
+
     /// A bearer token, fetched again 5 minutes before it expires.
     pub async fn token(&self) -> Result<Zeroizing<String>, ClientError> {
         self.token_for(None).await
