@@ -26,6 +26,12 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../ui/style.css"),
     ),
     ("app.js", JS, include_bytes!("../../ui/app.js")),
+    ("api.js", JS, include_bytes!("../../ui/api.js")),
+    ("dom.js", JS, include_bytes!("../../ui/dom.js")),
+    ("session.js", JS, include_bytes!("../../ui/session.js")),
+    ("keys.js", JS, include_bytes!("../../ui/keys.js")),
+    ("instances.js", JS, include_bytes!("../../ui/instances.js")),
+    ("audit.js", JS, include_bytes!("../../ui/audit.js")),
 ];
 
 /// Module scripts must come as JavaScript, or the browser refuses them.
