@@ -187,30 +187,16 @@ pub async fn run(remote: &Remote, command: KeysCommand) -> Result<(), String> {
             ciphertext,
             aad,
         } => {
-            let body = envelope_body(Some(("ciphertext", ciphertext)), aad);
-            let out = remote
-                .call(Method::POST, &action(&id, "unwrap"), &[], Some(&body))
-                .await?;
-            print_fields(
-                remote.output,
-                &out,
-                &["plaintext", "keyVersion", "rewrappedKeyVersion"],
-            );
+            let fields = ["plaintext", "keyVersion", "rewrappedKeyVersion"];
+            on_ciphertext(remote, &id, "unwrap", ciphertext, aad, &fields).await?;
         }
         K::Rewrap {
             id,
             ciphertext,
             aad,
         } => {
-            let body = envelope_body(Some(("ciphertext", ciphertext)), aad);
-            let out = remote
-                .call(Method::POST, &action(&id, "rewrap"), &[], Some(&body))
-                .await?;
-            print_fields(
-                remote.output,
-                &out,
-                &["ciphertext", "keyVersion", "rewrappedKeyVersion"],
-            );
+            let fields = ["ciphertext", "keyVersion", "rewrappedKeyVersion"];
+            on_ciphertext(remote, &id, "rewrap", ciphertext, aad, &fields).await?;
         }
         K::Purge { id } => {
             keys_call(
@@ -299,6 +285,23 @@ async fn keys_call(
 ) -> Result<(), String> {
     let body = remote.call(method, path, headers, None).await?;
     print_keys(remote.output, &body);
+    Ok(())
+}
+
+/// Unwrap or rewrap: the ciphertext and its AAD in, `fields` of the answer printed.
+async fn on_ciphertext(
+    remote: &Remote,
+    id: &str,
+    name: &str,
+    ciphertext: String,
+    aad: Vec<String>,
+    fields: &[&str],
+) -> Result<(), String> {
+    let body = envelope_body(Some(("ciphertext", ciphertext)), aad);
+    let out = remote
+        .call(Method::POST, &action(id, name), &[], Some(&body))
+        .await?;
+    print_fields(remote.output, &out, fields);
     Ok(())
 }
 

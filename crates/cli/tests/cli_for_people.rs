@@ -42,6 +42,38 @@ impl Person<'_> {
     }
 }
 
+/// A served binary on a fresh data directory, and a configuration directory for the person.
+struct Fresh {
+    dir: tempfile::TempDir,
+    data: std::path::PathBuf,
+    config: std::path::PathBuf,
+    server: common::Server,
+    url: String,
+    instance: String,
+    apikey: String,
+}
+
+impl Fresh {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let config = dir.path().join("config");
+        let mut server = common::serve(&data, "127.0.0.1:0", &[]);
+        let url = common::started(&data, &mut server);
+        let instance = common::bootstrap(&data, "kms_instance_id");
+        let apikey = std::fs::read_to_string(data.join("admin.apikey")).unwrap();
+        Self {
+            dir,
+            data,
+            config,
+            server,
+            url,
+            instance,
+            apikey,
+        }
+    }
+}
+
 /// `keyward login` with the API key on standard input.
 fn log_in(config: &Path, url: &str, instance: &str, apikey: &str) -> Output {
     let mut login = Command::new(env!("CARGO_BIN_EXE_keyward"))
@@ -64,13 +96,15 @@ fn log_in(config: &Path, url: &str, instance: &str, apikey: &str) -> Output {
 
 #[tokio::test]
 async fn a_person_logs_in_uses_a_key_and_watches_a_switch_finish() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let config = dir.path().join("config");
-    let mut server = common::serve(&data, "127.0.0.1:0", &[]);
-    let url = common::started(&data, &mut server);
-    let instance = common::bootstrap(&data, "kms_instance_id");
-    let apikey = std::fs::read_to_string(data.join("admin.apikey")).unwrap();
+    let Fresh {
+        dir: _dir,
+        data,
+        config,
+        server,
+        url,
+        instance,
+        apikey,
+    } = Fresh::start();
     let me = Person { config: &config };
 
     // Not logged in: one line, non-zero.
@@ -176,13 +210,15 @@ async fn a_person_logs_in_uses_a_key_and_watches_a_switch_finish() {
 
 #[tokio::test]
 async fn rings_aliases_policies_rewrap_purge_registrations_and_audit_events() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let config = dir.path().join("config");
-    let mut server = common::serve(&data, "127.0.0.1:0", &[]);
-    let url = common::started(&data, &mut server);
-    let instance = common::bootstrap(&data, "kms_instance_id");
-    let apikey = std::fs::read_to_string(data.join("admin.apikey")).unwrap();
+    let Fresh {
+        dir: _dir,
+        data,
+        config,
+        server,
+        url,
+        instance,
+        apikey,
+    } = Fresh::start();
     assert!(log_in(&config, &url, &instance, &apikey).status.success());
     let me = Person { config: &config };
 
