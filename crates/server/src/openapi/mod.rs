@@ -50,7 +50,7 @@ const BEARER: &str = "iam_token";
 fn is_public(path: &str) -> bool {
     matches!(
         path,
-        "/healthz" | "/identity/token" | "/openapi.json" | "/v2/fairness/heartbeat"
+        "/healthz" | "/identity/token" | "/v2/fairness/heartbeat"
     )
 }
 
