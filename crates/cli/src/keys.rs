@@ -162,15 +162,7 @@ pub async fn run(remote: &Remote, command: KeysCommand) -> Result<(), String> {
             material_file,
         } => import(remote, name, rotate, &material_file).await?,
         K::List => keys_call(remote, Method::GET, "/api/v2/keys?limit=5000", &[]).await?,
-        K::Show { id } => {
-            keys_call(
-                remote,
-                Method::GET,
-                &format!("/api/v2/keys/{id}/metadata"),
-                &[],
-            )
-            .await?;
-        }
+        K::Show { id } => show(remote, &id).await?,
         K::Wrap { id, plaintext, aad } => {
             let body = envelope_body(plaintext.map(|p| ("plaintext", p)), aad);
             let out = remote
@@ -276,6 +268,17 @@ pub async fn run(remote: &Remote, command: KeysCommand) -> Result<(), String> {
     Ok(())
 }
 
+/// Prints a key's metadata (never its material).
+async fn show(remote: &Remote, id: &str) -> Result<(), String> {
+    keys_call(
+        remote,
+        Method::GET,
+        &format!("/api/v2/keys/{id}/metadata"),
+        &[],
+    )
+    .await
+}
+
 /// A call whose answer is a key collection, printed.
 async fn keys_call(
     remote: &Remote,
@@ -340,13 +343,7 @@ async fn state_change(remote: &Remote, id: &str, name: &str) -> Result<(), Strin
         .await?;
     if key.is_null() {
         // Actions without a representation answer 204; show the key as it now is.
-        keys_call(
-            remote,
-            Method::GET,
-            &format!("/api/v2/keys/{id}/metadata"),
-            &[],
-        )
-        .await?;
+        show(remote, id).await?;
     } else {
         print_keys(remote.output, &key);
     }
