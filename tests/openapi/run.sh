@@ -55,7 +55,12 @@ config_instance="$(field "$work/data/bootstrap.json" config_instance_id)"
 token="$(tr -d '\n' <"$work/data/admin.apikey" | curl -fs -X POST "$url/identity/token" \
     --data-urlencode 'grant_type=urn:ibm:params:oauth:grant-type:apikey' \
     --data-urlencode 'apikey@-' | field /dev/stdin access_token)"
-key="$(curl -fs -X POST "$url/api/v2/keys" -H "Authorization: Bearer $token" \
+# The token reaches curl and schemathesis through a file and the environment, never a command
+# line (printf is the shell's own, not a process).
+umask 077
+printf 'Authorization: Bearer %s\n' "$token" >"$work/auth.header"
+export KEYWARD_ST_TOKEN="$token"
+key="$(curl -fs -X POST "$url/api/v2/keys" -H "@$work/auth.header" \
     -H "bluemix-instance: $kms_instance" -H 'content-type: application/vnd.ibm.kms.key+json' \
     -d '{"metadata":{"collectionType":"application/vnd.ibm.kms.key+json","collectionTotal":1},
          "resources":[{"type":"application/vnd.ibm.kms.key+json","name":"fuzzed","extractable":false}]}' |
@@ -72,6 +77,9 @@ echo "openapi: $("$venv/bin/python" -c 'import json,sys; d=json.load(open(sys.ar
 # stateful phase: following links from a list of API keys to their lock would suspend the
 # admin's own key mid-run (the API allows that; it is not a fault).
 cat >"$work/schemathesis.toml" <<TOML
+[auth.openapi.iam_token]
+bearer = "\${KEYWARD_ST_TOKEN}"
+
 [[operations]]
 include-path-regex = "^/api/v2/keys/\\\\{id\\\\}"
 parameters = { "path.id" = "$key" }
@@ -94,7 +102,7 @@ fuzz() { # fuzz <log> <filter args...>
     local log="$1"
     shift
     "$venv/bin/st" --config-file "$work/schemathesis.toml" run "$work/openapi.json" --url "$url" \
-        -H "Authorization: Bearer $token" -H "bluemix-instance: $kms_instance" \
+        -H "bluemix-instance: $kms_instance" \
         --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
         --phases examples,coverage,fuzzing --seed "${ST_SEED:-20261130}" -n "${ST_EXAMPLES:-15}" \
         --no-color "$@" 2>&1 | tee "$log"
@@ -103,6 +111,12 @@ fuzz() { # fuzz <log> <filter args...>
 rc=0
 fuzz "$work/main.log" --exclude-operation-id-regex "$self_harm" || rc=1
 fuzz "$work/last.log" --include-operation-id-regex "$self_harm" || rc=1
+# A run that never got past authentication proves nothing: with the admin's token, no operation
+# of the main pass may answer only 401.
+if grep -q '401 Unauthorized (' "$work/main.log"; then
+    echo "openapi: operations answered only 401: the token did not reach schemathesis" >&2
+    rc=1
+fi
 cases() { grep -E '^ *[0-9]+ generated' "$1" | tail -n1 | sed 's/^ *//'; }
 echo "openapi: schemathesis: $(cases "$work/main.log"); then the operations that take access away: $(cases "$work/last.log") (exit $rc)"
 exit "$rc"
